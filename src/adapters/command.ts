@@ -1,0 +1,47 @@
+/**
+ * The one place the plugin starts helm and kubectl. Every call is logged under --debug as argv
+ * only (flags that carry credentials are masked); output is never logged, because `kubectl get
+ * secret` prints secret data.
+ */
+import type { Log } from '../core/ports.js';
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  /** The command could not start at all (ENOENT, EACCES). */
+  spawnError?: string;
+}
+
+export interface RunOptions {
+  env: NodeJS.ProcessEnv;
+  log: Log;
+  input?: string;
+  timeoutMs?: number;
+}
+
+const SECRET_FLAGS = new Set(['--token', '--password', '--kube-token', '--client-key-data', '--username']);
+
+/** argv with the values of credential flags replaced by ***, for logs and error messages. */
+export function maskArgv(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => {
+    const eq = arg.indexOf('=');
+    if (eq > 0 && SECRET_FLAGS.has(arg.slice(0, eq))) return `${arg.slice(0, eq)}=***`;
+    return i > 0 && SECRET_FLAGS.has(argv[i - 1]!) ? '***' : arg;
+  });
+}
+
+export async function runCommand(bin: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> {
+  const { execa } = await import('execa');
+  opts.log.debug(`exec: ${maskArgv([bin, ...args]).join(' ')}`);
+  const result = await execa(bin, [...args], {
+    env: opts.env,
+    extendEnv: false,
+    reject: false,
+    input: opts.input,
+    timeout: opts.timeoutMs,
+    stripFinalNewline: false,
+  });
+  const spawnError = result.failed && result.exitCode === undefined ? result.shortMessage : undefined;
+  return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode, spawnError };
+}

@@ -1,0 +1,59 @@
+/**
+ * The yargs program. Commands are registered statically (a bundle cannot read a directory). Every
+ * RollbackError becomes "Error: ..." plus the fix, and its documented exit code.
+ */
+import yargs from 'yargs';
+import { ExitCode, RollbackError } from '../core/errors.js';
+import { statusCommand } from './commands/status.js';
+import { OUTPUT_FORMATS } from './output.js';
+
+export interface CommandIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function runCli(argv: string[], version: string, io: CommandIo = defaultIo()): Promise<number> {
+  let usageFailure: string | undefined;
+  try {
+    await yargs(argv)
+      .scriptName('helm schema-rollback')
+      .usage('$0 <command> [options]\n\nRoll back a Helm release and its database schema to a chart version, in one safe command.')
+      .version(version)
+      .option('output', { alias: 'o', choices: OUTPUT_FORMATS, default: 'table' as const, describe: 'Output format' })
+      .option('namespace', { alias: 'n', type: 'string', describe: 'Namespace (set by Helm from helm -n; for running outside Helm)' })
+      .option('debug', { type: 'boolean', describe: 'Log every helm/kubectl call (set by Helm from helm --debug)' })
+      .command(statusCommand(io))
+      .demandCommand(1, 'name a command (see --help)')
+      .strict()
+      .recommendCommands()
+      .wrap(Math.min(120, process.stdout.columns || 100))
+      .fail((message, err) => {
+        if (err) throw err;
+        usageFailure = message;
+      })
+      .help()
+      .parseAsync();
+  } catch (err) {
+    return reportError(err, io);
+  }
+  if (usageFailure !== undefined) {
+    io.stderr.write(`Error: ${usageFailure}\n  fix: run "helm schema-rollback --help" for the commands and flags\n`);
+    return ExitCode.usage;
+  }
+  return ExitCode.ok;
+}
+
+function reportError(err: unknown, io: CommandIo): number {
+  if (err instanceof RollbackError) {
+    io.stderr.write(`Error: ${err.message}\n${err.hint ? `  fix: ${err.hint}\n` : ''}`);
+    return err.code;
+  }
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  io.stderr.write(`Error: unexpected failure (a bug; please report it): ${text}\n`);
+  return ExitCode.internal;
+}
+
+function defaultIo(): CommandIo {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+}

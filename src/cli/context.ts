@@ -1,0 +1,47 @@
+/**
+ * The composition root: reads the environment Helm hands a plugin once, and builds the adapters the
+ * core works with. Nothing else reads process.env.
+ */
+import { createHelm } from '../adapters/helm.js';
+import { createKubectl } from '../adapters/kubectl.js';
+import { createPostgresConnector } from '../adapters/postgres.js';
+import { DATABASE_URL_ENV } from '../core/database-url.js';
+import type { Log, ToolRegistry } from '../core/ports.js';
+import { getTool } from '../tools/index.js';
+
+export interface GlobalFlags {
+  debug?: boolean;
+  namespace?: string;
+}
+
+export interface Context {
+  helm: ReturnType<typeof createHelm>;
+  kube: ReturnType<typeof createKubectl>;
+  connector: ReturnType<typeof createPostgresConnector>;
+  tools: ToolRegistry;
+  log: Log;
+  debug: boolean;
+  namespace: string;
+  /** $SCHEMA_ROLLBACK_DATABASE_URL */
+  databaseUrlFromEnv?: string;
+}
+
+export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr: NodeJS.WritableStream): Context {
+  // Helm strips --debug and -n from a plugin's argv and passes HELM_DEBUG / HELM_NAMESPACE instead;
+  // the flags exist for running the binary outside Helm.
+  const debug = flags.debug === true || env['HELM_DEBUG'] === 'true';
+  const namespace = flags.namespace || env['HELM_NAMESPACE'] || 'default';
+  const log: Log = { debug: (message) => debug && stderr.write(`debug: ${message}\n`) };
+  // A namespace given to the binary directly must reach child helm calls too.
+  const childEnv = { ...env, HELM_NAMESPACE: namespace };
+  return {
+    helm: createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: childEnv, log }),
+    kube: createKubectl({ bin: env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl', namespace, env: childEnv, log }),
+    connector: createPostgresConnector(),
+    tools: { get: getTool },
+    log,
+    debug,
+    namespace,
+    databaseUrlFromEnv: env[DATABASE_URL_ENV] || undefined,
+  };
+}

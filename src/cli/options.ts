@@ -1,0 +1,41 @@
+/** Flags shared by the commands that read a release's contract and its database. */
+import type { Argv } from 'yargs';
+import type { ContractOverrides } from '../core/resolve.js';
+import { DATABASE_URL_ENV } from '../core/database-url.js';
+
+export interface ContractFlags {
+  track?: string;
+  tool?: string;
+  revision?: string;
+  table?: string;
+  schema?: string;
+  workload?: string;
+  container?: string;
+  databaseUrlEnv?: string;
+  databaseUrl?: string;
+}
+
+export function contractOverrideOptions<T>(y: Argv<T>) {
+  return y
+    .option('tool', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Migration tool of the track (alembic, golang-migrate)' })
+    .option('revision', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: "Revision the release's chart expects" })
+    .option('table', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Version table (default: the tool\'s)' })
+    .option('schema', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Schema of the version table (default: search_path)' })
+    .option('track', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Track the flags above apply to, when the chart has several' })
+    .option('workload', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of the workload that holds the database URL' })
+    .option('container', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Container of that workload (default: the first)' })
+    .option('database-url-env', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Env var of that container holding the URL (default DATABASE_URL)' });
+}
+
+export function databaseOptions<T>(y: Argv<T>) {
+  return y.option('database-url', {
+    type: 'string',
+    group: 'Database:',
+    describe: `PostgreSQL URL (prefer the environment variable ${DATABASE_URL_ENV}: flags show in ps)`,
+  });
+}
+
+export function overridesFrom(flags: ContractFlags): ContractOverrides {
+  const { track, tool, revision, table, schema, workload, container, databaseUrlEnv } = flags;
+  return { track, tool, revision, table, schema, workload, container, databaseUrlEnv };
+}

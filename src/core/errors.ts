@@ -1,0 +1,118 @@
+/**
+ * Every failure the plugin reports on purpose is a RollbackError: it carries the exit code the
+ * CLI returns (documented in the README) and a hint that names the fix. Only src/cli/main.ts turns
+ * these into a process exit; nothing below it exits or prints.
+ */
+
+/** Exit codes are public API: scripts branch on them. Never renumber; only add. */
+export const ExitCode = {
+  ok: 0,
+  /** A bug: anything not raised on purpose. */
+  internal: 1,
+  /** Bad flags or arguments (yargs). */
+  usage: 2,
+  /** The release does not exist in the namespace. */
+  releaseNotFound: 3,
+  /** The chart carries no contract and no flags give one. */
+  contractMissing: 4,
+  /** The chart's annotations are malformed. */
+  contractInvalid: 5,
+  /** helm or kubectl cannot reach the cluster, or a Kubernetes object is missing. */
+  cluster: 6,
+  /** No database URL could be found, or it is malformed. */
+  databaseUrl: 7,
+  /** The database does not answer (refused, DNS, timeout). */
+  databaseUnreachable: 8,
+  /** The database refused the credentials. */
+  databaseAuth: 9,
+  /** A version table holds something the plugin cannot read (wrong shape). */
+  versionTable: 10,
+  /** helm or kubectl failed for another reason. */
+  commandFailed: 11,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface ErrorDetails {
+  /** What to do about it, in one or two sentences. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class RollbackError extends Error {
+  readonly code: ExitCode;
+  readonly hint?: string;
+  constructor(code: ExitCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = details.hint;
+  }
+}
+
+export class UsageError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.usage, message, details);
+  }
+}
+
+export class ReleaseNotFoundError extends RollbackError {
+  constructor(readonly release: string, readonly namespace: string) {
+    super(ExitCode.releaseNotFound, `release "${release}" not found in namespace "${namespace}"`, {
+      hint: `check the name with "helm list -n ${namespace}", or pass the release's namespace with -n NAMESPACE`,
+    });
+  }
+}
+
+export class ContractMissingError extends RollbackError {
+  constructor(what: string) {
+    super(ExitCode.contractMissing, `${what} carries no schema-rollback contract (no schema-rollback.io/* annotations)`, {
+      hint: 'annotate the chart (see README "The contract"), or give the track on the command line: --tool TOOL --revision REV',
+    });
+  }
+}
+
+/** One line per problem found, so a maintainer fixes them all in one pass. */
+export class ContractInvalidError extends RollbackError {
+  constructor(readonly where: string, readonly problems: string[]) {
+    super(ExitCode.contractInvalid, `${where}: invalid schema-rollback annotations:\n  - ${problems.join('\n  - ')}`, {
+      hint: 'fix the annotations in Chart.yaml (README "The contract" lists every key), or override them with flags',
+    });
+  }
+}
+
+export class ClusterError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.cluster, message, details);
+  }
+}
+
+export class DatabaseUrlError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.databaseUrl, message, details);
+  }
+}
+
+export class DatabaseUnreachableError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.databaseUnreachable, message, details);
+  }
+}
+
+export class DatabaseAuthError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.databaseAuth, message, details);
+  }
+}
+
+export class VersionTableError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.versionTable, message, details);
+  }
+}
+
+/** A helm or kubectl call that failed; argv is kept (it never holds a secret), stderr is trimmed. */
+export class CommandFailedError extends RollbackError {
+  constructor(readonly argv: string[], readonly exitCode: number | undefined, readonly stderr: string) {
+    super(ExitCode.commandFailed, `${argv.join(' ')} failed (exit ${exitCode ?? '?'}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Turns a release's chart annotations plus the user's flags into the tracks and run settings one
+ * command works with. Flags win over annotations, so charts that are not annotated yet can still be
+ * handled (LlamaCloud, OpenKAT today) and a wrong annotation can be corrected on the spot.
+ */
+import { DEFAULT_TRACK, parseContract, type RunSpec, type Track } from './contract.js';
+import { ContractMissingError, UsageError } from './errors.js';
+import type { HelmPort, ReleaseInfo, ToolRegistry } from './ports.js';
+import { chartFullname, renderTemplate } from './template.js';
+
+/** Contract settings given on the command line. */
+export interface ContractOverrides {
+  /** Which track the track-level flags apply to, when the chart has several. */
+  track?: string;
+  tool?: string;
+  revision?: string;
+  table?: string;
+  schema?: string;
+  workload?: string;
+  container?: string;
+  databaseUrlEnv?: string;
+}
+
+/** A track whose expected revision may be unknown (a chart without annotations, no --revision). */
+export type TrackSpec = Omit<Track, 'revision'> & { revision?: string };
+
+export interface ResolvedContract {
+  source: 'annotations' | 'flags' | 'annotations and flags';
+  tracks: TrackSpec[];
+  run: RunSpec;
+}
+
+const TRACK_FLAGS = ['tool', 'revision', 'table', 'schema'] as const;
+
+export function resolveContract(release: ReleaseInfo, overrides: ContractOverrides, tools: ToolRegistry): ResolvedContract {
+  const where = `chart ${release.chart} ${release.version} (release ${release.name})`;
+  const parsed = parseContract(release.annotations, where);
+  const trackFlags = TRACK_FLAGS.filter((k) => overrides[k] !== undefined);
+  const runFlags = (['workload', 'container', 'databaseUrlEnv'] as const).filter((k) => overrides[k] !== undefined);
+  if (!parsed && !overrides.tool) throw new ContractMissingError(where);
+
+  let tracks: TrackSpec[] = parsed ? parsed.tracks : [];
+  if (!parsed) {
+    tracks = [{ name: overrides.track ?? DEFAULT_TRACK, tool: overrides.tool!, revision: overrides.revision, table: overrides.table, schema: overrides.schema }];
+  } else if (trackFlags.length > 0) {
+    const target = pickTrack(tracks, overrides.track);
+    tracks = tracks.map((t) => (t === target ? { ...t, ...definedOnly(overrides, TRACK_FLAGS) } : t));
+  }
+  for (const track of tracks) {
+    const tool = tools.get(track.tool);
+    const problem = track.revision === undefined || track.revision === 'base' ? undefined : tool.checkRevision(track.revision);
+    if (problem) throw new UsageError(`track ${track.name}: revision "${track.revision}" is not a ${tool.name} revision: ${problem}`);
+  }
+  const run: RunSpec = { ...(parsed?.run ?? { stop: [] }), ...definedOnly(overrides, ['workload', 'container', 'databaseUrlEnv'] as const) };
+  const flagged = trackFlags.length + runFlags.length > 0;
+  return { source: !parsed ? 'flags' : flagged ? 'annotations and flags' : 'annotations', tracks, run };
+}
+
+function pickTrack(tracks: TrackSpec[], name: string | undefined): TrackSpec {
+  if (name !== undefined) {
+    const found = tracks.find((t) => t.name === name);
+    if (!found) throw new UsageError(`no track "${name}" in the chart`, { hint: `tracks: ${tracks.map((t) => t.name).join(', ')}` });
+    return found;
+  }
+  if (tracks.length !== 1) {
+    throw new UsageError('the chart has several tracks: say which one --tool/--revision/--table/--schema apply to', {
+      hint: `add --track NAME (one of ${tracks.map((t) => t.name).join(', ')})`,
+    });
+  }
+  return tracks[0]!;
+}
+
+function definedOnly<K extends keyof ContractOverrides>(o: ContractOverrides, keys: readonly K[]): Partial<Pick<ContractOverrides, K>> {
+  const out: Partial<Pick<ContractOverrides, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+/**
+ * Renders a name template for this release. The release's computed values are fetched only when
+ * the template needs {{ .Fullname }} (it honours fullnameOverride / nameOverride).
+ */
+export async function renderName(template: string, release: ReleaseInfo, helm: HelmPort): Promise<string> {
+  const vars: Record<string, string> = {
+    'Release.Name': release.name,
+    'Release.Namespace': release.namespace,
+    'Chart.Name': release.chart,
+  };
+  if (template.includes('.Fullname')) {
+    vars['Fullname'] = chartFullname(release.name, release.chart, await helm.getValues(release.name));
+  }
+  return renderTemplate(template, vars);
+}

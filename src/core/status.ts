@@ -1,0 +1,86 @@
+/**
+ * `status`: where each migration track of a release stands, chart against database. Read-only: it
+ * opens one database session, reads each version table and closes it.
+ */
+import { BASE } from './contract.js';
+import { DATABASE_URL_ENV, resolveDatabaseUrl } from './database-url.js';
+import type { DatabaseConnector, HelmPort, KubePort, Log, ToolRegistry, TrackState } from './ports.js';
+import { renderName, resolveContract, type ContractOverrides, type ResolvedContract } from './resolve.js';
+
+export interface StatusDeps {
+  helm: HelmPort;
+  kube: KubePort;
+  connector: DatabaseConnector;
+  tools: ToolRegistry;
+  log: Log;
+}
+
+export interface StatusOptions {
+  release: string;
+  overrides: ContractOverrides;
+  /** --database-url */
+  databaseUrl?: string;
+  /** $SCHEMA_ROLLBACK_DATABASE_URL, read by the CLI. */
+  databaseUrlFromEnv?: string;
+}
+
+export interface TrackStatus {
+  track: string;
+  tool: string;
+  table: string;
+  schema?: string;
+  /** What the release's chart expects; undefined when neither annotations nor flags say. */
+  chartRevision?: string;
+  /** What the database holds: [] at base, several entries for several alembic heads. */
+  databaseRevisions: string[];
+  tableExists: boolean;
+  dirty: boolean;
+  /** true when the database holds exactly what the chart expects and is not dirty; undefined when the chart's revision is unknown. */
+  inStep?: boolean;
+}
+
+export interface StatusReport {
+  release: { name: string; namespace: string; chart: string; version: string; revision: number; status: string };
+  contractSource: ResolvedContract['source'];
+  /** Where the database URL came from (never the URL itself). */
+  databaseUrlSource: string;
+  tracks: TrackStatus[];
+}
+
+export async function status(deps: StatusDeps, opts: StatusOptions): Promise<StatusReport> {
+  const release = await deps.helm.getRelease(opts.release);
+  const contract = resolveContract(release, opts.overrides, deps.tools);
+  const { url, source } = await resolveDatabaseUrl(deps.kube, {
+    flag: opts.databaseUrl,
+    environment: opts.databaseUrlFromEnv,
+    workload: contract.run.workload && (await renderName(contract.run.workload, release, deps.helm)),
+    container: contract.run.container,
+    variable: contract.run.databaseUrlEnv,
+  });
+  deps.log.debug(`database URL from ${source}${source.startsWith('environment') ? '' : ` (set ${DATABASE_URL_ENV} to override)`}`);
+  const session = await deps.connector.connect(url);
+  try {
+    const tracks: TrackStatus[] = [];
+    for (const track of contract.tracks) {
+      const tool = deps.tools.get(track.tool);
+      const table = { table: track.table ?? tool.defaultTable, schema: track.schema };
+      const state = await tool.readState(session, table);
+      tracks.push({ track: track.name, tool: tool.name, ...table, chartRevision: track.revision, ...stateFields(state), inStep: inStep(track.revision, state) });
+    }
+    const { name, namespace, chart, version, revision, status: releaseStatus } = release;
+    return { release: { name, namespace, chart, version, revision, status: releaseStatus }, contractSource: contract.source, databaseUrlSource: source, tracks };
+  } finally {
+    await session.close();
+  }
+}
+
+function stateFields(state: TrackState): Pick<TrackStatus, 'databaseRevisions' | 'tableExists' | 'dirty'> {
+  return { databaseRevisions: state.revisions, tableExists: state.tableExists, dirty: state.dirty };
+}
+
+/** In step = exactly the expected revision (or nothing, for base) and not dirty. */
+export function inStep(expected: string | undefined, state: TrackState): boolean | undefined {
+  if (expected === undefined) return undefined;
+  const want = expected === BASE ? [] : [expected];
+  return !state.dirty && state.revisions.length === want.length && state.revisions.every((r, i) => r === want[i]);
+}
