@@ -29,6 +29,14 @@ export const ExitCode = {
   versionTable: 10,
   /** helm or kubectl failed for another reason. */
   commandFailed: 11,
+  /** The plan is refused (dirty track, database ahead or unknown, target not older, ...). Nothing was changed. */
+  refused: 12,
+  /** Another migration holds the lock. Nothing was changed. */
+  locked: 13,
+  /** A down step failed; the output says where each track stands and what to run next. */
+  stepFailed: 14,
+  /** The user answered no, or a TTY was needed for the question and --yes was not given. */
+  aborted: 15,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -114,5 +122,30 @@ export class VersionTableError extends RollbackError {
 export class CommandFailedError extends RollbackError {
   constructor(readonly argv: string[], readonly exitCode: number | undefined, readonly stderr: string) {
     super(ExitCode.commandFailed, `${argv.join(' ')} failed (exit ${exitCode ?? '?'}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+/** The plan cannot be carried out safely; every reason is listed. Nothing was changed. */
+export class RefusedError extends RollbackError {
+  constructor(readonly reasons: string[], hint?: string) {
+    super(ExitCode.refused, reasons.length === 1 ? reasons[0]! : `refused:\n  - ${reasons.join('\n  - ')}`, { hint });
+  }
+}
+
+export class LockedError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.locked, message, details);
+  }
+}
+
+/** umzug's MigrationError shape: which track, which revision, which direction, and the cause. */
+export class StepFailedError extends RollbackError {
+  constructor(
+    readonly track: string,
+    readonly revision: string,
+    cause: unknown,
+    hint?: string,
+  ) {
+    super(ExitCode.stepFailed, `track ${track}: down of ${revision} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, hint });
   }
 }

@@ -112,6 +112,42 @@ export interface KubePort {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Runners: where a track's downs run (native SQL over pg, a Kubernetes Job, exec into a pod)
+
+/** One track's part of a rollback plan. */
+export interface TrackStep {
+  track: string;
+  tool: string;
+  table: VersionTableRef;
+  /** What the version table held when the plan was made. */
+  current: string[];
+  /** The revision to land on; BASE ('base') for nothing applied. */
+  target: string;
+  /** The revisions that will be reverted, newest first. */
+  revisions: string[];
+  /** The down command (rendered argv) for runners that run the tool in the app's image. */
+  command?: string[];
+}
+
+export interface RunnerContext {
+  /** The database URL: runners pass it to the tool, never print it. */
+  databaseUrl: string;
+  log: Log;
+  /** Progress for people: tool output lines, step boundaries. */
+  onOutput(line: string): void;
+}
+
+/**
+ * Runs the downs of one track. Resolves once the work is done (the core then verifies the version
+ * table itself); throws StepFailedError when the tool failed, leaving its bookkeeping as the tool
+ * would.
+ */
+export interface Runner {
+  readonly name: string;
+  run(step: TrackStep, ctx: RunnerContext): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Logging
 
 /** Debug output for --debug. Callers never pass a secret to it. */
