@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run --silent build
-exec npx --no-install tsx scripts/demo.ts
+exec npx --no-install tsx test/demo.ts

@@ -9,7 +9,6 @@ import { parse as parseYaml } from 'yaml';
 import { ensureBinary, repoRoot } from '../harness/build.js';
 import {
   type InstalledPlugin,
-  ensureTools,
   helm4,
   helmVersions,
   installPlugin,
@@ -110,7 +109,6 @@ for (const { label, bin: helmBin } of helmVersions) {
 
     before(async function () {
       this.timeout(300_000);
-      ensureTools();
       plugin = await installPlugin(helmBin, stagePluginDir(ensureBinary()));
     });
     after(async () => {
@@ -167,7 +165,6 @@ describe('packaging: the install hook builds from source when no binary is bundl
 
   before(async function () {
     this.timeout(600_000);
-    ensureTools();
     source = stageSourceDir();
     assert.ok(!existsSync(join(source, 'bin')));
     plugin = await installPlugin(helm4, source);

