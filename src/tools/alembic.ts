@@ -1,0 +1,57 @@
+/**
+ * alembic (SQLAlchemy). Its version table holds one row per current head: `version_num
+ * varchar(32)`; no row at base, and the table stays after `downgrade base`. By default the table
+ * name is unqualified and resolved through search_path, as alembic does.
+ * Reference: shared/reference/migration-tools.md §4.
+ */
+import { VersionTableError } from '../core/errors.js';
+import type { MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
+import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
+
+const name = 'alembic';
+const defaultTable = 'alembic_version';
+const tableShape = 'alembic_version(version_num varchar(32) not null primary key)';
+
+/** alembic's version_num column is VARCHAR(32). */
+const MAX_REVISION_LENGTH = 32;
+/** alembic.script.revision._revision_illegal_chars: they carry meaning in relative revisions (feat@head, -1, +2). */
+const ILLEGAL_CHARS = ['@', '-', '+'];
+/** Symbolic names alembic resolves itself; a contract must name a real revision. */
+const SYMBOLIC = new Set(['head', 'heads', 'base']);
+
+function checkRevision(revision: string): string | undefined {
+  if (revision.length === 0) return 'an alembic revision cannot be empty';
+  if (/\s/.test(revision)) return `alembic revision "${revision}" contains whitespace`;
+  if (revision.length > MAX_REVISION_LENGTH) {
+    return `alembic revision "${revision}" is ${revision.length} characters long; alembic's version_num column holds at most ${MAX_REVISION_LENGTH}`;
+  }
+  const illegal = ILLEGAL_CHARS.filter((c) => revision.includes(c));
+  if (illegal.length > 0) {
+    return `alembic revision "${revision}" contains ${illegal.map((c) => `'${c}'`).join(', ')}, which alembic does not allow in revision identifiers`;
+  }
+  if (SYMBOLIC.has(revision)) return `"${revision}" is a symbolic alembic name; give the revision id itself (e.g. "a1b2c3d4e5f6")`;
+  return undefined;
+}
+
+async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackState> {
+  let rows: Array<{ version_num: unknown }>;
+  try {
+    ({ rows } = await db.query<{ version_num: unknown }>(`SELECT version_num FROM ${qualifiedName(ref)}`));
+  } catch (err) {
+    if (sqlState(err) === UNDEFINED_TABLE) return { tableExists: false, revisions: [], dirty: false };
+    throw versionTableReadError({ name, tableShape }, ref, err) ?? err;
+  }
+  const revisions = rows.map((row) => {
+    if (typeof row.version_num !== 'string' || row.version_num.length === 0) {
+      throw new VersionTableError(`alembic table ${displayName(ref)} holds version_num ${JSON.stringify(row.version_num)}, not a revision id`, {
+        hint: `check the track's version table: alembic creates ${tableShape}`,
+      });
+    }
+    return row.version_num;
+  });
+  // One row per head, in no particular order: sorted so that output and comparisons are stable.
+  revisions.sort();
+  return { tableExists: true, revisions, dirty: false };
+}
+
+export const alembic: MigrationTool = { name, defaultTable, checkRevision, readState };

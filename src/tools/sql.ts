@@ -1,0 +1,74 @@
+/**
+ * SQL helpers shared by the tool modules: quoting, SQLSTATE checks, and the mapping of a failed
+ * version-table read to VersionTableError. No connection, no I/O.
+ */
+import { VersionTableError } from '../core/errors.js';
+import type { VersionTableRef } from '../core/ports.js';
+
+/**
+ * Quotes one identifier the way PostgreSQL (and lib/pq's QuoteIdentifier, and SQLAlchemy for
+ * mixed-case names) does: wrapped in double quotes, embedded double quotes doubled. A quoted
+ * lowercase name means the same as the bare name, so quoting every identifier is always safe.
+ * Throws on an empty name or a NUL character, which PostgreSQL cannot hold in an identifier.
+ */
+export function quoteIdent(name: string): string {
+  if (name.length === 0) throw new Error('an SQL identifier cannot be empty');
+  if (name.includes('\0')) throw new Error('an SQL identifier cannot contain a NUL character');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** `"schema"."table"`, or `"table"` when the schema is left to search_path. */
+export function qualifiedName(ref: VersionTableRef): string {
+  return ref.schema === undefined ? quoteIdent(ref.table) : `${quoteIdent(ref.schema)}.${quoteIdent(ref.table)}`;
+}
+
+/** The same name for messages: schema.table, unquoted, readable. */
+export function displayName(ref: VersionTableRef): string {
+  return ref.schema === undefined ? ref.table : `${ref.schema}.${ref.table}`;
+}
+
+/** The SQLSTATE of a database error (node-postgres puts it in `code`), or undefined for anything else. */
+export function sqlState(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** SQLSTATEs that mean "the table is not there" when selecting from it. */
+export const UNDEFINED_TABLE = '42P01';
+/** A column the query names does not exist: the table has the wrong shape. */
+export const UNDEFINED_COLUMN = '42703';
+/** The user may not read the table. */
+export const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * Turns a failed read of a version table into the error the CLI reports. Returns undefined for
+ * failures that are not about the table (a dropped connection, a cancelled query): the caller
+ * rethrows those unchanged, so the adapter's mapping of connection failures still applies.
+ */
+export function versionTableReadError(
+  tool: { name: string; tableShape: string },
+  ref: VersionTableRef,
+  err: unknown,
+): VersionTableError | undefined {
+  const state = sqlState(err);
+  if (state === undefined) return undefined;
+  const name = displayName(ref);
+  const detail = err instanceof Error ? err.message : String(err);
+  if (state === INSUFFICIENT_PRIVILEGE) {
+    return new VersionTableError(`cannot read ${tool.name} version table ${name}: ${detail}`, {
+      hint: `grant SELECT on ${name} to the user in the database URL (the plugin only reads it here)`,
+      cause: err,
+    });
+  }
+  // Class 42 (syntax error or access rule violation: a missing column, a wrong type), class 22
+  // (data exception) and 0A (feature not supported) all say the table is not what the tool writes.
+  if (state.startsWith('42') || state.startsWith('22') || state.startsWith('0A')) {
+    return new VersionTableError(`${name} does not look like a ${tool.name} version table: ${detail}`, {
+      hint: `check the track's version table and schema (contract or flags); ${tool.name} creates ${tool.tableShape}`,
+      cause: err,
+    });
+  }
+  return undefined;
+}
+
