@@ -1,0 +1,268 @@
+/**
+ * Reads the migration files of the release that is running now (--source): a directory, a tarball
+ * (.tar.gz / .tgz / .tar), or an http(s) URL of a tarball. With several tracks the source holds one
+ * subdirectory per track, named like the track (core/, vector/); with one track it may also be the
+ * migrations directory itself. Everything is read once, into memory, on first use: the runners read
+ * files before they take any lock, so a slow download never holds a migration lock.
+ *
+ * Tarballs are read with node:zlib and the minimal tar reader below (ustar, GNU long names, pax
+ * paths): no dependency for a format this small.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { UsageError } from '../core/errors.js';
+import type { Log } from '../core/ports.js';
+
+export interface SourceFile {
+  name: string;
+  body: string;
+}
+
+export interface MigrationSource {
+  /** Where the files come from, for messages (URLs without credentials). */
+  readonly origin: string;
+  /** The files of one track's directory (top level only, as golang-migrate reads it). Reads the source on first call. */
+  files(track: string): Promise<{ origin: string; files: SourceFile[] }>;
+}
+
+export interface MigrationSourceOptions {
+  /** Every track the plan touches: decides whether the source root may itself be the one track's directory. */
+  tracks: readonly string[];
+  /** Download timeout for URLs. Default 60 000 ms. */
+  fetchTimeoutMs?: number;
+  /** Largest download or unpacked tarball accepted. Default 256 MiB. */
+  maxBytes?: number;
+  log?: Log;
+}
+
+/** A tree of files in memory: directory path ('' = root) → file name → body. */
+type Tree = Map<string, Map<string, Buffer>>;
+
+export function openMigrationSource(source: string, opts: MigrationSourceOptions): MigrationSource {
+  const origin = /^https?:\/\//i.test(source) ? redactUrl(source) : source;
+  let loading: Promise<Tree | string> | undefined;
+  return {
+    origin,
+    async files(track) {
+      loading ??= load(source, origin, opts);
+      const loaded = await loading;
+      return typeof loaded === 'string' ? readTrackDirectory(loaded, track, opts.tracks) : trackFromTree(loaded, origin, track, opts.tracks);
+    },
+  };
+}
+
+/** A directory stays on disk (read per track); anything else is unpacked into a tree. */
+async function load(source: string, origin: string, opts: MigrationSourceOptions): Promise<Tree | string> {
+  const maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
+  let archive: Buffer;
+  if (/^https?:\/\//i.test(source)) {
+    opts.log?.debug(`migration source: downloading ${origin}`);
+    archive = await download(source, origin, opts.fetchTimeoutMs ?? 60_000, maxBytes);
+  } else {
+    const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`migration source ${source}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`, { hint: sourceHint });
+    });
+    if (info.isDirectory()) return source;
+    archive = await readFile(source);
+  }
+  return unpack(archive, origin, maxBytes);
+}
+
+const sourceHint = 'give --source a directory of migration files (one subdirectory per track when there are several), a .tar.gz of it, or an http(s) URL of such a tarball';
+
+// ---------------------------------------------------------------------------------------------
+// Directories
+
+async function readTrackDirectory(root: string, track: string, tracks: readonly string[]): Promise<{ origin: string; files: SourceFile[] }> {
+  const sub = path.join(root, track);
+  const hasSub = await stat(sub).then((s) => s.isDirectory(), () => false);
+  if (!hasSub && tracks.length > 1) {
+    throw new UsageError(`migration source ${root} has no directory ${track}/ for track ${track}`, { hint: sourceHint });
+  }
+  const dir = hasSub ? sub : root;
+  const files: SourceFile[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    // golang-migrate's file source skips subdirectories and follows symlinks to files.
+    const full = path.join(dir, entry.name);
+    const isFile = entry.isFile() || (entry.isSymbolicLink() && (await stat(full).then((s) => s.isFile(), () => false)));
+    if (isFile) files.push({ name: entry.name, body: await readFile(full, 'utf8') });
+  }
+  return { origin: `${dir}${path.sep}`, files };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trees (unpacked tarballs)
+
+function trackFromTree(tree: Tree, origin: string, track: string, tracks: readonly string[]): { origin: string; files: SourceFile[] } {
+  const root = treeRoot(tree, tracks);
+  const sub = root === '' ? track : `${root}/${track}`;
+  let dir: string;
+  if (tree.has(sub)) dir = sub;
+  else if (tracks.length === 1) dir = root;
+  else {
+    throw new UsageError(`migration source ${origin} has no directory ${track}/ for track ${track} (found: ${[...tree.keys()].filter((d) => d !== '').join(', ') || 'no directories'})`, {
+      hint: sourceHint,
+    });
+  }
+  const files = [...(tree.get(dir) ?? new Map<string, Buffer>()).entries()].map(([name, body]) => ({ name, body: body.toString('utf8') }));
+  return { origin: `${origin}:${dir === '' ? '' : `${dir}/`}`, files };
+}
+
+/**
+ * The directory an archive's content starts in: the root, descended while it holds no file and
+ * exactly one directory not named like a track (`tar czf x.tgz migrations`, GitHub's `repo-sha/`).
+ */
+function treeRoot(tree: Tree, tracks: readonly string[]): string {
+  let root = '';
+  for (;;) {
+    if ((tree.get(root)?.size ?? 0) > 0) return root;
+    const children = [...tree.keys()].filter((d) => d !== root && parentOf(d) === root);
+    if (children.length !== 1 || tracks.includes(path.posix.basename(children[0]!))) return root;
+    root = children[0]!;
+  }
+}
+
+const parentOf = (dir: string) => (dir.includes('/') ? dir.slice(0, dir.lastIndexOf('/')) : '');
+
+function unpack(archive: Buffer, origin: string, maxBytes: number): Tree {
+  let tar = archive;
+  if (archive[0] === 0x1f && archive[1] === 0x8b) {
+    try {
+      tar = gunzipSync(archive, { maxOutputLength: maxBytes });
+    } catch (err) {
+      throw new UsageError(`migration source ${origin}: not a readable gzip file: ${(err as Error).message}`, { hint: sourceHint });
+    }
+  }
+  if (tar.length < 512 || tar.toString('latin1', 257, 262) !== 'ustar') {
+    throw new UsageError(`migration source ${origin} is neither a directory nor a tar or tar.gz archive`, { hint: sourceHint });
+  }
+  const tree: Tree = new Map([['', new Map()]]);
+  for (const entry of tarEntries(tar, origin)) {
+    const clean = path.posix.normalize(entry.path.replace(/^(\.\/)+/, '')).replace(/\/+$/, '');
+    if (clean === '.' || clean === '' || clean.startsWith('../') || clean.startsWith('/')) continue;
+    const dir = entry.type === 'dir' ? clean : parentOf(clean);
+    // Register the directory and its ancestors, so treeRoot sees the shape even without dir entries.
+    for (let d = dir; d !== '' && !tree.has(d); d = parentOf(d)) tree.set(d, new Map());
+    if (entry.type === 'file') tree.get(dir)!.set(path.posix.basename(clean), entry.data);
+  }
+  return tree;
+}
+
+interface TarEntry {
+  path: string;
+  type: 'file' | 'dir' | 'other';
+  data: Buffer;
+}
+
+/** ustar/GNU/pax headers: 512-byte blocks, sizes in octal (or base-256), data padded to 512. */
+function* tarEntries(tar: Buffer, origin: string): Generator<TarEntry> {
+  const broken = (why: string) => new UsageError(`migration source ${origin}: broken tar archive (${why})`, { hint: sourceHint });
+  let offset = 0;
+  let longName: string | undefined;
+  let paxPath: string | undefined;
+  while (offset + 512 <= tar.length) {
+    const header = tar.subarray(offset, offset + 512);
+    if (header.every((b) => b === 0)) return;
+    const stored = parseNumber(header.subarray(148, 156));
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
+    if (stored !== sum) throw broken(`bad header checksum at byte ${offset}`);
+    const size = parseNumber(header.subarray(124, 136));
+    const data = tar.subarray(offset + 512, offset + 512 + size);
+    if (data.length < size) throw broken('truncated');
+    offset += 512 + Math.ceil(size / 512) * 512;
+    const flag = String.fromCharCode(header[156]!);
+    if (flag === 'L') {
+      longName = cString(data);
+      continue;
+    }
+    if (flag === 'x') {
+      paxPath = paxRecords(data).get('path') ?? paxPath;
+      continue;
+    }
+    if (flag === 'g' || flag === 'K') continue;
+    // The POSIX prefix field only exists in "ustar\0" headers; GNU's "ustar  " uses those bytes otherwise.
+    const prefix = header.toString('latin1', 257, 263) === 'ustar\0' ? cString(header.subarray(345, 500)) : '';
+    const name = paxPath ?? longName ?? (prefix === '' ? cString(header.subarray(0, 100)) : `${prefix}/${cString(header.subarray(0, 100))}`);
+    longName = paxPath = undefined;
+    const type = flag === '0' || flag === '\0' || flag === '7' ? 'file' : flag === '5' ? 'dir' : 'other';
+    yield { path: name, type, data };
+  }
+}
+
+function cString(bytes: Buffer): string {
+  const end = bytes.indexOf(0);
+  return bytes.toString('utf8', 0, end < 0 ? bytes.length : end);
+}
+
+function parseNumber(field: Buffer): number {
+  // GNU base-256 for values that do not fit in octal: high bit set, big-endian.
+  if ((field[0]! & 0x80) !== 0) return field.subarray(1).reduce((n, b) => n * 256 + b, field[0]! & 0x7f);
+  const text = cString(field).trim();
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+/** pax extended header: "<length> <key>=<value>\n" records. */
+function paxRecords(data: Buffer): Map<string, string> {
+  const records = new Map<string, string>();
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    const length = parseInt(data.toString('latin1', at, space), 10);
+    if (space < 0 || !Number.isInteger(length) || length <= 0) break;
+    const record = data.toString('utf8', space + 1, at + length - 1);
+    const eq = record.indexOf('=');
+    if (eq > 0) records.set(record.slice(0, eq), record.slice(eq + 1));
+    at += length;
+  }
+  return records;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downloads
+
+function redactUrl(url: string): string {
+  try {
+    // Credentials and query strings (signed URLs carry tokens there) never reach a message.
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}${u.search === '' ? '' : '?…'}`;
+  } catch {
+    return '(an unparsable URL)';
+  }
+}
+
+function download(url: string, origin: string, timeoutMs: number, maxBytes: number, redirects = 5): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => reject(new UsageError(`cannot download migration source ${origin}: ${why}`, { hint: sourceHint }));
+    const get = url.toLowerCase().startsWith('https:') ? https.get : http.get;
+    const request = get(url, { timeout: timeoutMs }, (response) => {
+      const status = response.statusCode ?? 0;
+      const location = response.headers.location;
+      if (status >= 300 && status < 400 && location !== undefined) {
+        response.resume();
+        if (redirects === 0) return fail('too many redirects');
+        return resolve(download(new URL(location, url).href, origin, timeoutMs, maxBytes, redirects - 1));
+      }
+      if (status !== 200) {
+        response.resume();
+        return fail(`HTTP ${status}`);
+      }
+      const chunks: Buffer[] = [];
+      let total = 0;
+      response.on('data', (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > maxBytes) {
+          request.destroy();
+          fail(`larger than ${maxBytes} bytes`);
+        } else chunks.push(chunk);
+      });
+      response.on('end', () => resolve(Buffer.concat(chunks)));
+      response.on('error', (err) => fail(err.message));
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on('error', (err) => fail(err.message));
+  });
+}

@@ -1,0 +1,210 @@
+/**
+ * The native runner: the plugin itself runs the CURRENT (newer) release's golang-migrate down files
+ * over its own PostgreSQL session, with golang-migrate's own lock and bookkeeping, so the version
+ * table ends exactly as `migrate goto N` (or `migrate down -all` for base) would leave it, and a
+ * failure leaves it as the tool would (previous version, dirty).
+ *
+ * Order: read the files (no lock held while reading or downloading) → plan → connect → take the
+ * tool's advisory lock (bounded wait) → read the table under the lock and refuse if it is dirty or
+ * moved since the plan → run each step → check the end state → unlock, close.
+ */
+import { BASE } from '../core/contract.js';
+import { LockedError, RefusedError, StepFailedError } from '../core/errors.js';
+import type { DatabaseConnector, DatabaseSession, Runner, RunnerContext, TrackStep } from '../core/ports.js';
+import { planGoto, parseMigrationFiles, type DownStep, type MigrationFiles } from '../tools/golang-migrate-files.js';
+import {
+  advisoryLockKey,
+  ensureVersionTable,
+  golangMigrate,
+  MigrationStepError,
+  resolveSchema,
+  runDownStep,
+  type ResolvedVersionTable,
+} from '../tools/golang-migrate.js';
+import { displayName, sqlState } from '../tools/sql.js';
+
+export interface NativeRunnerDeps {
+  connector: DatabaseConnector;
+  /** The parsed migration files of the release that is running now, for one track. */
+  loadSource: (track: string) => Promise<MigrationFiles>;
+  /** How long to wait for golang-migrate's lock. Default 15 000 ms, the migrate CLI's -lock-timeout. */
+  lockTimeoutMs?: number;
+}
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 15_000;
+
+/** Adapts a MigrationSource (src/adapters/migration-source.ts) to loadSource. */
+export function golangMigrateFiles(source: { files(track: string): Promise<{ origin: string; files: Array<{ name: string; body: string }> }> }) {
+  return async (track: string): Promise<MigrationFiles> => {
+    const { origin, files } = await source.files(track);
+    return parseMigrationFiles(files, origin);
+  };
+}
+
+const version = (v: string | null) => (v === null ? 'nil (empty table)' : v);
+const canonical = (v: string) => (/^[0-9]+$/.test(v) ? BigInt(v).toString() : v);
+
+export function createNativeRunner(deps: NativeRunnerDeps): Runner {
+  const lockTimeoutMs = Math.max(1, deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  return {
+    name: 'native',
+    async preview(step: TrackStep): Promise<string[]> {
+      const files = await deps.loadSource(step.track);
+      const current = step.current[0] === undefined ? null : canonical(step.current[0]);
+      return planGoto(files, current, step.target === BASE ? null : canonical(step.target)).map((s) => s.from);
+    },
+    async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
+      if (step.tool !== golangMigrate.name) {
+        throw new RefusedError([`track ${step.track}: the native runner runs golang-migrate down files, not ${step.tool}`], 'use the job or exec runner for this track');
+      }
+      if (step.current.length > 1) {
+        throw new RefusedError([`track ${step.track}: golang-migrate keeps one version, the plan names ${step.current.join(', ')}`]);
+      }
+      // Versions as the table stores them ("013" in a plan means 13).
+      const current = step.current[0] === undefined ? null : canonical(step.current[0]);
+      const target = step.target === BASE ? null : canonical(step.target);
+
+      // Files first: nothing is locked while they are read or downloaded.
+      const files = await deps.loadSource(step.track);
+      if (files.ignored.length > 0) ctx.log.debug(`native: ${files.origin}: golang-migrate ignores ${files.ignored.join(', ')}`);
+      const plan = planGoto(files, current, target);
+      const planned = plan.map((s) => s.from);
+      if (planned.join(',') !== step.revisions.map(canonical).join(',')) {
+        throw new RefusedError(
+          [`track ${step.track}: the files in ${files.origin} revert ${planned.join(', ') || 'nothing'}, the plan said ${step.revisions.join(', ') || 'nothing'}`],
+          'plan again with the same migration source (--source) the rollback runs with',
+        );
+      }
+
+      const session = await deps.connector.connect(ctx.databaseUrl);
+      try {
+        const schema = await resolveSchema(session, step.table);
+        const table: ResolvedVersionTable = { schema, table: step.table.table };
+        const [{ db }] = (await session.query<{ db: string }>('SELECT current_database() AS db')).rows as [{ db: string }];
+        // The key an app calling postgres.WithInstance with no DatabaseName takes (CURRENT_DATABASE(),
+        // no slash), as kagent does: it is the app that migrates on start we must exclude. The migrate
+        // CLI (postgres.Open(url)) hashes the URL path WITH its leading slash ("/app"), a different key
+        // (advisoryLockKeys().cli); the workloads that migrate are stopped before any down anyway.
+        const key = advisoryLockKey(db, schema, table.table);
+        await acquireLock(session, key, lockTimeoutMs, step.track, table);
+        ctx.log.debug(`native: track ${step.track}: holding pg_advisory_lock(${key}) for ${displayName(table)}`);
+        try {
+          await runLocked(session, step, table, plan, current, target, ctx);
+        } finally {
+          await session.query('SELECT pg_advisory_unlock($1)', [key]).catch((err: unknown) => {
+            // The session closes next, which releases the lock anyway.
+            ctx.log.debug(`native: unlock of ${key} failed: ${err instanceof Error ? err.message : String(err)}`);
+          });
+        }
+      } finally {
+        await session.close();
+      }
+    },
+  };
+}
+
+async function runLocked(
+  session: DatabaseSession,
+  step: TrackStep,
+  table: ResolvedVersionTable,
+  plan: DownStep[],
+  current: string | null,
+  target: string | null,
+  ctx: RunnerContext,
+): Promise<void> {
+  const where = displayName(table);
+  const state = await golangMigrate.readState(session, table);
+  const found = state.revisions[0] ?? null;
+  if (state.dirty) {
+    const v = found ?? '-1';
+    throw new RefusedError(
+      [`track ${step.track}: ${where} is dirty at version ${v}: a migration started and did not finish (golang-migrate: "Dirty database version ${v}. Fix and force version.")`],
+      `make the schema match version ${v} by hand (see which statements of the failed migration ran), then run "migrate -path DIR -database URL force ${v}" and re-run the rollback`,
+    );
+  }
+  if (found !== current) {
+    throw new RefusedError(
+      [`track ${step.track}: ${where} holds version ${version(found)}, the plan was made at ${version(current)}`],
+      'something migrated since the plan: plan again',
+    );
+  }
+  // The driver creates a missing table when it opens; it can only be missing when nothing is applied.
+  if (!state.tableExists) await ensureVersionTable(session, table);
+
+  for (const down of plan) {
+    ctx.onOutput(`${step.track}: ${down.from} -> ${version(down.to)}${down.file === undefined ? ' (no down file: version moves, nothing runs)' : ` (${down.file.name})`}`);
+    try {
+      await runDownStep(session, table, down);
+    } catch (err) {
+      if (!(err instanceof MigrationStepError)) throw err;
+      throw new StepFailedError(step.track, down.from, err.cause ?? err, stepFailedHint(err, where));
+    }
+  }
+
+  const end = await golangMigrate.readState(session, table);
+  const landed = end.revisions[0] ?? null;
+  if (end.dirty || landed !== target) {
+    const last = plan[plan.length - 1]?.from ?? current ?? '-';
+    throw new StepFailedError(
+      step.track,
+      last,
+      new Error(`after the downs ${where} holds (${version(landed)}, dirty=${end.dirty}), expected (${version(target)}, dirty=false)`),
+      'something else wrote the version table while the lock was held: inspect it before doing anything else',
+    );
+  }
+}
+
+function stepFailedHint(err: MigrationStepError, where: string): string {
+  const { version: v, dirty } = err.left;
+  const force = v ?? '-1';
+  if (!dirty) {
+    return `nothing of this step ran; ${where} still holds (${version(v)}, clean). Fix the cause (${err.message}), then re-run the rollback`;
+  }
+  const what = err.phase === 'body' ? 'the down file failed and PostgreSQL rolled its statements back' : 'the down file ran, but marking the step clean failed';
+  return (
+    `${what}; ${where} now holds (${version(v)}, dirty=true), as golang-migrate leaves it. Fix the cause, check that the schema ` +
+    `matches version ${force}, then run "migrate -path DIR -database URL force ${force}" and re-run the rollback`
+  );
+}
+
+/** The tool's pg_advisory_lock, queued like the tool's but bounded with lock_timeout (55P03 when it runs out). */
+async function acquireLock(session: DatabaseSession, key: number, timeoutMs: number, track: string, table: ResolvedVersionTable): Promise<void> {
+  // SET LOCAL ends with the transaction; the session-level advisory lock outlives it.
+  await session.query('BEGIN');
+  try {
+    await session.query(`SET LOCAL lock_timeout = '${Math.round(timeoutMs)}ms'`);
+    await session.query('SELECT pg_advisory_lock($1)', [key]);
+    await session.query('COMMIT');
+  } catch (err) {
+    await session.query('ROLLBACK').catch(() => undefined);
+    if (sqlState(err) !== '55P03') throw err;
+    const holder = await lockHolder(session, key);
+    throw new LockedError(
+      `track ${track}: golang-migrate's lock for ${displayName(table)} (pg_advisory_lock(${key})) is held by ${holder}; gave up after ${timeoutMs / 1000} s`,
+      {
+        hint:
+          'another migration is running (the app migrating on start, or a migrate CLI). Nothing was changed. Find the holder with ' +
+          `"SELECT a.pid, a.application_name, a.client_addr, a.state, a.query FROM pg_locks l JOIN pg_stat_activity a USING (pid) ` +
+          `WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = ${key} AND l.objsubid = 1 AND l.granted", let it finish or stop it, then re-run`,
+        cause: err,
+      },
+    );
+  }
+}
+
+async function lockHolder(session: DatabaseSession, key: number): Promise<string> {
+  try {
+    const { rows } = await session.query<{ pid: number; app: string | null; addr: string | null }>(
+      `SELECT a.pid, a.application_name AS app, host(a.client_addr) AS addr FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+        WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1 AND l.granted`,
+      [key],
+    );
+    const h = rows[0];
+    if (h === undefined) return 'another session';
+    const about = [h.app ? `application_name "${h.app}"` : '', h.addr ? `from ${h.addr}` : ''].filter((s) => s !== '');
+    return `session pid ${h.pid}${about.length > 0 ? ` (${about.join(', ')})` : ''}`;
+  } catch {
+    return 'another session';
+  }
+}
