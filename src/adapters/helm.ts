@@ -3,9 +3,12 @@
  * rest of the HELM_* environment that Helm gave the plugin, so every call acts on the cluster and
  * namespace the user chose with `helm -n NS --kube-context CTX schema-rollback ...`.
  */
-import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError } from '../core/errors.js';
-import type { HelmPort, Log, ReleaseInfo } from '../core/ports.js';
+import semver from 'semver';
+import { parse as parseYaml } from 'yaml';
+import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError, UsageError } from '../core/errors.js';
+import type { ChartInfo, ChartPort, HelmPort, HelmUpgradePort, Log, ReleaseInfo, ValuesMode } from '../core/ports.js';
 import { maskArgv, runCommand } from './command.js';
+import { streamCommand } from './kubectl.js';
 
 export interface HelmOptions {
   /** $HELM_BIN, or "helm" from PATH when the binary runs outside Helm. */
@@ -16,7 +19,7 @@ export interface HelmOptions {
   log: Log;
 }
 
-export interface Helm extends HelmPort {
+export interface Helm extends HelmPort, ChartPort, HelmUpgradePort {
   /** Runs helm with the namespace appended; returns stdout or throws a mapped error. */
   run(args: string[]): Promise<string>;
 }
@@ -33,26 +36,173 @@ export function createHelm(opts: HelmOptions): Helm {
     if (result.exitCode !== 0) throw helmError([opts.bin, ...argv], result.exitCode, result.stderr);
     return result.stdout;
   };
+  let major: Promise<number> | undefined;
+  const helmMajor = (): Promise<number> => (major ??= run(['version', '--template', '{{.Version}}']).then((v) => parseHelmMajor(v)));
+  const getRelease = async (name: string): Promise<ReleaseInfo> => {
+    let stdout: string;
+    try {
+      stdout = await run(['get', 'metadata', name, '-o', 'json']);
+    } catch (err) {
+      if (err instanceof CommandFailedError && /release: not found/.test(err.stderr)) {
+        throw new ReleaseNotFoundError(name, opts.namespace);
+      }
+      throw err;
+    }
+    return releaseFromMetadata(JSON.parse(stdout) as Record<string, unknown>, opts.namespace);
+  };
   return {
     namespace: opts.namespace,
     run,
-    async getRelease(name) {
-      let stdout: string;
-      try {
-        stdout = await run(['get', 'metadata', name, '-o', 'json']);
-      } catch (err) {
-        if (err instanceof CommandFailedError && /release: not found/.test(err.stderr)) {
-          throw new ReleaseNotFoundError(name, opts.namespace);
-        }
-        throw err;
-      }
-      return releaseFromMetadata(JSON.parse(stdout) as Record<string, unknown>, opts.namespace);
-    },
+    helmMajor,
+    getRelease,
     async getValues(name) {
       const stdout = await run(['get', 'values', name, '--all', '-o', 'json']);
       return (JSON.parse(stdout) ?? {}) as Record<string, unknown>;
     },
+    async showChart(ref, version) {
+      let stdout: string;
+      try {
+        stdout = await run(['show', 'chart', ref, '--version', version]);
+      } catch (err) {
+        throw chartError(err, ref, version);
+      }
+      const chart = chartFromYaml(stdout);
+      // helm ignores --version for a chart directory or .tgz and shows whatever is there.
+      if (semver.valid(version) && semver.valid(chart.version) && !semver.eq(version, chart.version)) {
+        throw new UsageError(`${ref} is chart ${chart.name} ${chart.version}, not ${version}`, {
+          hint: 'a chart directory or .tgz is one version: point at the one you want, or use the chart repository (repo/chart)',
+        });
+      }
+      return chart;
+    },
+    async findChartRef(chartName) {
+      let found: Array<{ name: string }>;
+      try {
+        found = JSON.parse(await run(['search', 'repo', chartName, '--devel', '-o', 'json'])) as Array<{ name: string }>;
+      } catch (err) {
+        if (!(err instanceof CommandFailedError && /no repositories configured/.test(err.stderr))) throw err;
+        found = [];
+      }
+      // search matches names and descriptions by substring: keep charts named exactly so.
+      const refs = [...new Set(found.map((c) => c.name).filter((n) => n.slice(n.indexOf('/') + 1) === chartName))].sort();
+      if (refs.length === 1) return refs[0]!;
+      const pass = 'pass the chart with --chart (repo/chart, oci://..., a directory or a .tgz)';
+      if (refs.length === 0) {
+        throw new UsageError(`no chart repository of this helm has a chart named ${chartName}`, {
+          hint: `add the repository it came from ("helm repo add NAME URL", then "helm repo update"), or ${pass}`,
+        });
+      }
+      throw new UsageError(`several chart repositories have a chart named ${chartName}: ${refs.join(', ')}`, { hint: pass });
+    },
+    async chartVersions(ref) {
+      if (chartRefKind(ref) !== 'repo') {
+        throw new UsageError(`cannot list the versions of ${ref}: only charts from a repository (helm repo add) can be listed`, {
+          hint: 'give the version to roll back to explicitly',
+        });
+      }
+      const found = JSON.parse(await run(['search', 'repo', ref, '--versions', '--devel', '-o', 'json'])) as Array<{ name: string; version: string }>;
+      // search matches by substring (repo/chart also finds repo/chart-extra): keep exact names.
+      const versions = found.filter((c) => c.name === ref).map((c) => c.version);
+      return versions.sort((a, b) => (semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : 0));
+    },
+    async upgrade(request, onOutput = () => undefined) {
+      const major = await helmMajor();
+      // Read right before upgrading: a failed upgrade in between is a new latest revision.
+      const applyMethod = major >= 4 ? (await getRelease(request.release)).applyMethod : undefined;
+      const args = upgradeArgs({ ...request, reuseValues: request.reuseValues ?? 'reset-then-reuse', extra: request.extra ?? [], helmMajor: major, applyMethod });
+      const argv = [...args, '--namespace', opts.namespace];
+      const result = await streamCommand(opts.bin, argv, { env: opts.env, log: opts.log, from: 'all', onLine: onOutput });
+      if (result.spawnError) throw new RollbackError(ExitCode.commandFailed, `cannot run helm (${opts.bin}): ${result.spawnError}`);
+      if (result.exitCode !== 0) throw helmError([opts.bin, ...argv], result.exitCode, result.stderr);
+    },
   };
+}
+
+export interface UpgradeArgsOptions {
+  release: string;
+  chart: string;
+  version: string;
+  helmMajor: number;
+  reuseValues: ValuesMode;
+  /** The user's own flags, after ours so that they win (pflag: the last occurrence counts). */
+  extra: string[];
+  wait?: boolean;
+  timeout?: string;
+  /**
+   * Helm 4: the latest revision's applyMethod (helm get metadata). Helm 4's default --server-side=auto
+   * applies server-side only when it is "ssa"; releases Helm 3 made have none and stay client-side.
+   */
+  applyMethod?: string;
+}
+
+/** `helm upgrade` argv (without --namespace, which run() adds) for Helm 3.17+ and 4.x. */
+export function upgradeArgs(o: UpgradeArgsOptions): string[] {
+  const args = ['upgrade', o.release, o.chart, '--version', o.version];
+  // 'reset-then-reuse' = the target chart's own defaults + the values the user gave the release.
+  // '--reuse-values' would instead take the current release's merged values as the defaults, so
+  // the NEWER chart's defaults (image tags, new keys) would leak into the older chart.
+  // Both flags exist in Helm 3.14+ and 4.x.
+  args.push(o.reuseValues === 'reuse' ? '--reuse-values' : '--reset-then-reuse-values');
+  if (o.helmMajor >= 4 && o.applyMethod === 'ssa') {
+    // A server-side apply (force=false) after `kubectl scale` (ours, when we stopped the workloads)
+    // fails: the scale subresource owns .spec.replicas, 'conflict with "kubectl" with subresource
+    // "scale" ... .spec.replicas'. The chart is the source of truth here, as Helm 3's 3-way merge
+    // treats it. Only with server-side apply: on a client-side release Helm 4 rejects the flag
+    // ("forceConflicts enabled when serverSideApply disabled"), and Helm 3 does not know it.
+    args.push('--force-conflicts');
+  }
+  // A bare --wait means "watcher" in Helm 4 and true in Helm 3; spell it out for Helm 4.
+  if (o.wait) args.push(o.helmMajor >= 4 ? '--wait=watcher' : '--wait');
+  if (o.timeout) args.push('--timeout', o.timeout);
+  return [...args, ...o.extra];
+}
+
+/** "v3.17.3" → 3. */
+export function parseHelmMajor(version: string): number {
+  const m = /^v?(\d+)\./.exec(version.trim());
+  if (!m) throw new RollbackError(ExitCode.commandFailed, `cannot tell the helm version from "${version.trim()}"`);
+  return Number(m[1]);
+}
+
+/** How helm finds a chart reference. Syntax only: helm also tries a repo/chart ref as a local path first. */
+export function chartRefKind(ref: string): 'repo' | 'oci' | 'url' | 'local' {
+  if (ref.startsWith('oci://')) return 'oci';
+  if (/^https?:\/\//.test(ref)) return 'url';
+  if (ref.startsWith('/') || ref.startsWith('.') || ref.endsWith('.tgz') || ref.split('/').length !== 2) return 'local';
+  return 'repo';
+}
+
+/** `helm show chart` prints Chart.yaml as YAML (no -o json, in 3.17 and 4.1). */
+export function chartFromYaml(text: string): ChartInfo {
+  const c = (parseYaml(text) ?? {}) as Record<string, unknown>;
+  const annotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries((c['annotations'] as Record<string, unknown> | undefined) ?? {})) annotations[k] = String(v);
+  return {
+    name: String(c['name'] ?? ''),
+    version: String(c['version'] ?? ''),
+    appVersion: c['appVersion'] === undefined ? undefined : String(c['appVersion']),
+    annotations,
+  };
+}
+
+/** A chart or version that does not exist is the user's input, not a helm failure. */
+function chartError(err: unknown, ref: string, version: string): unknown {
+  if (!(err instanceof CommandFailedError)) return err;
+  const repo = ref.split('/')[0];
+  const listing = chartRefKind(ref) === 'repo' ? `helm search repo ${ref} --versions` : `helm show chart ${ref}`;
+  if (/no chart version found/.test(err.stderr)) {
+    return new UsageError(`chart ${ref} has no version ${version}`, { hint: `list its versions with "${listing}"; if it was published recently, run "helm repo update"`, cause: err });
+  }
+  if (/no chart name found/.test(err.stderr)) {
+    return new UsageError(`repository ${repo} has no chart ${ref.split('/')[1]}`, { hint: `check the name with "helm search repo ${repo}/", or run "helm repo update"`, cause: err });
+  }
+  if (/repo .* not found/.test(err.stderr)) {
+    return new UsageError(`no chart repository named ${repo}`, { hint: `add it with "helm repo add ${repo} URL" (see "helm repo list")`, cause: err });
+  }
+  if (/path ".*" not found|not found/.test(err.stderr)) {
+    return new UsageError(`chart ${ref} ${version} not found: ${lastLine(err.stderr)}`, { hint: `check the chart reference with "${listing}"`, cause: err });
+  }
+  return err;
 }
 
 function helmError(argv: string[], exitCode: number | undefined, stderr: string): RollbackError {
@@ -75,6 +225,7 @@ export function releaseFromMetadata(m: Record<string, unknown>, namespace: strin
     version: String(m['version']),
     appVersion: typeof m['appVersion'] === 'string' ? m['appVersion'] : undefined,
     annotations: (m['annotations'] as Record<string, string> | undefined) ?? {},
+    ...(typeof m['applyMethod'] === 'string' && m['applyMethod'] ? { applyMethod: m['applyMethod'] } : {}),
   };
 }
 

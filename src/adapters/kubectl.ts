@@ -3,9 +3,9 @@
  * Helm resolved (context, namespace, API server, token, ...) are turned into kubectl flags here, in
  * one place, for every call.
  */
-import { ClusterError, CommandFailedError, ExitCode, RollbackError } from '../core/errors.js';
-import type { KubeObject, KubePort, Log } from '../core/ports.js';
-import { maskArgv, runCommand } from './command.js';
+import { ClusterError, CommandFailedError, ExitCode, RollbackError, UsageError } from '../core/errors.js';
+import type { JobOutcome, KubeJobPort, KubeObject, KubePort, KubeScalePort, Log } from '../core/ports.js';
+import { maskArgv, runCommand, type CommandResult, type RunOptions } from './command.js';
 
 export interface KubectlOptions {
   /** $SCHEMA_ROLLBACK_KUBECTL, or "kubectl" from PATH. */
@@ -15,9 +15,14 @@ export interface KubectlOptions {
   log: Log;
 }
 
-export interface Kubectl extends KubePort {
+export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort {
   run(args: string[], input?: string): Promise<string>;
 }
+
+/** How often waitForJob asks, at most: a Job is a matter of seconds to minutes. */
+const POLL_MAX_MS = 2000;
+/** Kinds whose spec.replicas the scale subresource sets. */
+const SCALABLE = new Set(['Deployment', 'StatefulSet', 'ReplicaSet']);
 
 /**
  * kubectl flags for the connection settings Helm passes to plugins as environment variables
@@ -55,16 +60,135 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
     if (result.exitCode !== 0) throw kubectlError([opts.bin, ...argv], result.exitCode, result.stderr, opts.namespace);
     return result.stdout;
   };
+  const get = async (kind: string, name: string): Promise<KubeObject> => JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject;
   return {
     run,
-    async get(kind, name) {
-      return JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject;
+    get,
+    async scale(kind, name, replicas) {
+      await run(scaleArgs(kind, name, replicas));
+    },
+    async getReplicas(kind, name) {
+      const obj = await get(kind, name);
+      if (!SCALABLE.has(obj.kind ?? '')) {
+        throw new UsageError(`${kind}/${name} is a ${obj.kind}, which has no replicas to scale`, {
+          hint: 'only Deployments, StatefulSets and ReplicaSets can be stopped by scaling; list those in schema-rollback.io/stop',
+        });
+      }
+      return (obj.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+    },
+    async createJob(job) {
+      return JSON.parse(await run(['create', '-f', '-', '-o', 'json'], JSON.stringify(job))) as KubeObject;
+    },
+    async waitForJob(name, timeoutSeconds) {
+      const deadline = Date.now() + timeoutSeconds * 1000;
+      for (let delay = 250; ; delay = Math.min(delay * 2, POLL_MAX_MS)) {
+        const outcome = jobOutcome(await get('job', name));
+        if (outcome) return outcome;
+        const left = deadline - Date.now();
+        if (left <= 0) return { status: 'timeout' };
+        await sleep(Math.min(delay, left));
+      }
+    },
+    async followJobLogs(name, onLine, o = {}) {
+      const argv = [...connection, '--namespace', opts.namespace, ...logsArgs(name, o.podRunningTimeoutSeconds)];
+      // `kubectl logs` fails at once while the container is still being created (image pull,
+      // init), rather than waiting: try again until it streams, the Job ends or the caller aborts.
+      for (;;) {
+        const result = await streamCommand(opts.bin, argv, { env: opts.env, log: opts.log, signal: o.signal, from: 'stdout', onLine });
+        if (o.signal?.aborted || result.exitCode === 0) return;
+        if (result.spawnError || !/waiting to start|ContainerCreating|PodInitializing/.test(result.stderr)) {
+          throw kubectlError([opts.bin, ...argv], result.exitCode, result.stderr || (result.spawnError ?? ''), opts.namespace);
+        }
+        await sleep(1000, o.signal);
+      }
+    },
+    async deleteJob(name) {
+      // Foreground: the Job goes only after its pods, so when --wait returns nothing of it is left.
+      await run(['delete', 'job', name, '--cascade=foreground', '--ignore-not-found', '--wait=true']);
     },
   };
 }
 
+export function scaleArgs(kind: string, name: string, replicas: number): string[] {
+  if (!Number.isInteger(replicas) || replicas < 0) throw new RangeError(`replicas must be a whole number >= 0, got ${replicas}`);
+  return ['scale', `${kind}/${name}`, `--replicas=${replicas}`];
+}
+
+/**
+ * `kubectl logs -f job/NAME`. --pod-running-timeout (default 20s) is how long kubectl waits for the
+ * Job's pod to exist and run; an image pull can take longer than that, so the caller sets it.
+ */
+export function logsArgs(job: string, podRunningTimeoutSeconds?: number): string[] {
+  const args = ['logs', '-f', `job/${job}`];
+  if (podRunningTimeoutSeconds !== undefined) args.push(`--pod-running-timeout=${podRunningTimeoutSeconds}s`);
+  return args;
+}
+
+/** A Job's end from its conditions (Complete or Failed, status True), or undefined while it runs. */
+export function jobOutcome(job: KubeObject): JobOutcome | undefined {
+  const conditions = ((job as { status?: { conditions?: JobCondition[] } }).status?.conditions ?? []).filter((c) => c.status === 'True');
+  if (conditions.some((c) => c.type === 'Complete')) return { status: 'complete' };
+  const failed = conditions.find((c) => c.type === 'Failed');
+  return failed ? { status: 'failed', reason: failed.reason, message: failed.message } : undefined;
+}
+
+interface JobCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+export interface StreamOptions extends RunOptions {
+  /** Called once per output line, as the lines arrive. */
+  onLine(line: string): void;
+  /** Which output feeds onLine; both are kept in the result either way. */
+  from: 'stdout' | 'all';
+  /** Stops the command; the result then says isCanceled and no error is implied. */
+  signal?: AbortSignal;
+}
+
+/**
+ * runCommand for long commands whose output people watch (`helm upgrade`, `kubectl logs -f`).
+ * Logged like runCommand: argv only, never the output.
+ */
+export async function streamCommand(bin: string, args: readonly string[], opts: StreamOptions): Promise<CommandResult & { canceled: boolean }> {
+  const { execa } = await import('execa');
+  opts.log.debug(`exec: ${maskArgv([bin, ...args]).join(' ')}`);
+  const child = execa(bin, [...args], {
+    env: opts.env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    cancelSignal: opts.signal,
+    timeout: opts.timeoutMs,
+  });
+  try {
+    for await (const line of child.iterable({ from: opts.from })) opts.onLine(String(line));
+  } catch {
+    // The command failed or was cancelled: the awaited result below says how.
+  }
+  const result = await child;
+  const spawnError = result.failed && result.exitCode === undefined && !result.isCanceled ? result.shortMessage : undefined;
+  return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode, spawnError, canceled: result.isCanceled };
+}
+
 function kubectlError(argv: string[], exitCode: number | undefined, stderr: string, namespace: string): RollbackError {
-  const notFound = /Error from server \(NotFound\): (.*)/.exec(stderr);
+  // `kubectl scale` words it "error: no objects passed to scale deployments.apps "x" not found".
+  const notFound = /Error from server \(NotFound\): (.*)/.exec(stderr) ?? /no objects passed to \w+ (\S+ "[^"]*" not found)/.exec(stderr);
   if (notFound) {
     return new ClusterError(`${notFound[1]!.trim()} (namespace "${namespace}")`, {
       hint: 'check the name in the chart annotations or flags (schema-rollback.io/workload, --workload) and the namespace (-n)',

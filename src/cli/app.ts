@@ -4,10 +4,12 @@
  */
 import yargs from 'yargs';
 import { ExitCode, RollbackError } from '../core/errors.js';
+import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
 import { OUTPUT_FORMATS } from './output.js';
 
 export interface CommandIo {
+  stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
@@ -23,6 +25,7 @@ export async function runCli(argv: string[], version: string, io: CommandIo = de
       .option('output', { alias: 'o', choices: OUTPUT_FORMATS, default: 'table' as const, describe: 'Output format' })
       .option('namespace', { alias: 'n', type: 'string', describe: 'Namespace (set by Helm from helm -n; for running outside Helm)' })
       .option('debug', { type: 'boolean', describe: 'Log every helm/kubectl call (set by Helm from helm --debug)' })
+      .command(rollbackCommand(io, ['$0 <release>', 'rollback <release>']))
       .command(statusCommand(io))
       .demandCommand(1, 'name a command (see --help)')
       .strict()
@@ -55,5 +58,5 @@ function reportError(err: unknown, io: CommandIo): number {
 }
 
 function defaultIo(): CommandIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 }

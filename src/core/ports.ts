@@ -62,6 +62,12 @@ export interface MigrationTool {
   checkRevision(revision: string): string | undefined;
   /** Reads the version table. Returns tableExists=false when it is missing; throws VersionTableError when unreadable. */
   readState(db: SqlClient, table: VersionTableRef): Promise<TrackState>;
+  /**
+   * Optional: orders two revisions (<0, 0, >0) when the tool can tell from the ids alone
+   * (golang-migrate's numbers). Tools whose order is a graph in the files (alembic) leave it out,
+   * and the planner then compares only for equality.
+   */
+  compareRevisions?(a: string, b: string): number;
 }
 
 /** The migration tools this build knows, by name. get() throws a UsageError naming the known ones. */
@@ -83,6 +89,8 @@ export interface ReleaseInfo {
   appVersion?: string;
   /** The release chart's Chart.yaml annotations. */
   annotations: Record<string, string>;
+  /** Helm 4 only: how this revision was applied, "ssa" (server-side) or "csa"; absent for Helm 3 releases. */
+  applyMethod?: string;
 }
 
 export interface HelmPort {
@@ -92,6 +100,59 @@ export interface HelmPort {
   getRelease(name: string): Promise<ReleaseInfo>;
   /** The release's computed values (`helm get values -a`): chart defaults merged with the user's. */
   getValues(name: string): Promise<Record<string, unknown>>;
+}
+
+/** A chart version's Chart.yaml, as `helm show chart REF --version V` prints it. */
+export interface ChartInfo {
+  name: string;
+  version: string;
+  appVersion?: string;
+  annotations: Record<string, string>;
+}
+
+/**
+ * Reading charts that are not installed: the target of a rollback. Kept apart from HelmPort so the
+ * ports the status action needs stay small (its doubles implement only those).
+ */
+export interface ChartPort {
+  /**
+   * One chart version's metadata. REF is repo/chart, oci://..., a chart directory or a .tgz.
+   * Throws UsageError when the repository, chart or version does not exist, or when a local chart
+   * is another version (helm ignores --version for those).
+   */
+  showChart(ref: string, version: string): Promise<ChartInfo>;
+  /**
+   * The repo/chart reference of a chart name in the user's repositories (`helm search repo`).
+   * UsageError when no repository has it, or several do (the user then names one with --chart).
+   */
+  findChartRef(chartName: string): Promise<string>;
+  /** Every published version of a repo/chart, newest first, pre-releases included. UsageError for other refs. */
+  chartVersions(ref: string): Promise<string[]>;
+}
+
+/** How `helm upgrade` treats the release's values when moving it to another chart version. */
+export type ValuesMode = 'reset-then-reuse' | 'reuse';
+
+export interface UpgradeRequest {
+  release: string;
+  /** repo/chart, oci://..., a chart directory or a .tgz. */
+  chart: string;
+  version: string;
+  /** Default 'reset-then-reuse': the user's values over the target chart's own defaults. */
+  reuseValues?: ValuesMode;
+  /** The user's own helm flags (given after `--`), passed through last so they win. */
+  extra?: string[];
+  wait?: boolean;
+  /** A Go duration for --timeout, e.g. "300s". */
+  timeout?: string;
+}
+
+/** Changing a release: the last step of a rollback. */
+export interface HelmUpgradePort {
+  /** The major version of $HELM_BIN (3 or 4): flags differ between them. */
+  helmMajor(): Promise<number>;
+  /** Runs `helm upgrade`; output lines go to onOutput as they come. Throws CommandFailedError. */
+  upgrade(request: UpgradeRequest, onOutput?: (line: string) => void): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,6 +170,37 @@ export interface KubeObject {
 export interface KubePort {
   /** GET one object, e.g. ("deployment", "app-backend"). Throws ClusterError when it is missing. */
   get(kind: string, name: string): Promise<KubeObject>;
+}
+
+/** Stopping and restarting workloads through the scale subresource, as `kubectl scale` does. */
+export interface KubeScalePort {
+  /** Sets spec.replicas of a Deployment, StatefulSet or ReplicaSet. */
+  scale(kind: string, name: string, replicas: number): Promise<void>;
+  /** spec.replicas (1 when unset, as the API defaults it). UsageError for kinds without replicas. */
+  getReplicas(kind: string, name: string): Promise<number>;
+}
+
+/** How a Job ended. 'timeout': still unfinished when the caller stopped waiting. */
+export interface JobOutcome {
+  status: 'complete' | 'failed' | 'timeout';
+  /** The Failed condition's reason and message, e.g. BackoffLimitExceeded, DeadlineExceeded. */
+  reason?: string;
+  message?: string;
+}
+
+/** Running a one-off Job in the release's namespace (the job runner). */
+export interface KubeJobPort {
+  /** Creates the Job and returns it as stored (server-set fields included). */
+  createJob(job: KubeObject): Promise<KubeObject>;
+  /** Waits for the Job's Complete or Failed condition, at most timeoutSeconds. */
+  waitForJob(name: string, timeoutSeconds: number): Promise<JobOutcome>;
+  /**
+   * Follows the log of the Job's pod, one call per line, until the container ends or `signal`
+   * aborts. Waits up to podRunningTimeoutSeconds for the pod to start.
+   */
+  followJobLogs(name: string, onLine: (line: string) => void, opts?: { signal?: AbortSignal; podRunningTimeoutSeconds?: number }): Promise<void>;
+  /** Deletes the Job and its pods, and returns once they are gone. Missing is fine. */
+  deleteJob(name: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,6 +236,11 @@ export interface RunnerContext {
  */
 export interface Runner {
   readonly name: string;
+  /**
+   * Optional: the revisions this runner would revert for the step, newest first, read from the
+   * migration files it will run (native). The plan shows them; run() refuses if they changed since.
+   */
+  preview?(step: TrackStep): Promise<string[]>;
   run(step: TrackStep, ctx: RunnerContext): Promise<void>;
 }
 

@@ -80,8 +80,14 @@ function definedOnly<K extends keyof ContractOverrides>(o: ContractOverrides, ke
  * Renders a name template for this release. The release's computed values are fetched only when
  * the template needs {{ .Fullname }} (it honours fullnameOverride / nameOverride).
  */
-export async function renderName(template: string, release: ReleaseInfo, helm: HelmPort): Promise<string> {
+export async function renderName(
+  template: string,
+  release: ReleaseInfo,
+  helm: HelmPort,
+  extra: Readonly<Record<string, string>> = {},
+): Promise<string> {
   const vars: Record<string, string> = {
+    ...extra,
     'Release.Name': release.name,
     'Release.Namespace': release.namespace,
     'Chart.Name': release.chart,

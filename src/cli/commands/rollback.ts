@@ -1,0 +1,120 @@
+/**
+ * `helm schema-rollback RELEASE --to CHART_VERSION` (also `rollback RELEASE --to ...`): plan, show
+ * the plan, ask (or --yes), execute. --dry-run stops after the plan and changes nothing.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
+import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
+import type { CommandIo } from '../app.js';
+import { createContext, type GlobalFlags } from '../context.js';
+import { contractOverrideOptions, databaseOptions, overridesFrom, type ContractFlags } from '../options.js';
+import { renderData, renderTable, type OutputFormat } from '../output.js';
+import { createRunnerFactory, RUNNERS } from '../runners.js';
+
+interface RollbackFlags extends GlobalFlags, ContractFlags {
+  release: string;
+  to: string;
+  chart?: string;
+  source?: string;
+  runner?: string;
+  targetRevision?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  output: OutputFormat;
+  '--'?: string[];
+}
+
+export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<GlobalFlags, RollbackFlags> {
+  return {
+    command: names,
+    describe: 'Roll back RELEASE and its database schema to chart version --to',
+    builder: (y: Argv<GlobalFlags>) =>
+      contractOverrideOptions(databaseOptions(y))
+        .positional('release', { type: 'string', describe: 'Helm release name', demandOption: true })
+        .option('to', { type: 'string', demandOption: true, describe: 'Chart version to roll back to' })
+        .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
+        .option('source', { type: 'string', describe: "The CURRENT version's migration files for the native runner: a directory (one subdirectory per track), a .tar.gz, or an http(s) URL" })
+        .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload). Default: native with --source, else job' })
+        .option('target-revision', { type: 'string', describe: 'The target revision, when the target chart carries no contract' })
+        .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
+        .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting' })
+        .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
+    handler: async (argv: RollbackFlags) => {
+      const ctx = createContext(argv, io.env, io.stderr);
+      const runner = argv.runner ?? (argv.source ? 'native' : 'job');
+      if (runner === 'native' && !argv.source) {
+        throw new UsageError('the native runner needs the current version\'s migration files', { hint: 'pass --source DIR|FILE.tar.gz|URL, or --runner job' });
+      }
+      const deps = { ...ctx, runnerFor: createRunnerFactory(ctx, { source: argv.source }) };
+      const prepared = await prepare(deps, {
+        release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
+        databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
+        extraHelmArgs: (argv['--'] ?? []).map(String),
+      });
+      const { plan } = prepared;
+      io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
+      if (argv.dryRun) {
+        io.stderr.write('dry run: nothing was changed\n');
+        return;
+      }
+      if (!argv.yes && !(await confirm(io))) {
+        throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y, or pass --yes to run without asking' });
+      }
+      await execute(deps, prepared, (e) => io.stderr.write(describe(e)));
+      io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
+    },
+  };
+}
+
+export function renderPlan(plan: RollbackPlan): string {
+  const r = plan.release;
+  const rows = plan.decisions.map((d) =>
+    d.kind === 'revert'
+      ? [d.step.track, d.step.tool, d.step.current.join(',') || 'base', d.step.target, d.step.revisions.join(', ') || '(tool decides)', plan.runner]
+      : [d.track, '', '', '', d.kind === 'skip' ? `none: ${d.reason}` : d.reason, ''],
+  );
+  const stops = plan.stop.map((s) => `scale ${s.ref} ${s.replicas}->0`).join(', ');
+  return [
+    `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
+    `Database URL from ${plan.databaseUrlSource}`,
+    '',
+    renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
+    '',
+    `Steps: ${stops ? `${stops}; ` : ''}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
+    '',
+  ].join('\n');
+}
+
+function planData(plan: RollbackPlan): unknown {
+  const { release, target, databaseUrlSource, runner, decisions, stop, handoff } = plan;
+  return {
+    release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
+    target: { ref: target.ref, name: target.name, version: target.version },
+    databaseUrlSource, runner, tracks: decisions, stop, handoff,
+  };
+}
+
+function describe(e: RollbackEvent): string {
+  switch (e.type) {
+    case 'scaled': return `scaled ${e.ref} ${e.from} -> ${e.to}\n`;
+    case 'track:start': return `track ${e.step.track}: ${e.step.tool} down ${e.step.current.join(',') || 'base'} -> ${e.step.target}\n`;
+    case 'track:output': return `  ${e.track} | ${e.line}\n`;
+    case 'track:done': return `track ${e.track}: verified at ${e.state.revisions.join(',') || 'base'}\n`;
+    case 'handoff:start': return `${e.argv.join(' ')}\n`;
+    case 'handoff:output': return `  helm | ${e.line}\n`;
+  }
+}
+
+async function confirm(io: CommandIo): Promise<boolean> {
+  const stdin = io.stdin as NodeJS.ReadStream | undefined;
+  if (!stdin?.isTTY) {
+    throw new RollbackError(ExitCode.aborted, 'refusing to act without confirmation: standard input is not a terminal', { hint: 'pass --yes (after reading the plan, e.g. with --dry-run)' });
+  }
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: stdin, output: io.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question('Proceed? [y/N] ')).trim());
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The rollback planner: pure functions from what was read (the current chart's contract, the
+ * target chart's contract, each version table) to what will be done per track, or why not. No I/O,
+ * no async: the planner's tests need no doubles.
+ */
+import { BASE } from './contract.js';
+import type { MigrationTool, TrackState, TrackStep, VersionTableRef } from './ports.js';
+import type { TrackSpec } from './resolve.js';
+
+export interface TrackInput {
+  /** The track as the CURRENT (newer) chart describes it: tool, table, its expected revision. */
+  current: TrackSpec;
+  /** The revision the TARGET chart expects for this track; undefined when the target has no such track. */
+  targetRevision: string | undefined;
+  state: TrackState;
+  tool: MigrationTool;
+  table: VersionTableRef;
+}
+
+export type TrackDecision =
+  | { kind: 'revert'; step: TrackStep }
+  | { kind: 'skip'; track: string; reason: string }
+  | { kind: 'refuse'; track: string; reason: string; hint: string };
+
+const rev = (revisions: string[]) => (revisions.length === 0 ? BASE : revisions.join(','));
+
+export function planTrack(input: TrackInput): TrackDecision {
+  const { current, state, tool, table } = input;
+  const track = current.name;
+  const target = input.targetRevision;
+  const at = rev(state.revisions);
+  if (target === undefined) {
+    return refuse(track, `the target chart has no track "${track}"`, 'give the target revision with --track ' + track + ' --target-revision REV, or fix the target chart\'s annotations');
+  }
+  if (state.dirty) {
+    return refuse(
+      track,
+      `${tool.name} table ${tableName(table)} is dirty at ${at}: a migration step started and did not finish` +
+        (tool.name === 'golang-migrate' ? ' (after a failed down, golang-migrate leaves the PREVIOUS version marked dirty; after a failed up, the version that failed)' : ''),
+      'inspect the schema, repair it by hand, then mark the true version clean (golang-migrate: migrate force VERSION) and run again',
+    );
+  }
+  if (state.revisions.length > 1) {
+    return refuse(track, `${tableName(table)} holds several heads (${at})`, 'name the branch to roll back; several heads are handled per branch by the tool itself');
+  }
+  if (at === target) return { kind: 'skip', track, reason: `already at ${target}` };
+  const chartRevision = current.revision;
+  const compare = tool.compareRevisions?.bind(tool);
+  if (compare) {
+    const cmp = (a: string, b: string) => (a === BASE ? (b === BASE ? 0 : -1) : b === BASE ? 1 : compare(a, b));
+    if (chartRevision !== undefined && cmp(at, chartRevision) > 0) {
+      return refuse(track, `the database (${at}) is ahead of the release's chart (${chartRevision}): its down files are not in this version`, 'roll back from the release that migrated the database that far, or pass --revision to say which revision the current release holds');
+    }
+    if (cmp(target, at) > 0) {
+      return refuse(track, `the target revision ${target} is newer than the database's ${at}: that is an upgrade`, 'use helm upgrade; the application migrates up itself');
+    }
+  } else if (chartRevision !== undefined && at !== chartRevision) {
+    return refuse(track, `the database (${at}) is not at the revision the release's chart expects (${chartRevision})`, 'check helm history and the version table; pass --revision REV if the release really holds another revision');
+  }
+  const step: TrackStep = { track, tool: tool.name, table, current: state.revisions, target, revisions: [] };
+  return { kind: 'revert', step };
+}
+
+function refuse(track: string, reason: string, hint: string): TrackDecision {
+  return { kind: 'refuse', track, reason, hint };
+}
+
+function tableName(t: VersionTableRef): string {
+  return t.schema ? `${t.schema}.${t.table}` : t.table;
+}

@@ -1,0 +1,219 @@
+/**
+ * The rollback action, shaped like Helm's pkg/action: prepare() reads everything and plans, changing
+ * nothing (it is all --dry-run does); execute() stops the workloads that migrate on start, runs each
+ * track's downs with the CURRENT version's code, verifies each version table, and hands off to
+ * `helm upgrade --version TARGET`. A failure before the hand-off restores the workloads and says
+ * where each track stands.
+ */
+import { valid as semverValid, gt as semverGt } from 'semver';
+import { parseContract } from './contract.js';
+import { resolveDatabaseUrl } from './database-url.js';
+import { ContractMissingError, RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
+import { planTrack, type TrackDecision } from './planner.js';
+import type {
+  ChartInfo, ChartPort, DatabaseConnector, HelmPort, HelmUpgradePort, KubePort, KubeScalePort, Log, ReleaseInfo,
+  Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
+} from './ports.js';
+import { renderName, resolveContract, type ContractOverrides, type TrackSpec } from './resolve.js';
+import { splitRef } from './database-url.js';
+
+export interface RollbackDeps {
+  helm: HelmPort & ChartPort & HelmUpgradePort;
+  kube: KubePort & KubeScalePort;
+  connector: DatabaseConnector;
+  tools: ToolRegistry;
+  /** The runner the user chose, built by the CLI (which knows processes and sockets) for this release. */
+  runnerFor(context: RunnerChoice): Promise<Runner>;
+  log: Log;
+}
+
+export interface RollbackOptions {
+  release: string;
+  /** The chart version to roll back to. */
+  to: string;
+  /** The chart to take the target from; default: the release's chart name in the user's repositories. */
+  chart?: string;
+  overrides: ContractOverrides;
+  databaseUrl?: string;
+  databaseUrlFromEnv?: string;
+  runner: string;
+  /** The target's revision when the target chart carries no contract (one track, or the --track one). */
+  targetRevision?: string;
+  /** The user's helm flags after `--`, passed to helm upgrade. */
+  extraHelmArgs: string[];
+}
+
+export interface RunnerChoice {
+  name: string;
+  release: ReleaseInfo;
+  /** The rendered workload that holds the current version's code (job and exec runners clone or enter it). */
+  workload?: string;
+  container?: string;
+  tracks: string[];
+}
+
+export interface WorkloadStop {
+  ref: string;
+  /** spec.replicas before the rollback, restored on failure. */
+  replicas: number;
+}
+
+export interface RollbackPlan {
+  release: ReleaseInfo;
+  target: ChartInfo & { ref: string };
+  databaseUrlSource: string;
+  runner: string;
+  /** In execution order: the reverse of the tracks' up order. */
+  decisions: TrackDecision[];
+  stop: WorkloadStop[];
+  /** Rendered workload that holds the current version's code (for the job and exec runners). */
+  workload?: string;
+  container?: string;
+  handoff: UpgradeRequest;
+}
+
+export type RollbackEvent =
+  | { type: 'scaled'; ref: string; from: number; to: number }
+  | { type: 'track:start'; step: TrackStep }
+  | { type: 'track:output'; track: string; line: string }
+  | { type: 'track:done'; track: string; state: TrackState }
+  | { type: 'handoff:start'; argv: string[] }
+  | { type: 'handoff:output'; line: string };
+
+export interface Prepared {
+  plan: RollbackPlan;
+  /** Kept out of the plan so that printing a plan can never print it. */
+  databaseUrl: string;
+  runner: Runner;
+}
+
+export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promise<Prepared> {
+  const release = await deps.helm.getRelease(opts.release);
+  checkTargetVersion(release, opts.to);
+  const current = resolveContract(release, opts.overrides, deps.tools);
+  const ref = opts.chart ?? (await deps.helm.findChartRef(release.chart));
+  const target = { ...(await deps.helm.showChart(ref, opts.to)), ref };
+  const targetContract = parseContract(target.annotations, `target chart ${target.name} ${target.version}`);
+  if (!targetContract && !opts.targetRevision) throw new ContractMissingError(`target chart ${target.name} ${target.version}`);
+  const workload = current.run.workload && (await renderName(current.run.workload, release, deps.helm));
+  const { url, source } = await resolveDatabaseUrl(deps.kube, {
+    flag: opts.databaseUrl,
+    environment: opts.databaseUrlFromEnv,
+    workload,
+    container: current.run.container,
+    variable: current.run.databaseUrlEnv,
+  });
+  const targetOf = (t: TrackSpec) =>
+    targetContract?.tracks.find((x) => x.name === t.name)?.revision ?? (opts.overrides.track === t.name || current.tracks.length === 1 ? opts.targetRevision : undefined);
+  const decisions = await decide(deps, url, current.tracks, targetOf, release);
+  const refusals = decisions.filter((d): d is Extract<TrackDecision, { kind: 'refuse' }> => d.kind === 'refuse');
+  if (refusals.length > 0) {
+    throw new RefusedError(refusals.map((r) => `track ${r.track}: ${r.reason}`), refusals.map((r) => r.hint).join('; '));
+  }
+  const runner = await deps.runnerFor({ name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name) });
+  for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
+  const stop: WorkloadStop[] = [];
+  for (const template of current.run.stop) {
+    const stopRef = await renderName(template, release, deps.helm);
+    const [kind, name] = splitRef(stopRef);
+    stop.push({ ref: stopRef, replicas: await deps.kube.getReplicas(kind, name) });
+  }
+  const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
+  const plan: RollbackPlan = { release, target, databaseUrlSource: source, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff };
+  return { plan, databaseUrl: url, runner };
+}
+
+function checkTargetVersion(release: ReleaseInfo, to: string): void {
+  if (to === release.version) {
+    throw new RefusedError([`release ${release.name} is already at chart version ${to}`], 'nothing to do');
+  }
+  if (semverValid(to) && semverValid(release.version) && semverGt(to, release.version)) {
+    throw new UsageError(`chart version ${to} is newer than the release's ${release.version}: that is an upgrade, not a rollback`, {
+      hint: `run helm upgrade ${release.name} CHART --version ${to}; the application migrates up itself`,
+    });
+  }
+}
+
+/** Reads every track's table in one session, then plans each; execution order is the reverse of up order. */
+async function decide(
+  deps: RollbackDeps,
+  url: string,
+  tracks: TrackSpec[],
+  targetOf: (t: TrackSpec) => string | undefined,
+  release: ReleaseInfo,
+): Promise<TrackDecision[]> {
+  const session = await deps.connector.connect(url);
+  try {
+    const decisions: TrackDecision[] = [];
+    for (const spec of tracks) {
+      const tool = deps.tools.get(spec.tool);
+      const table = { table: spec.table ?? tool.defaultTable, schema: spec.schema };
+      const state = await tool.readState(session, table);
+      const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table });
+      if (decision.kind === 'revert' && spec.command) decision.step.command = await renderCommand(deps.helm, spec.command, decision.step, release);
+      decisions.push(decision);
+    }
+    return decisions.reverse();
+  } finally {
+    await session.close();
+  }
+}
+
+/** The track's down command with its placeholders filled for this step. */
+async function renderCommand(helm: HelmPort, command: string[], step: TrackStep, release: ReleaseInfo): Promise<string[]> {
+  const vars = { Revision: step.target, Track: step.track, Table: step.table.table, Schema: step.table.schema ?? '' };
+  return Promise.all(command.map((arg) => renderName(arg, release, helm, vars)));
+}
+
+/** Carries out a prepared plan. Emits events for the CLI's progress output. */
+export async function execute(deps: RollbackDeps, prepared: Prepared, emit: (e: RollbackEvent) => void): Promise<void> {
+  const { plan, databaseUrl, runner } = prepared;
+  const steps = plan.decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
+  const scaled: WorkloadStop[] = [];
+  try {
+    for (const w of plan.stop) {
+      const [kind, name] = splitRef(w.ref);
+      await deps.kube.scale(kind, name, 0);
+      scaled.push(w);
+      emit({ type: 'scaled', ref: w.ref, from: w.replicas, to: 0 });
+    }
+    for (const step of steps) {
+      emit({ type: 'track:start', step });
+      await runner.run(step, { databaseUrl, log: deps.log, onOutput: (line) => emit({ type: 'track:output', track: step.track, line }) });
+      emit({ type: 'track:done', track: step.track, state: await verify(deps, databaseUrl, step) });
+    }
+  } catch (err) {
+    await restore(deps, scaled, emit);
+    throw err;
+  }
+  emit({ type: 'handoff:start', argv: ['helm', 'upgrade', plan.handoff.release, plan.handoff.chart, '--version', plan.handoff.version] });
+  await deps.helm.upgrade(plan.handoff, (line) => emit({ type: 'handoff:output', line }));
+}
+
+/** The runner said it is done; the version table must say so too, as the tool would have left it. */
+async function verify(deps: RollbackDeps, url: string, step: TrackStep): Promise<TrackState> {
+  const tool = deps.tools.get(step.tool);
+  const session = await deps.connector.connect(url);
+  try {
+    const state = await tool.readState(session, step.table);
+    const want = step.target === 'base' ? [] : [step.target];
+    if (state.dirty || state.revisions.join(',') !== want.join(',')) {
+      throw new StepFailedError(step.track, step.target, new Error(`after the downs the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, not ${step.target}`));
+    }
+    return state;
+  } finally {
+    await session.close();
+  }
+}
+
+async function restore(deps: RollbackDeps, scaled: WorkloadStop[], emit: (e: RollbackEvent) => void): Promise<void> {
+  for (const w of scaled.reverse()) {
+    const [kind, name] = splitRef(w.ref);
+    try {
+      await deps.kube.scale(kind, name, w.replicas);
+      emit({ type: 'scaled', ref: w.ref, from: 0, to: w.replicas });
+    } catch (err) {
+      deps.log.debug(`restoring ${w.ref} to ${w.replicas} failed: ${err instanceof RollbackError ? err.message : String(err)}`);
+    }
+  }
+}

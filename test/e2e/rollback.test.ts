@@ -1,0 +1,138 @@
+/**
+ * `helm schema-rollback RELEASE --to VERSION` end to end, the kagent case: the built binary
+ * installed into real Helm 3.17 and 4.1, a release of chart kagent 0.9.0 (core 13, vector 3) in the
+ * Kubernetes API double, a real PostgreSQL migrated up by golang-migrate's bookkeeping with data in
+ * it, and a rollback to 0.8.0 (core 8, vector 1) with the native runner and the 0.9.0 down files.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ensureBinary } from '../harness/build.js';
+import { startChartRepo, type ChartRepo } from '../harness/chart-repo.js';
+import { FIXTURE_CHARTS, materializeChartVersions } from '../harness/charts.js';
+import { startCluster, type Cluster } from '../harness/cluster.js';
+import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
+import { helmVersions, installPlugin, makeTempDir, repoRoot, stagePluginDir, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import { freshDatabase, type FreshDatabase } from '../harness/postgres.js';
+
+const NS = 'ai';
+const SOURCE = join(repoRoot, 'test', 'fixtures', 'migrations', 'kagent');
+
+async function query<R>(url: string, text: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** What the controller of 0.9.0 leaves when it migrates on start, plus user data. */
+async function migrateKagent09(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await migrateUp(client, 'schema_migrations', readTrack(join(SOURCE, 'core')));
+    await migrateUp(client, 'vector_schema_migrations', readTrack(join(SOURCE, 'vector')));
+    await client.query(`INSERT INTO agents (id, name) VALUES ('a1', 'helper'), ('a2', 'planner');
+      INSERT INTO sessions (id, agent_id, user_id) VALUES ('s1', 'a1', 'u1'), ('s2', 'a2', 'u2');`);
+  } finally {
+    await client.end();
+  }
+}
+
+const versionRows = (url: string) =>
+  Promise.all(['schema_migrations', 'vector_schema_migrations'].map((t) => query<{ version: string; dirty: boolean }>(url, `SELECT version, dirty FROM ${t}`)));
+
+for (const helm of helmVersions) {
+  describe(`e2e rollback (golang-migrate, two tracks) through ${helm.label}`, function () {
+    this.timeout(300_000);
+    let db: FreshDatabase;
+    let cluster: Cluster;
+    let repo: ChartRepo;
+    let plugin: InstalledPlugin;
+    const sr = (args: string[]): Promise<RunResult> => plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
+
+    before(async () => {
+      const dir = makeTempDir('hsr-rollback-');
+      [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir })]);
+      repo = await startChartRepo(join(dir, 'repo'), materializeChartVersions(join(FIXTURE_CHARTS, 'kagent'), join(dir, 'charts')).map((path) => ({ path })));
+      plugin = await installPlugin(helm.bin, stagePluginDir(ensureBinary()), { env: cluster.env });
+      for (const args of [
+        ['repo', 'add', 'fixtures', repo.url],
+        ['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`, '--set', 'replicaCount=2'],
+      ]) {
+        const r = await plugin.helm(args);
+        assert.equal(r.exitCode, 0, `helm ${args.slice(0, 2).join(' ')}: ${r.stderr}`);
+      }
+      await migrateKagent09(db.url);
+    });
+
+    after(async () => {
+      await plugin?.cleanup();
+      await repo?.close();
+      await cluster?.close();
+      await db?.drop();
+    });
+
+    it('--dry-run prints the plan (each revision to revert, in order) and changes nothing', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /^Release kagent \(namespace ai\): chart kagent 0\.9\.0 -> 0\.8\.0 \(fixtures\/kagent\)$/m);
+      assert.match(r.stdout, /^vector\s+golang-migrate\s+3\s+1\s+3, 2\s+native$/m);
+      assert.match(r.stdout, /^core\s+golang-migrate\s+13\s+8\s+13, 12, 11, 10, 9\s+native$/m);
+      assert.match(r.stdout, /scale deployment\/kagent-controller 2->0/);
+      assert.match(r.stderr, /dry run: nothing was changed/);
+      assert.deepEqual(await versionRows(db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
+      const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.equal(history.length, 1);
+    });
+
+    it('refuses without a terminal and without --yes, changing nothing (exit 15)', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE]);
+      assert.equal(r.exitCode, 15, r.stderr);
+      assert.match(r.stderr, /pass --yes/);
+      assert.deepEqual(await versionRows(db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
+    });
+
+    it('refuses a target that is not older, and one that does not exist', async () => {
+      const newer = await sr(['kagent', '--to', '1.0.0', '--source', SOURCE, '--yes']);
+      assert.equal(newer.exitCode, 2, newer.stderr);
+      assert.match(newer.stderr, /newer than the release's 0\.9\.0: that is an upgrade/);
+      const same = await sr(['kagent', '--to', '0.9.0', '--source', SOURCE, '--yes']);
+      assert.equal(same.exitCode, 12, same.stderr);
+      const missing = await sr(['kagent', '--to', '0.7.0', '--source', SOURCE, '--yes']);
+      assert.notEqual(missing.exitCode, 0);
+      assert.match(missing.stderr, /0\.7\.0/);
+    });
+
+    it('rolls back both tracks with golang-migrate\'s bookkeeping, keeps the data, then helm upgrade --version 0.8.0', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes']);
+      assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+      // Version tables row for row, as `migrate goto 8` / `goto 1` leave them.
+      assert.deepEqual(await versionRows(db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
+      // The downs dropped what 9..13 added; rows in tables they do not touch are intact.
+      const [{ instances }] = await query<{ instances: string | null }>(db.url, "SELECT to_regclass('agent_instances')::text AS instances");
+      assert.equal(instances, null);
+      assert.deepEqual(await query(db.url, 'SELECT id, agent_id, user_id FROM sessions ORDER BY id'), [
+        { id: 's1', agent_id: 'a1', user_id: 'u1' },
+        { id: 's2', agent_id: 'a2', user_id: 'u2' },
+      ]);
+      // The controller was stopped before the first down, and the hand-off came after the last.
+      const order = ['scaled deployment/kagent-controller 2 -> 0', 'track vector:', 'track core:', 'track core: verified at 8', 'helm upgrade kagent fixtures/kagent --version 0.8.0'];
+      const at = order.map((s) => r.stderr.indexOf(s));
+      assert.ok(at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1]!)), `unexpected order:\n${r.stderr}`);
+      // Helm now runs chart 0.8.0 with the user's values kept.
+      const meta = JSON.parse((await plugin.helm(['get', 'metadata', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.equal(meta.version, '0.8.0');
+      const values = JSON.parse((await plugin.helm(['get', 'values', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.equal(values.replicaCount, 2);
+      const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.equal(history.at(-1).chart, 'kagent-0.8.0');
+      // status agrees: both tracks in step with chart 0.8.0.
+      const status = JSON.parse((await sr(['status', 'kagent', '-o', 'json'])).stdout);
+      assert.deepEqual(status.tracks.map((t: { inStep: boolean }) => t.inStep), [true, true]);
+    });
+  });
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { planTrack, type TrackInput } from '../../src/core/planner.js';
+import { alembic } from '../../src/tools/alembic.js';
+import { golangMigrate } from '../../src/tools/golang-migrate.js';
+
+const gm = (revision: string | undefined, targetRevision: string | undefined, revisions: string[], dirty = false): TrackInput => ({
+  current: { name: 'core', tool: 'golang-migrate', revision },
+  targetRevision,
+  state: { tableExists: true, revisions, dirty },
+  tool: golangMigrate,
+  table: { table: 'schema_migrations' },
+});
+
+describe('planner: one track', () => {
+  it('reverts from the database revision to the target', () => {
+    const d = planTrack(gm('13', '8', ['13']));
+    assert.equal(d.kind, 'revert');
+    assert.deepEqual(d.kind === 'revert' && [d.step.current, d.step.target, d.step.table], [['13'], '8', { table: 'schema_migrations' }]);
+  });
+
+  it('skips a track already at the target, without error', () => {
+    assert.deepEqual(planTrack(gm('13', '8', ['8'])), { kind: 'skip', track: 'core', reason: 'already at 8' });
+    assert.equal(planTrack(gm('3', 'base', [])).kind, 'skip');
+  });
+
+  it("refuses a dirty track and explains golang-migrate's dirty semantics", () => {
+    const d = planTrack(gm('13', '8', ['12'], true));
+    assert.equal(d.kind, 'refuse');
+    assert.match(d.kind === 'refuse' ? d.reason : '', /dirty at 12.*PREVIOUS version marked dirty/);
+    assert.match(d.kind === 'refuse' ? d.hint : '', /migrate force VERSION/);
+  });
+
+  it('refuses a database ahead of the current chart, and a target above the database', () => {
+    const ahead = planTrack(gm('13', '8', ['14']));
+    assert.match(ahead.kind === 'refuse' ? ahead.reason : '', /database \(14\) is ahead of the release's chart \(13\)/);
+    const up = planTrack(gm('13', '12', ['10']));
+    assert.match(up.kind === 'refuse' ? up.reason : '', /target revision 12 is newer than the database's 10: that is an upgrade/);
+  });
+
+  it('goes to base (empty table) when the target expects nothing', () => {
+    const d = planTrack(gm('3', 'base', ['3']));
+    assert.equal(d.kind === 'revert' && d.step.target, 'base');
+  });
+
+  it('compares numerically, not as text (golang-migrate versions are numbers)', () => {
+    assert.equal(planTrack(gm('100', '9', ['100'])).kind, 'revert');
+  });
+
+  it('refuses when the target chart lacks the track', () => {
+    assert.match(JSON.stringify(planTrack(gm('13', undefined, ['13']))), /the target chart has no track \\"core\\"/);
+  });
+
+  it('for alembic (graph order), requires the database to match the current chart exactly', () => {
+    const input = (at: string[]): TrackInput => ({
+      current: { name: 'main', tool: 'alembic', revision: '0010' },
+      targetRevision: '0008',
+      state: { tableExists: true, revisions: at, dirty: false },
+      tool: alembic,
+      table: { table: 'alembic_version' },
+    });
+    assert.equal(planTrack(input(['0010'])).kind, 'revert');
+    assert.match(JSON.stringify(planTrack(input(['0009']))), /not at the revision the release's chart expects \(0010\)/);
+    assert.match(JSON.stringify(planTrack(input(['0010', 'abcd']))), /several heads/);
+  });
+});
