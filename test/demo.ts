@@ -7,40 +7,32 @@
  */
 import { join } from 'node:path';
 import pg from 'pg';
-import { ensureBinary } from './harness/build.js';
-import { startChartRepo } from './harness/chart-repo.js';
-import { FIXTURE_CHARTS, materializeChartVersions } from './harness/charts.js';
-import { startCluster } from './harness/cluster.js';
-import { helm4, installPlugin, makeTempDir, removeTempDirs, stagePluginDir, type RunResult } from './harness/plugin.js';
-import { freshDatabase, stopAllServers } from './harness/postgres.js';
 import { migrateUp, readTrack } from './harness/golang-migrate-up.js';
+import { helm4, removeTempDirs } from './harness/plugin.js';
+import { stopAllServers } from './harness/postgres.js';
+import { run } from './harness/run.js';
+import { startWorld } from './harness/world.js';
 
 const SOURCE = join(import.meta.dirname, 'fixtures', 'migrations', 'kagent');
 const say = (text: string) => process.stdout.write(`\n\x1b[1m==> ${text}\x1b[0m\n`);
-const show = (r: RunResult) => process.stdout.write(r.stdout + r.stderr);
 
 async function main(): Promise<void> {
-  const dir = makeTempDir('hsr-demo-');
-  say('Starting PostgreSQL 17 (embedded), the Kubernetes API double and a chart repository');
-  const [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir })]);
-  const charts = materializeChartVersions(join(FIXTURE_CHARTS, 'kagent'), join(dir, 'charts'));
-  const repo = await startChartRepo(join(dir, 'repo'), charts.map((path) => ({ path })));
+  say('Starting PostgreSQL 17 (embedded), the Kubernetes API double, a chart repository, and Helm 4.1 with the plugin installed');
+  const world = await startWorld(helm4, 'hsr-demo-');
+  const { db, plugin } = world;
+  /** Prints the command and its output as a terminal would show it (stderr and stdout interleaved). */
+  const helm = async (args: string[]) => {
+    process.stdout.write(`$ helm ${args.join(' ').replace(db.url, '<database URL>')}\n`);
+    const r = await run('sh', ['-c', 'exec "$0" "$@" 2>&1', plugin.helmBin, ...args], { env: plugin.env, timeoutMs: 120_000 });
+    process.stdout.write(r.stdout);
+    if (r.exitCode !== 0) throw new Error(`helm ${args[0]} exited ${r.exitCode}`);
+  };
+  const client = new pg.Client({ connectionString: db.url });
   try {
-    say('Installing the plugin into Helm 4.1 (helm plugin install)');
-    const plugin = await installPlugin(helm4, stagePluginDir(ensureBinary()), { env: cluster.env });
-    show(await plugin.helm(['plugin', 'list']));
-    const helm = async (args: string[]) => {
-      process.stdout.write(`$ helm ${args.join(' ').replace(db.url, '<database URL>')}\n`);
-      const r = await plugin.helm(args);
-      show(r);
-      if (r.exitCode !== 0) throw new Error(`helm ${args[0]} failed`);
-      return r;
-    };
+    await helm(['plugin', 'list']);
     say('Installing chart kagent 0.9.0 (its annotations: core track at 13, vector track at 3)');
-    await helm(['repo', 'add', 'fixtures', repo.url]);
     await helm(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', 'ai', '--create-namespace', '--set', `database.url=${db.url}`]);
     say('The 0.9.0 controller migrates on start (golang-migrate): core 1..13, vector 1..3, then users add data');
-    const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     await migrateUp(client, 'schema_migrations', readTrack(join(SOURCE, 'core')));
     await migrateUp(client, 'vector_schema_migrations', readTrack(join(SOURCE, 'vector')));
@@ -56,12 +48,9 @@ async function main(): Promise<void> {
     await helm(['history', 'kagent', '-n', 'ai']);
     const { rows } = await client.query('SELECT id, agent_id, user_id FROM sessions');
     process.stdout.write(`sessions: ${JSON.stringify(rows)}\n`);
-    await client.end();
-    await plugin.cleanup();
   } finally {
-    await repo.close();
-    await cluster.close();
-    await db.drop();
+    await client.end().catch(() => undefined);
+    await world.close();
     await stopAllServers();
     removeTempDirs();
   }

@@ -7,8 +7,7 @@ import semver from 'semver';
 import { parse as parseYaml } from 'yaml';
 import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError, UsageError } from '../core/errors.js';
 import type { ChartInfo, ChartPort, HelmPort, HelmUpgradePort, Log, ReleaseInfo, ValuesMode } from '../core/ports.js';
-import { maskArgv, runCommand } from './command.js';
-import { streamCommand } from './kubectl.js';
+import { maskArgv, runCommand, streamCommand } from './command.js';
 
 export interface HelmOptions {
   /** $HELM_BIN, or "helm" from PATH when the binary runs outside Helm. */

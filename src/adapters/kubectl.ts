@@ -5,7 +5,7 @@
  */
 import { ClusterError, CommandFailedError, ExitCode, RollbackError, UsageError } from '../core/errors.js';
 import type { JobOutcome, KubeJobPort, KubeObject, KubePort, KubeScalePort, Log } from '../core/ports.js';
-import { maskArgv, runCommand, type CommandResult, type RunOptions } from './command.js';
+import { maskArgv, runCommand, streamCommand } from './command.js';
 
 export interface KubectlOptions {
   /** $SCHEMA_ROLLBACK_KUBECTL, or "kubectl" from PATH. */
@@ -149,41 +149,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     }
   });
-}
-
-export interface StreamOptions extends RunOptions {
-  /** Called once per output line, as the lines arrive. */
-  onLine(line: string): void;
-  /** Which output feeds onLine; both are kept in the result either way. */
-  from: 'stdout' | 'all';
-  /** Stops the command; the result then says isCanceled and no error is implied. */
-  signal?: AbortSignal;
-}
-
-/**
- * runCommand for long commands whose output people watch (`helm upgrade`, `kubectl logs -f`).
- * Logged like runCommand: argv only, never the output.
- */
-export async function streamCommand(bin: string, args: readonly string[], opts: StreamOptions): Promise<CommandResult & { canceled: boolean }> {
-  const { execa } = await import('execa');
-  opts.log.debug(`exec: ${maskArgv([bin, ...args]).join(' ')}`);
-  const child = execa(bin, [...args], {
-    env: opts.env,
-    extendEnv: false,
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    cancelSignal: opts.signal,
-    timeout: opts.timeoutMs,
-  });
-  try {
-    for await (const line of child.iterable({ from: opts.from })) opts.onLine(String(line));
-  } catch {
-    // The command failed or was cancelled: the awaited result below says how.
-  }
-  const result = await child;
-  const spawnError = result.failed && result.exitCode === undefined && !result.isCanceled ? result.shortMessage : undefined;
-  return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode, spawnError, canceled: result.isCanceled };
 }
 
 function kubectlError(argv: string[], exitCode: number | undefined, stderr: string, namespace: string): RollbackError {

@@ -7,13 +7,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import pg from 'pg';
-import { ensureBinary } from '../harness/build.js';
-import { startChartRepo, type ChartRepo } from '../harness/chart-repo.js';
-import { FIXTURE_CHARTS, materializeChartVersions } from '../harness/charts.js';
-import { startCluster, type Cluster } from '../harness/cluster.js';
 import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
-import { helmVersions, installPlugin, makeTempDir, repoRoot, stagePluginDir, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
-import { freshDatabase, type FreshDatabase } from '../harness/postgres.js';
+import { helmVersions, repoRoot, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import type { FreshDatabase } from '../harness/postgres.js';
+import { startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 const SOURCE = join(repoRoot, 'test', 'fixtures', 'migrations', 'kagent');
@@ -48,32 +45,20 @@ const versionRows = (url: string) =>
 for (const helm of helmVersions) {
   describe(`e2e rollback (golang-migrate, two tracks) through ${helm.label}`, function () {
     this.timeout(300_000);
+    let world: World;
     let db: FreshDatabase;
-    let cluster: Cluster;
-    let repo: ChartRepo;
     let plugin: InstalledPlugin;
     const sr = (args: string[]): Promise<RunResult> => plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
 
     before(async () => {
-      const dir = makeTempDir('hsr-rollback-');
-      [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir })]);
-      repo = await startChartRepo(join(dir, 'repo'), materializeChartVersions(join(FIXTURE_CHARTS, 'kagent'), join(dir, 'charts')).map((path) => ({ path })));
-      plugin = await installPlugin(helm.bin, stagePluginDir(ensureBinary()), { env: cluster.env });
-      for (const args of [
-        ['repo', 'add', 'fixtures', repo.url],
-        ['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`, '--set', 'replicaCount=2'],
-      ]) {
-        const r = await plugin.helm(args);
-        assert.equal(r.exitCode, 0, `helm ${args.slice(0, 2).join(' ')}: ${r.stderr}`);
-      }
+      world = await startWorld(helm.bin, 'hsr-rollback-');
+      ({ db, plugin } = world);
+      await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`, '--set', 'replicaCount=2']);
       await migrateKagent09(db.url);
     });
 
     after(async () => {
-      await plugin?.cleanup();
-      await repo?.close();
-      await cluster?.close();
-      await db?.drop();
+      await world?.close();
     });
 
     it('--dry-run prints the plan (each revision to revert, in order) and changes nothing', async () => {

@@ -5,15 +5,11 @@
  * the release's Secret.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
-import { ensureBinary } from '../harness/build.js';
-import { FIXTURE_CHARTS, materializeChartVersions } from '../harness/charts.js';
-import { startChartRepo, type ChartRepo } from '../harness/chart-repo.js';
-import { startCluster, type Cluster } from '../harness/cluster.js';
-import { helmVersions, installPlugin, makeTempDir, stagePluginDir, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
-import { freshDatabase, type FreshDatabase } from '../harness/postgres.js';
+import { helmVersions, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import type { FreshDatabase } from '../harness/postgres.js';
+import { startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 
@@ -44,35 +40,23 @@ function rowsOf(table: string): string[][] {
 for (const helm of helmVersions) {
   describe(`e2e status through ${helm.label}`, function () {
     this.timeout(240_000);
+    let world: World;
     let db: FreshDatabase;
-    let cluster: Cluster;
-    let repo: ChartRepo;
     let plugin: InstalledPlugin;
     /** helm -n ai schema-rollback ARGS, as a user types it. */
     const sr = (args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> =>
       plugin.helm(['-n', NS, 'schema-rollback', ...args], env ? { env: { ...plugin.env, ...env } } : {});
 
     before(async () => {
-      const dir = makeTempDir('hsr-status-');
-      [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir })]);
-      repo = await startChartRepo(join(dir, 'repo'), materializeChartVersions(join(FIXTURE_CHARTS, 'kagent'), join(dir, 'charts')).map((path) => ({ path })));
-      plugin = await installPlugin(helm.bin, stagePluginDir(ensureBinary()), { env: cluster.env });
-      for (const args of [
-        ['repo', 'add', 'fixtures', repo.url],
-        ['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`],
-        ['install', 'legacy', 'fixtures/kagent', '--version', '0.1.0', '-n', NS, '--set', `database.url=${db.url}`],
-      ]) {
-        const r = await plugin.helm(args);
-        assert.equal(r.exitCode, 0, `helm ${args.slice(0, 2).join(' ')}: ${r.stderr}`);
-      }
+      world = await startWorld(helm.bin, 'hsr-status-');
+      ({ db, plugin } = world);
+      await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`]);
+      await world.helmOk(['install', 'legacy', 'fixtures/kagent', '--version', '0.1.0', '-n', NS, '--set', `database.url=${db.url}`]);
       await seedKagentSchema(db.url);
     });
 
     after(async () => {
-      await plugin?.cleanup();
-      await repo?.close();
-      await cluster?.close();
-      await db?.drop();
+      await world?.close();
     });
 
     it('prints each track, chart against database, with the URL read from the Secret', async () => {

@@ -1,0 +1,46 @@
+/**
+ * Everything an end-to-end scenario stands on, started together: a fresh PostgreSQL 17 database,
+ * the Kubernetes API double (or a real cluster), a chart repository on loopback publishing every
+ * version of the kagent fixture chart (added to helm as "fixtures"), and the built plugin installed
+ * into an isolated real Helm. Used by test/e2e and the demo.
+ */
+import { join } from 'node:path';
+import { ensureBinary } from './build.js';
+import { startChartRepo, type ChartRepo } from './chart-repo.js';
+import { FIXTURE_CHARTS, materializeChartVersions } from './charts.js';
+import { startCluster, type Cluster } from './cluster.js';
+import { installPlugin, makeTempDir, stagePluginDir, type InstalledPlugin, type RunResult } from './plugin.js';
+import { freshDatabase, type FreshDatabase } from './postgres.js';
+
+export interface World {
+  db: FreshDatabase;
+  cluster: Cluster;
+  repo: ChartRepo;
+  plugin: InstalledPlugin;
+  /** Runs helm with the plugin's environment; throws with helm's output unless it exits 0. */
+  helmOk(args: string[]): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+export async function startWorld(helmBin: string, prefix = 'hsr-world-'): Promise<World> {
+  const dir = makeTempDir(prefix);
+  const [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir })]);
+  const charts = materializeChartVersions(join(FIXTURE_CHARTS, 'kagent'), join(dir, 'charts'));
+  const repo = await startChartRepo(join(dir, 'repo'), charts.map((path) => ({ path })));
+  const plugin = await installPlugin(helmBin, stagePluginDir(ensureBinary()), { env: cluster.env });
+  const helmOk = async (args: string[]): Promise<RunResult> => {
+    const r = await plugin.helm(args);
+    if (r.exitCode !== 0) throw new Error(`helm ${args.slice(0, 2).join(' ')} exited ${r.exitCode}:\n${r.stdout}${r.stderr}`);
+    return r;
+  };
+  await helmOk(['repo', 'add', 'fixtures', repo.url]);
+  return {
+    db, cluster, repo, plugin, helmOk,
+    async close() {
+      await plugin.cleanup();
+      await repo.close();
+      await cluster.close();
+      await db.drop();
+    },
+  };
+}
