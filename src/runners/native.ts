@@ -137,7 +137,7 @@ async function runLocked(
       await runDownStep(session, table, down);
     } catch (err) {
       if (!(err instanceof MigrationStepError)) throw err;
-      throw new StepFailedError(step.track, down.from, err.cause ?? err, stepFailedHint(err, where));
+      throw new StepFailedError(step.track, down.from, err.cause ?? err, stepFailedHint(err, where, down.from));
     }
   }
 
@@ -154,16 +154,22 @@ async function runLocked(
   }
 }
 
-function stepFailedHint(err: MigrationStepError, where: string): string {
+function stepFailedHint(err: MigrationStepError, where: string, from: string): string {
   const { version: v, dirty } = err.left;
-  const force = v ?? '-1';
   if (!dirty) {
     return `nothing of this step ran; ${where} still holds (${version(v)}, clean). Fix the cause (${err.message}), then re-run the rollback`;
   }
-  const what = err.phase === 'body' ? 'the down file failed and PostgreSQL rolled its statements back' : 'the down file ran, but marking the step clean failed';
+  // A failed body ran as one implicit transaction, so PostgreSQL undid all of it: the schema is
+  // still at `from`, though the table says (previous, dirty). After "mark clean" failed, the file
+  // did run: the schema is at the previous version. golang-migrate's own advice is the same: force
+  // the version the schema really is at.
+  const [what, real] =
+    err.phase === 'body'
+      ? [`the down file failed and PostgreSQL rolled all of its statements back (unless the file commits on its own)`, from]
+      : ['the down file ran, but marking the step clean failed', v ?? '-1'];
   return (
-    `${what}; ${where} now holds (${version(v)}, dirty=true), as golang-migrate leaves it. Fix the cause, check that the schema ` +
-    `matches version ${force}, then run "migrate -path DIR -database URL force ${force}" and re-run the rollback`
+    `${what}; ${where} now holds (${version(v)}, dirty=true), as golang-migrate leaves it, while the schema is at ${real}. ` +
+    `Fix the cause, check the schema, run "migrate -path DIR -database URL force ${real}", then re-run the rollback`
   );
 }
 
