@@ -77,6 +77,7 @@ export type RollbackEvent =
   | { type: 'track:start'; step: TrackStep }
   | { type: 'track:output'; track: string; line: string }
   | { type: 'track:done'; track: string; state: TrackState }
+  | { type: 'stopped'; tracks: Array<{ track: string; state?: TrackState; target: string; outcome: 'done' | 'failed' | 'not started' }> }
   | { type: 'handoff:start'; argv: string[] }
   | { type: 'handoff:output'; line: string };
 
@@ -170,6 +171,8 @@ export async function execute(deps: RollbackDeps, prepared: Prepared, emit: (e: 
   const { plan, databaseUrl, runner } = prepared;
   const steps = plan.decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
   const scaled: WorkloadStop[] = [];
+  const done: string[] = [];
+  let current: TrackStep | undefined;
   try {
     for (const w of plan.stop) {
       const [kind, name] = splitRef(w.ref);
@@ -178,12 +181,16 @@ export async function execute(deps: RollbackDeps, prepared: Prepared, emit: (e: 
       emit({ type: 'scaled', ref: w.ref, from: w.replicas, to: 0 });
     }
     for (const step of steps) {
+      current = step;
       emit({ type: 'track:start', step });
       await runner.run(step, { databaseUrl, log: deps.log, onOutput: (line) => emit({ type: 'track:output', track: step.track, line }) });
       emit({ type: 'track:done', track: step.track, state: await verify(deps, databaseUrl, step) });
+      done.push(step.track);
+      current = undefined;
     }
   } catch (err) {
     await restore(deps, scaled, emit);
+    emit({ type: 'stopped', tracks: await standings(deps, databaseUrl, steps, done, current) });
     throw err;
   }
   emit({ type: 'handoff:start', argv: ['helm', 'upgrade', plan.handoff.release, plan.handoff.chart, '--version', plan.handoff.version] });
@@ -204,6 +211,24 @@ async function verify(deps: RollbackDeps, url: string, step: TrackStep): Promise
   } finally {
     await session.close();
   }
+}
+
+/** Where every track of the plan stands after a failure, read again from the database (best effort). */
+async function standings(deps: RollbackDeps, url: string, steps: TrackStep[], done: string[], failed: TrackStep | undefined) {
+  let session: Awaited<ReturnType<DatabaseConnector['connect']>> | undefined;
+  try {
+    session = await deps.connector.connect(url);
+  } catch {
+    session = undefined;
+  }
+  const out = [];
+  for (const step of steps) {
+    const outcome = done.includes(step.track) ? 'done' : step === failed ? 'failed' : 'not started';
+    const state = session ? await deps.tools.get(step.tool).readState(session, step.table).catch(() => undefined) : undefined;
+    out.push({ track: step.track, state, target: step.target, outcome } as const);
+  }
+  await session?.close();
+  return out;
 }
 
 async function restore(deps: RollbackDeps, scaled: WorkloadStop[], emit: (e: RollbackEvent) => void): Promise<void> {

@@ -5,10 +5,11 @@
  * it, and a rollback to 0.8.0 (core 8, vector 1) with the native runner and the 0.9.0 down files.
  */
 import assert from 'node:assert/strict';
+import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
-import { helmVersions, repoRoot, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import type { FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
 
@@ -118,6 +119,77 @@ for (const helm of helmVersions) {
       // status agrees: both tracks in step with chart 0.8.0.
       const status = JSON.parse((await sr(['status', 'kagent', '-o', 'json'])).stdout);
       assert.deepEqual(status.tracks.map((t: { inStep: boolean }) => t.inStep), [true, true]);
+    });
+  });
+}
+
+/** The 0.9.0 down files with 000011's down broken, as a release could ship them. */
+function brokenSource(): string {
+  const dir = join(makeTempDir('hsr-broken-'), 'kagent');
+  cpSync(SOURCE, dir, { recursive: true });
+  writeFileSync(join(dir, 'core', '000011_agent_instance_tasks.down.sql'), 'DROP TABLE agent_instance_tasks;\nSELECT 1 / 0;\n');
+  return dir;
+}
+
+for (const helm of helmVersions) {
+  describe(`e2e rollback with a failing down file through ${helm.label}`, function () {
+    this.timeout(300_000);
+    let world: World;
+    let db: FreshDatabase;
+    let plugin: InstalledPlugin;
+    const sr = (args: string[]): Promise<RunResult> => plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
+    const replicas = async () =>
+      (await run(kubectl, ['get', 'deployment', 'kagent-controller', '-n', NS, '-o', 'jsonpath={.spec.replicas}'], { env: plugin.env })).stdout;
+
+    before(async () => {
+      world = await startWorld(helm.bin, 'hsr-rollback-fail-');
+      ({ db, plugin } = world);
+      await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`, '--set', 'replicaCount=2']);
+      await migrateKagent09(db.url);
+    });
+
+    after(async () => {
+      await world?.close();
+    });
+
+    it('stops at the failing file leaving what golang-migrate leaves, restores the controller, and does not hand off', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', brokenSource(), '--yes']);
+      assert.equal(r.exitCode, 14, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /track core: down of 11 failed/);
+      assert.match(r.stderr, /while the schema is at 11\. .*force 11", then re-run the rollback/);
+      // vector went first and finished; core reverted 13 and 12, then 11's down failed: the table
+      // holds the previous version of the failed file, dirty, and 11's DROP TABLE was rolled back
+      // with the rest of that file (one implicit transaction).
+      assert.deepEqual(await versionRows(db.url), [[{ version: '10', dirty: true }], [{ version: '1', dirty: false }]]);
+      const [{ tasks }] = await query<{ tasks: string | null }>(db.url, "SELECT to_regclass('agent_instance_tasks')::text AS tasks");
+      assert.equal(tasks, 'agent_instance_tasks');
+      assert.match(r.stderr, /Where each track stands:\n  vector: 1, target 1, done\n  core: 10 \(dirty\), target 8, failed\n/);
+      assert.match(r.stderr, /scaled deployment\/kagent-controller 0 -> 2/);
+      assert.equal(await replicas(), '2');
+      const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.deepEqual(history.map((h: { chart: string }) => h.chart), ['kagent-0.9.0']);
+    });
+
+    it('refuses a re-run while the track is dirty, explaining golang-migrate\'s dirty state, and changes nothing', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes']);
+      assert.equal(r.exitCode, 12, r.stderr);
+      assert.match(r.stderr, /track core: golang-migrate table schema_migrations is dirty at 10/);
+      assert.match(r.stderr, /migrate force VERSION/);
+      assert.deepEqual(await versionRows(db.url), [[{ version: '10', dirty: true }], [{ version: '1', dirty: false }]]);
+      assert.equal(await replicas(), '2');
+    });
+
+    it('after the repair the hint names (force 11, fixed files), a re-run finishes and hands off', async () => {
+      await query(db.url, 'UPDATE schema_migrations SET version = 11, dirty = false');
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes']);
+      assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /^vector\s+none: already at 1/m);
+      assert.match(r.stdout, /^core\s+golang-migrate\s+11\s+8\s+11, 10, 9\s+native$/m);
+      assert.deepEqual(await versionRows(db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
+      const [{ tasks }] = await query<{ tasks: string | null }>(db.url, "SELECT to_regclass('agent_instance_tasks')::text AS tasks");
+      assert.equal(tasks, null);
+      const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.equal(history.at(-1).chart, 'kagent-0.8.0');
     });
   });
 }

@@ -100,6 +100,13 @@ function describe(e: RollbackEvent): string {
     case 'track:start': return `track ${e.step.track}: ${e.step.tool} down ${e.step.current.join(',') || 'base'} -> ${e.step.target}\n`;
     case 'track:output': return `  ${e.track} | ${e.line}\n`;
     case 'track:done': return `track ${e.track}: verified at ${e.state.revisions.join(',') || 'base'}\n`;
+    case 'stopped':
+      return [
+        'Stopped before helm upgrade: the release is still on its current chart. Where each track stands:',
+        ...e.tracks.map((t) => `  ${t.track}: ${t.state ? `${t.state.revisions.join(',') || 'base'}${t.state.dirty ? ' (dirty)' : ''}` : 'unreadable'}, target ${t.target}, ${t.outcome}`),
+        'Next: fix the cause named below (a dirty track must be repaired and marked clean first, as it says), then run the same command again; finished tracks are skipped.',
+        '',
+      ].join('\n');
     case 'handoff:start': return `${e.argv.join(' ')}\n`;
     case 'handoff:output': return `  helm | ${e.line}\n`;
   }
