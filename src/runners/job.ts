@@ -153,10 +153,15 @@ export interface JobRunnerDeps {
   keepOnFailure?: boolean;
 }
 
-/** What a step's revisions look like in a message: "13" or "13..9". */
+/**
+ * What a step's revisions look like in a message: "13" or "13..9"; "13 -> 8" when the plan does not
+ * list them (this runner has no preview: the tool in the image decides the steps). Not the target
+ * alone: "down of 8 failed" would name a revision that is never reverted.
+ */
 function revisionRange(step: TrackStep): string {
   const r = step.revisions;
-  return r.length === 0 ? step.target : r.length === 1 ? r[0]! : `${r[0]}..${r[r.length - 1]}`;
+  if (r.length === 0) return `${step.current.join(',') || 'base'} -> ${step.target}`;
+  return r.length === 1 ? r[0]! : `${r[0]}..${r[r.length - 1]}`;
 }
 
 export function createJobRunner(deps: JobRunnerDeps): Runner {

@@ -22,9 +22,14 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(helmBin: string, prefix = 'hsr-world-'): Promise<World> {
+export interface WorldOptions {
+  /** The fake kubelet's image map (image name → fixture directory), for scenarios that run pods; ignored against a real cluster. */
+  images?: Record<string, string>;
+}
+
+export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: WorldOptions = {}): Promise<World> {
   const dir = makeTempDir(prefix);
-  const [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir })]);
+  const [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir, images: opts.images })]);
   const charts = materializeChartVersions(join(FIXTURE_CHARTS, 'kagent'), join(dir, 'charts'));
   const repo = await startChartRepo(join(dir, 'repo'), charts.map((path) => ({ path })));
   const plugin = await installPlugin(helmBin, stagePluginDir(ensureBinary()), { env: cluster.env });

@@ -238,6 +238,11 @@ describe('job runner: running the Job', () => {
     assert.equal(err.message, `track core: down of 13..9 failed: job/${name} failed (BackoffLimitExceeded: Job has reached the specified backoff limit); last output: error: migration 13 down failed`);
     assert.equal(err.hint, `the Job is kept: read its output with "kubectl logs job/${name} -n ai", then remove it with "kubectl delete job ${name} -n ai"`);
     assert.ok(!calls.some((c) => c.startsWith('delete')));
+    // As planned for this runner (no preview: the tool in the image decides the steps), the message
+    // says from where to where, not "down of 8", a revision that is never reverted.
+    const unlisted = await createJobRunner({ ...deps, kube: fakeKube(failed, []).kube }).run({ ...step, revisions: [] }, context()).then(() => undefined, (e: unknown) => e);
+    assert.ok(unlisted instanceof StepFailedError);
+    assert.match(unlisted.message, /^track core: down of 13 -> 8 failed: job\//);
 
     const other = fakeKube({ status: 'timeout' }, []);
     const timeout = await createJobRunner({ ...deps, kube: other.kube, keepOnFailure: false, timeoutSeconds: 60 }).run(step, context()).then(() => undefined, (e: unknown) => e);

@@ -1,0 +1,216 @@
+/**
+ * `helm schema-rollback RELEASE --to VERSION --runner job` end to end, the kagent case: the built
+ * binary installed into real Helm 3.17 and 4.1, a release of chart kagent 0.9.0 (core 13, vector 3)
+ * in the Kubernetes API double, a real PostgreSQL migrated up by golang-migrate's bookkeeping with
+ * data in it, and a rollback to 0.8.0 (core 8, vector 1) in which the downs run in Jobs cloned from
+ * the controller, with the app's OWN migrate CLI (`kagent migrate goto N --track T`, the contract's
+ * per-track command) inside the 0.9.0 "image": test/fixtures/images/kagent-0.9.0, run by the fake
+ * kubelet, a golang-migrate implementation of its own over the image's own migration files.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, lstatSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { requireDouble } from '../harness/cluster.js';
+import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
+import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import type { FreshDatabase } from '../harness/postgres.js';
+import { startWorld, type World } from '../harness/world.js';
+import type { KubeObject } from '../kube/index.js';
+
+const NS = 'ai';
+const IMAGE = 'example/kagent:0.9.0';
+const IMAGE_DIR = join(repoRoot, 'test', 'fixtures', 'images', 'kagent-0.9.0');
+const SOURCE = join(repoRoot, 'test', 'fixtures', 'migrations', 'kagent');
+const JOB = { apiVersion: 'batch/v1', kind: 'Job' };
+const POD = { apiVersion: 'v1', kind: 'Pod' };
+const OURS = 'app.kubernetes.io/managed-by=helm-schema-rollback';
+
+/** The image's `kagent` is a Python script for Debian's python3 with psycopg2 (scripts/setup.sh installs it as root). */
+function skipWithoutPsycopg(ctx: Mocha.Context): void {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import psycopg2'], { stdio: 'ignore' });
+  if (probe.status === 0) return;
+  console.log('      skipped: the kagent fixture image needs /usr/bin/python3 with psycopg2 (apt-get install python3-psycopg2)');
+  ctx.skip();
+}
+
+async function query<R>(url: string, text: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** What the controller of 0.9.0 leaves when it migrates on start, plus user data. */
+async function migrateKagent09(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await migrateUp(client, 'schema_migrations', readTrack(join(SOURCE, 'core')));
+    await migrateUp(client, 'vector_schema_migrations', readTrack(join(SOURCE, 'vector')));
+    await client.query(`INSERT INTO agents (id, name) VALUES ('a1', 'helper'), ('a2', 'planner');
+      INSERT INTO sessions (id, agent_id, user_id) VALUES ('s1', 'a1', 'u1'), ('s2', 'a2', 'u2');`);
+  } finally {
+    await client.end();
+  }
+}
+
+const versionRows = (url: string) =>
+  Promise.all(['schema_migrations', 'vector_schema_migrations'].map((t) => query<{ version: string; dirty: boolean }>(url, `SELECT version, dirty FROM ${t}`)));
+
+const regclass = async (url: string, table: string) =>
+  (await query<{ t: string | null }>(url, `SELECT to_regclass('${table}')::text AS t`))[0]!.t;
+
+/** A copy of the 0.9.0 image whose 000011 down drops a table, then fails: a release that shipped a broken down file. */
+function brokenImage(): string {
+  const dir = join(makeTempDir('hsr-image-broken-'), 'kagent-0.9.0');
+  // The image's migrations/<track> are symlinks; copy what they point to (Node 24's cpSync keeps
+  // nested symlinks even with dereference: true, and writing through one would break the fixture).
+  cpSync(IMAGE_DIR, dir, { recursive: true, filter: (src) => src !== join(IMAGE_DIR, 'migrations') });
+  for (const track of ['core', 'vector']) cpSync(realpathSync(join(IMAGE_DIR, 'migrations', track)), join(dir, 'migrations', track), { recursive: true });
+  const file = join(dir, 'migrations', 'core', '000011_agent_instance_tasks.down.sql');
+  assert.ok(lstatSync(join(dir, 'migrations', 'core')).isDirectory() && lstatSync(file).isFile(), 'the copy must not write through the fixture\'s symlink');
+  writeFileSync(file, 'DROP TABLE agent_instance_tasks;\nSELECT 1 / 0;\n');
+  return dir;
+}
+
+/** One rollback scenario: a world whose fake kubelet plays `example/kagent:0.9.0` from `imageDir`, with kagent 0.9.0 installed and migrated. */
+function scenario(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string) {
+  const s = {} as {
+    world: World;
+    db: FreshDatabase;
+    plugin: InstalledPlugin;
+    sr(args: string[]): Promise<RunResult>;
+    ourJobs(): KubeObject[];
+    replicas(): Promise<string>;
+  };
+  before(async function () {
+    skipWithoutPsycopg(this);
+    s.world = await startWorld(helm.bin, prefix, { images: { [IMAGE]: imageDir() } });
+    requireDouble(this, s.world.cluster, 'runs the kagent 0.9.0 image from the fake kubelet\'s image map');
+    s.db = s.world.db;
+    s.plugin = s.world.plugin;
+    s.sr = (args) => s.plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
+    s.ourJobs = () => s.world.cluster.double!.list(JOB, { namespace: NS, labelSelector: OURS });
+    s.replicas = async () =>
+      (await run(kubectl, ['get', 'deployment', 'kagent-controller', '-n', NS, '-o', 'jsonpath={.spec.replicas}'], { env: s.plugin.env })).stdout;
+    await s.world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${s.db.url}`, '--set', 'replicaCount=2']);
+    await migrateKagent09(s.db.url);
+  });
+  after(async () => {
+    await s.world?.close();
+  });
+  return s;
+}
+
+/** Asserts that `needles` occur in `text` in this order. */
+function assertInOrder(text: string, needles: (string | RegExp)[]): void {
+  let from = 0;
+  for (const n of needles) {
+    const rest = text.slice(from);
+    const m = typeof n === 'string' ? { index: rest.indexOf(n), len: n.length } : ((x) => ({ index: x?.index ?? -1, len: x?.[0].length ?? 0 }))(n.exec(rest));
+    assert.ok(m.index >= 0, `expected ${String(n)} after offset ${from} in:\n${text}`);
+    from += m.index + m.len;
+  }
+}
+
+for (const helm of helmVersions) {
+  describe(`e2e rollback with the job runner (kagent's own migrate CLI in the 0.9.0 image) through ${helm.label}`, function () {
+    this.timeout(300_000);
+    const s = scenario(helm, 'hsr-rollback-job-', () => IMAGE_DIR);
+
+    it('--dry-run plans the job runner with the contract\'s command and changes nothing', async () => {
+      const r = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--dry-run']);
+      assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /^vector\s+golang-migrate\s+3\s+1\s+\(tool decides\)\s+job$/m);
+      assert.match(r.stdout, /^core\s+golang-migrate\s+13\s+8\s+\(tool decides\)\s+job$/m);
+      assert.deepEqual(s.ourJobs(), []);
+      assert.deepEqual(await versionRows(s.db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
+    });
+
+    it('runs `kagent migrate goto N --track T` per track in Jobs, streams their logs, deletes them, then hands off to helm upgrade', async () => {
+      const r = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--yes']);
+      assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+      // Version tables row for row, as `migrate goto 8` / `goto 1` leave them.
+      assert.deepEqual(await versionRows(s.db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
+      // The downs dropped what 9..13 and vector 2..3 added; rows in tables they do not touch are intact.
+      assert.equal(await regclass(s.db.url, 'agent_instances'), null);
+      assert.equal(await regclass(s.db.url, 'agent_instance_tasks'), null);
+      assert.equal(await regclass(s.db.url, 'memory'), 'memory', 'vector 1 (the table) stays');
+      assert.deepEqual(await query(s.db.url, 'SELECT id, name FROM agents ORDER BY id'), [{ id: 'a1', name: 'helper' }, { id: 'a2', name: 'planner' }]);
+      assert.deepEqual(await query(s.db.url, 'SELECT id, agent_id, user_id FROM sessions ORDER BY id'), [
+        { id: 's1', agent_id: 'a1', user_id: 'u1' },
+        { id: 's2', agent_id: 'a2', user_id: 'u2' },
+      ]);
+      // Each Job's log, streamed into the plugin's progress: the image's CLI printed one line per
+      // step, vector (the later track) first, and each track was verified before the next.
+      const step = (track: string, v: number, name: string) => new RegExp(`^  ${track} \\| ${v}/d ${name} \\([0-9.]+ms\\)$`, 'm');
+      assertInOrder(r.stderr, [
+        'scaled deployment/kagent-controller 2 -> 0',
+        'track vector: golang-migrate down 3 -> 1',
+        /^ {2}vector \| job\/kagent-schema-rollback-vector-[a-z0-9]{5} started \(image example\/kagent:0\.9\.0\)$/m,
+        step('vector', 3, 'memory_uuid_default'),
+        step('vector', 2, 'add_memory_hnsw_index'),
+        'track vector: verified at 1',
+        'track core: golang-migrate down 13 -> 8',
+        /^ {2}core \| job\/kagent-schema-rollback-core-[a-z0-9]{5} started \(image example\/kagent:0\.9\.0\)$/m,
+        step('core', 13, 'runtime_revision_agent_card'),
+        step('core', 12, 'agent_instance_message_idempotency'),
+        step('core', 11, 'agent_instance_tasks'),
+        step('core', 10, 'agent_instance_operation'),
+        step('core', 9, 'agent_instances'),
+        'track core: verified at 8',
+        'helm upgrade kagent fixtures/kagent --version 0.8.0',
+      ]);
+      assert.equal(r.stderr.match(/^ {2}core \| \d+\/d /gm)?.length, 5, 'one line per core step, no more');
+      // Successful Jobs are removed, with their pods.
+      assert.deepEqual(s.ourJobs(), []);
+      assert.deepEqual(s.world.cluster.double!.list(POD, { namespace: NS, labelSelector: OURS }), []);
+      // Helm now runs chart 0.8.0 with the user's values kept.
+      const history = JSON.parse((await s.plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.deepEqual(history.map((h: { chart: string }) => h.chart), ['kagent-0.9.0', 'kagent-0.8.0']);
+      const values = JSON.parse((await s.plugin.helm(['get', 'values', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.equal(values.replicaCount, 2);
+      assert.equal(await s.replicas(), '2');
+      const status = JSON.parse((await s.sr(['status', 'kagent', '-o', 'json'])).stdout);
+      assert.deepEqual(status.tracks.map((t: { inStep: boolean }) => t.inStep), [true, true]);
+    });
+  });
+
+  describe(`e2e rollback with the job runner and a broken down file in the image through ${helm.label}`, function () {
+    this.timeout(300_000);
+    const s = scenario(helm, 'hsr-rollback-job-fail-', brokenImage);
+
+    it('stops at the failing step as golang-migrate leaves it, keeps the Job for its log, restores the controller, does not hand off', async () => {
+      const r = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--yes']);
+      assert.equal(r.exitCode, 14, `${r.stdout}\n${r.stderr}`);
+      // vector went first and finished; core reverted 13 and 12, then 11's down failed: the image's
+      // CLI left the previous version of the failed file, dirty, and 11's DROP TABLE was rolled
+      // back with the rest of that file (one implicit transaction).
+      assert.deepEqual(await versionRows(s.db.url), [[{ version: '10', dirty: true }], [{ version: '1', dirty: false }]]);
+      assert.equal(await regclass(s.db.url, 'agent_instance_tasks'), 'agent_instance_tasks');
+      assert.match(r.stderr, /^ {2}core \| 12\/d agent_instance_message_idempotency /m);
+      assert.doesNotMatch(r.stderr, /^ {2}core \| 11\/d /m);
+      assert.match(r.stderr, /^ {2}core \| error: migration failed: division by zero in line 0: 000011_agent_instance_tasks\.down\.sql/m);
+      // The vector Job is gone; the failed core Job is kept and the error says how to read it.
+      const jobs = s.ourJobs();
+      assert.equal(jobs.length, 1, JSON.stringify(jobs.map((j) => j.metadata.name)));
+      const name = jobs[0]!.metadata.name!;
+      assert.match(name, /^kagent-schema-rollback-core-[a-z0-9]{5}$/);
+      assert.match(r.stderr, /track core: down of 13 -> 8 failed: job\/\S+ failed \(BackoffLimitExceeded: .*\); last output: error: migration failed: division by zero/);
+      assert.ok(r.stderr.includes(`kubectl logs job/${name} -n ai`), r.stderr);
+      const [pod] = s.world.cluster.double!.list(POD, { namespace: NS, labelSelector: `job-name=${name}` });
+      assert.match(s.world.cluster.double!.podLogs(NS, pod!.metadata.name!) ?? '', /error: migration failed: division by zero/);
+      // The controller is back at its replicas, and helm was not called.
+      assert.match(r.stderr, /scaled deployment\/kagent-controller 0 -> 2/);
+      assert.equal(await s.replicas(), '2');
+      assert.doesNotMatch(r.stderr, /helm upgrade kagent/);
+      const history = JSON.parse((await s.plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
+      assert.deepEqual(history.map((h: { chart: string }) => h.chart), ['kagent-0.9.0']);
+    });
+  });
+}
