@@ -80,3 +80,51 @@ export async function streamCommand(bin: string, args: readonly string[], opts: 
   const spawnError = result.failed && result.exitCode === undefined && !result.isCanceled ? result.shortMessage : undefined;
   return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode, spawnError, canceled: result.isCanceled };
 }
+
+export interface BackgroundOptions {
+  env: NodeJS.ProcessEnv;
+  log: Log;
+  /** Called once per line of stdout / stderr, as the lines arrive. Never logged. */
+  onStdout(line: string): void;
+  onStderr(line: string): void;
+}
+
+export interface BackgroundCommand {
+  /** Resolves once the command has ended, however it ended; never rejects. */
+  readonly ended: Promise<{ exitCode: number | undefined; signal: string | undefined; spawnError?: string }>;
+  /** Stops it (SIGTERM, then SIGKILL after 2 s) and waits until it has ended. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A command that runs beside the plugin until stopped, such as `kubectl port-forward`. Logged like
+ * runCommand (argv only); its output goes to the callbacks only. It dies with the plugin's process.
+ */
+export async function startCommand(bin: string, args: readonly string[], opts: BackgroundOptions): Promise<BackgroundCommand> {
+  const [{ execa }, { createInterface }] = await Promise.all([import('execa'), import('node:readline')]);
+  opts.log.debug(`exec: ${maskArgv([bin, ...args]).join(' ')}`);
+  const controller = new AbortController();
+  const child = execa(bin, [...args], {
+    env: opts.env,
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+    cancelSignal: controller.signal,
+    forceKillAfterDelay: 2000,
+  });
+  if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => opts.onStdout(line));
+  if (child.stderr) createInterface({ input: child.stderr }).on('line', (line) => opts.onStderr(line));
+  const ended = child.then((r) => ({
+    exitCode: r.exitCode,
+    signal: r.signal,
+    spawnError: r.failed && r.exitCode === undefined && r.signal === undefined && !r.isCanceled ? r.shortMessage : undefined,
+  }));
+  return {
+    ended,
+    async stop() {
+      controller.abort();
+      await ended;
+    },
+  };
+}

@@ -253,7 +253,7 @@ function portForwardHint(target: DatabaseTarget): string {
   }
   return (
     'check the host and port in the database URL; an in-cluster address answers only inside the cluster: ' +
-    `run "kubectl port-forward svc/SERVICE ${target.port}" and use localhost:${target.port} in the URL`
+    `name its Service with --port-forward-target svc/SERVICE:${target.port} to reach it through kubectl port-forward`
   );
 }
 
@@ -289,40 +289,46 @@ export function connectError(err: unknown, target: DatabaseTarget, timeoutMs: nu
     return new DatabaseUnreachableError(`database "${target.database ?? target.user ?? ''}" does not exist on ${target.address}`, {
       hint: 'check the database name (the path after HOST:PORT) in the database URL',
       cause,
+      reason: 'no-database',
     });
   }
   if (codes.some((c) => DNS_FAILURE.has(c))) {
     return new DatabaseUnreachableError(`cannot resolve the database host "${target.host}" (${target.address})`, {
       hint: portForwardHint(target),
       cause,
+      reason: 'dns',
     });
   }
   if (codes.includes('ECONNREFUSED')) {
     return new DatabaseUnreachableError(`nothing accepts connections at ${target.address} (connection refused)`, {
       hint: portForwardHint(target),
       cause,
+      reason: 'refused',
     });
   }
   if (/timeout|timed out/i.test(message) || codes.includes('ETIMEDOUT')) {
     return new DatabaseUnreachableError(`no answer from ${target.address} within ${formatMs(timeoutMs)}`, {
       hint: portForwardHint(target),
       cause,
+      reason: 'timeout',
     });
   }
   if (/does not support SSL/i.test(message)) {
     return new DatabaseUnreachableError(`${target.address} does not accept TLS, and the database URL requires it`, {
       hint: 'use sslmode=disable or sslmode=prefer in the database URL, or enable TLS on the server',
       cause,
+      reason: 'tls',
     });
   }
   if (codes.some((c) => TLS_VERIFY.test(c))) {
     return new DatabaseUnreachableError(`the TLS certificate of ${target.address} was not accepted: ${message}`, {
       hint: 'give the CA with sslrootcert=FILE, or use sslmode=require (encrypts without verifying the certificate)',
       cause,
+      reason: 'tls',
     });
   }
   if (codes.some((c) => NETWORK_UNREACHABLE.has(c))) {
-    return new DatabaseUnreachableError(`cannot reach ${target.address}: ${message}`, { hint: portForwardHint(target), cause });
+    return new DatabaseUnreachableError(`cannot reach ${target.address}: ${message}`, { hint: portForwardHint(target), cause, reason: 'network' });
   }
   return new DatabaseUnreachableError(`cannot connect to ${target.address} as ${who}: ${message}`, { hint: portForwardHint(target), cause });
 }
@@ -431,6 +437,7 @@ function makeSession(client: pg.Client, target: DatabaseTarget, secrets: readonl
         throw new DatabaseUnreachableError(`lost the connection to ${target.address}: ${sanitizeError(reason, secrets).message}`, {
           hint: 'check that the database (or the kubectl port-forward) is still up, then run the command again',
           cause: sanitizeError(reason, secrets),
+          reason: 'lost',
         });
       }
     },

@@ -4,6 +4,7 @@
  */
 import { createHelm } from '../adapters/helm.js';
 import { createKubectl } from '../adapters/kubectl.js';
+import { createPortForwarder } from '../adapters/port-forward.js';
 import { createPostgresConnector } from '../adapters/postgres.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
 import type { Log, ToolRegistry } from '../core/ports.js';
@@ -18,6 +19,8 @@ export interface Context {
   helm: ReturnType<typeof createHelm>;
   kube: ReturnType<typeof createKubectl>;
   connector: ReturnType<typeof createPostgresConnector>;
+  /** kubectl port-forward, for databases that answer only inside the cluster. */
+  forwarder: ReturnType<typeof createPortForwarder>;
   tools: ToolRegistry;
   log: Log;
   debug: boolean;
@@ -34,10 +37,12 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   const log: Log = { debug: (message) => debug && stderr.write(`debug: ${message}\n`) };
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
+  const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
   return {
     helm: createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: childEnv, log }),
-    kube: createKubectl({ bin: env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl', namespace, env: childEnv, log }),
+    kube: createKubectl({ bin: kubectl, namespace, env: childEnv, log }),
     connector: createPostgresConnector(),
+    forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),
     tools: { get: getTool },
     log,
     debug,

@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import type { ContractOverrides } from '../core/resolve.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
+import { PORT_FORWARD_MODES, type PortForwardChoice, type PortForwardMode } from '../core/database-route.js';
 
 export interface ContractFlags {
   track?: string;
@@ -13,11 +14,13 @@ export interface ContractFlags {
   container?: string;
   databaseUrlEnv?: string;
   databaseUrl?: string;
+  portForward?: PortForwardMode;
+  portForwardTarget?: string;
 }
 
 export function contractOverrideOptions<T>(y: Argv<T>) {
   return y
-    .option('tool', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Migration tool of the track (alembic, golang-migrate)' })
+    .option('tool', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Migration tool of the track (alembic, golang-migrate, goose, dbmate, sql-migrate, node-pg-migrate)' })
     .option('revision', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: "Revision the release's chart expects" })
     .option('table', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Version table (default: the tool\'s)' })
     .option('schema', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Schema of the version table (default: search_path)' })
@@ -28,11 +31,28 @@ export function contractOverrideOptions<T>(y: Argv<T>) {
 }
 
 export function databaseOptions<T>(y: Argv<T>) {
-  return y.option('database-url', {
-    type: 'string',
-    group: 'Database:',
-    describe: `PostgreSQL URL (prefer the environment variable ${DATABASE_URL_ENV}: flags show in ps)`,
-  });
+  return y
+    .option('database-url', {
+      type: 'string',
+      group: 'Database:',
+      describe: `PostgreSQL URL (prefer the environment variable ${DATABASE_URL_ENV}: flags show in ps)`,
+    })
+    .option('port-forward', {
+      type: 'string',
+      choices: PORT_FORWARD_MODES,
+      default: 'auto',
+      group: 'Database:',
+      describe: 'Reach an in-cluster database through kubectl port-forward: auto (when a direct connection fails), always, never',
+    })
+    .option('port-forward-target', {
+      type: 'string',
+      group: 'Database:',
+      describe: "What to forward to, TYPE/NAME[:PORT] (e.g. svc/my-postgres:5432); default: the Service the URL's host names",
+    });
+}
+
+export function portForwardFrom(flags: ContractFlags): PortForwardChoice {
+  return { mode: flags.portForward ?? 'auto', target: flags.portForwardTarget };
 }
 
 export function overridesFrom(flags: ContractFlags): ContractOverrides {

@@ -37,6 +37,14 @@ export const ExitCode = {
   stepFailed: 14,
   /** The user answered no, or a TTY was needed for the question and --yes was not given. */
   aborted: 15,
+  /** A migrations directory gives no single head: no migrations, several heads and no branch named, a broken alembic graph. */
+  migrations: 16,
+  /** A revision in Chart.yaml is not among the migrations (verify). */
+  revisionUnknown: 17,
+  /** A revision in Chart.yaml is not the head of its migrations: Chart.yaml is stale (verify, annotate --check). */
+  revisionStale: 18,
+  /** A track's revision goes backwards as chart versions go up (verify --against). */
+  revisionBackwards: 19,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -100,9 +108,17 @@ export class DatabaseUrlError extends RollbackError {
   }
 }
 
+/**
+ * Why the database did not answer. 'dns', 'refused', 'timeout' and 'network' are what an in-cluster
+ * address does from outside the cluster: those make the plugin try `kubectl port-forward`.
+ */
+export type UnreachableReason = 'dns' | 'refused' | 'timeout' | 'network' | 'lost' | 'no-database' | 'tls' | 'other';
+
 export class DatabaseUnreachableError extends RollbackError {
-  constructor(message: string, details?: ErrorDetails) {
+  readonly reason: UnreachableReason;
+  constructor(message: string, details: ErrorDetails & { reason?: UnreachableReason } = {}) {
     super(ExitCode.databaseUnreachable, message, details);
+    this.reason = details.reason ?? 'other';
   }
 }
 
@@ -147,5 +163,19 @@ export class StepFailedError extends RollbackError {
     hint?: string,
   ) {
     super(ExitCode.stepFailed, `track ${track}: down of ${revision} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, hint });
+  }
+}
+
+/** The migration files make no history with one head the tool would accept; names the files and the fix. */
+export class MigrationsError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.migrations, message, details);
+  }
+}
+
+/** Chart.yaml would change (`annotate --check`): a revision is not the migrations' head. */
+export class StaleAnnotationError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.revisionStale, message, details);
   }
 }

@@ -27,6 +27,30 @@ export interface DatabaseConnector {
   connect(url: string): Promise<DatabaseSession>;
 }
 
+/** Where a forward into the cluster leads: a Service or pod in kubectl's TYPE/NAME form, and its port. */
+export interface ForwardTarget {
+  /** e.g. "svc/kagent-postgres", "pod/db-0". */
+  resource: string;
+  namespace: string;
+  /** The Service's port for a Service (kubectl maps it to the pod's targetPort), else the pod's port. */
+  port: number;
+}
+
+/** A running forward from a port on 127.0.0.1 into the cluster. */
+export interface Tunnel {
+  readonly localPort: number;
+  /** The forwarder's last complaint (kubectl's stderr), for messages; names pods and ports, never a secret. */
+  lastError(): string | undefined;
+  /** Stops the forward; connections through it end. */
+  close(): Promise<void>;
+}
+
+/** Reaching an in-cluster database from where helm runs (`kubectl port-forward`). */
+export interface PortForwardPort {
+  /** Starts a forward and resolves once it listens. Throws a RollbackError naming the target when it cannot. */
+  open(target: ForwardTarget): Promise<Tunnel>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Migration tools
 
@@ -68,6 +92,33 @@ export interface MigrationTool {
    * and the planner then compares only for equality.
    */
   compareRevisions?(a: string, b: string): number;
+  /**
+   * Optional: reads a migrations directory (the file names and contents, no I/O) into the tool's
+   * history: every revision it defines, its heads, and which revisions come before which. Used by
+   * `annotate` and `verify`. Throws MigrationsError when the files make no history the tool would
+   * accept (a broken alembic graph, two files for one version).
+   */
+  readMigrations?(files: readonly MigrationFile[]): MigrationHistory;
+}
+
+/** One file of a migrations directory, as read by an adapter: its base name and its text. */
+export interface MigrationFile {
+  name: string;
+  body: string;
+}
+
+/** What a migrations directory says, tool by tool (alembic's graph, the others' ordered lists). */
+export interface MigrationHistory {
+  /** Every revision the files define, exactly as the tool writes it to its version table, oldest first where the tool orders them. */
+  revisions: string[];
+  /** The revisions nothing comes after (alembic: not any revision's down_revision); one for a linear history. */
+  heads: string[];
+  /** alembic branch labels → the revision that declares each. Empty for the other tools. */
+  branches: Record<string, string>;
+  /** True when `ancestor` is applied before `revision` in every upgrade to it (strictly: never for equal ids). */
+  isAncestor(ancestor: string, revision: string): boolean;
+  /** File names the tool would skip (not matching its naming pattern). */
+  ignored: string[];
 }
 
 /** The migration tools this build knows, by name. get() throws a UsageError naming the known ones. */
@@ -250,4 +301,41 @@ export interface Runner {
 /** Debug output for --debug. Callers never pass a secret to it. */
 export interface Log {
   debug(message: string): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart maintainers' files (annotate, verify) and published charts (revisions, verify --against)
+
+export interface ChartFilesPort {
+  /** Chart.yaml of a chart directory: its path (for messages) and text. UsageError when there is none. */
+  readChartYaml(chartDir: string): Promise<{ path: string; text: string }>;
+  /** Replaces Chart.yaml's text (atomically: a crash leaves the old file or the new one). */
+  writeChartYaml(path: string, text: string): Promise<void>;
+}
+
+export interface MigrationFilesPort {
+  /**
+   * The files of one track's migrations under `dir`: dir/TRACK when that directory exists (required
+   * when `several` tracks are read from one dir), else dir itself; for alembic, the versions/
+   * directory of an alembic script directory. Top level only, as the tools read them.
+   */
+  read(dir: string, opts: { track: string; tool: string; several: boolean }): Promise<{ origin: string; files: MigrationFile[] }>;
+}
+
+/** One published version of a chart and its Chart.yaml annotations. */
+export interface PublishedChart extends ChartInfo {
+  /** The package's digest in the repository index (sha256 of the .tgz), or the OCI manifest digest. */
+  digest?: string;
+  /** true when the annotations came from the local cache, not the network. */
+  cached?: boolean;
+  /** Why the metadata could not be read (the version is listed, but its package is broken or missing). */
+  error?: string;
+}
+
+export interface PublishedChartsPort {
+  /**
+   * Every version of a repo/chart (or oci:// chart) with its annotations, newest first, fetched in
+   * parallel and cached by digest. `wanted` picks versions before anything is fetched.
+   */
+  publishedCharts(ref: string, wanted?: (version: string) => boolean): Promise<PublishedChart[]>;
 }

@@ -7,12 +7,13 @@
  */
 import { valid as semverValid, gt as semverGt } from 'semver';
 import { parseContract } from './contract.js';
+import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl } from './database-url.js';
 import { ContractMissingError, RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
-  ChartInfo, ChartPort, DatabaseConnector, HelmPort, HelmUpgradePort, KubePort, KubeScalePort, Log, ReleaseInfo,
-  Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
+  ChartInfo, ChartPort, DatabaseConnector, DatabaseSession, HelmPort, HelmUpgradePort, KubePort, KubeScalePort, Log,
+  PortForwardPort, ReleaseInfo, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
 import { renderName, resolveContract, type ContractOverrides, type TrackSpec } from './resolve.js';
 import { splitRef } from './database-url.js';
@@ -21,6 +22,8 @@ export interface RollbackDeps {
   helm: HelmPort & ChartPort & HelmUpgradePort;
   kube: KubePort & KubeScalePort;
   connector: DatabaseConnector;
+  /** kubectl port-forward, for a database that answers only inside the cluster. */
+  forwarder: PortForwardPort;
   tools: ToolRegistry;
   /** The runner the user chose, built by the CLI (which knows processes and sockets) for this release. */
   runnerFor(context: RunnerChoice): Promise<Runner>;
@@ -36,6 +39,8 @@ export interface RollbackOptions {
   overrides: ContractOverrides;
   databaseUrl?: string;
   databaseUrlFromEnv?: string;
+  /** --port-forward, --port-forward-target; default auto. */
+  portForward?: PortForwardChoice;
   runner: string;
   /** The target's revision when the target chart carries no contract (one track, or the --track one). */
   targetRevision?: string;
@@ -62,6 +67,8 @@ export interface RollbackPlan {
   release: ReleaseInfo;
   target: ChartInfo & { ref: string };
   databaseUrlSource: string;
+  /** How the database is reached: "direct", or the kubectl port-forward used (Service and ports, never the URL). */
+  databaseRoute: string;
   runner: string;
   /** In execution order: the reverse of the tracks' up order. */
   decisions: TrackDecision[];
@@ -83,9 +90,14 @@ export type RollbackEvent =
 
 export interface Prepared {
   plan: RollbackPlan;
-  /** Kept out of the plan so that printing a plan can never print it. */
+  /**
+   * Kept out of the plan so that printing a plan can never print it. Through a port-forward, this is
+   * the URL of the forward's local end: the runner and the checks connect with it.
+   */
   databaseUrl: string;
   runner: Runner;
+  /** Stops the port-forward, if one was started; call it once the plan is executed or dropped. */
+  close(): Promise<void>;
 }
 
 export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promise<Prepared> {
@@ -106,22 +118,30 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
   });
   const targetOf = (t: TrackSpec) =>
     targetContract?.tracks.find((x) => x.name === t.name)?.revision ?? (opts.overrides.track === t.name || current.tracks.length === 1 ? opts.targetRevision : undefined);
-  const decisions = await decide(deps, url, current.tracks, targetOf, release);
-  const refusals = decisions.filter((d): d is Extract<TrackDecision, { kind: 'refuse' }> => d.kind === 'refuse');
-  if (refusals.length > 0) {
-    throw new RefusedError(refusals.map((r) => `track ${r.track}: ${r.reason}`), refusals.map((r) => r.hint).join('; '));
+  const route = await openDatabase(deps, url, { mode: 'auto', ...opts.portForward, namespace: release.namespace });
+  try {
+    const decisions = await decide(deps, route.session, current.tracks, targetOf, release).finally(() => route.session.close());
+    const refusals = decisions.filter((d): d is Extract<TrackDecision, { kind: 'refuse' }> => d.kind === 'refuse');
+    if (refusals.length > 0) {
+      throw new RefusedError(refusals.map((r) => `track ${r.track}: ${r.reason}`), refusals.map((r) => r.hint).join('; '));
+    }
+    const runner = await deps.runnerFor({ name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name) });
+    for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
+    const stop: WorkloadStop[] = [];
+    for (const template of current.run.stop) {
+      const stopRef = await renderName(template, release, deps.helm);
+      const [kind, name] = splitRef(stopRef);
+      stop.push({ ref: stopRef, replicas: await deps.kube.getReplicas(kind, name) });
+    }
+    const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
+    const plan: RollbackPlan = {
+      release, target, databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
+    };
+    return { plan, databaseUrl: route.url, runner, close: () => route.close() };
+  } catch (err) {
+    await route.close();
+    throw err;
   }
-  const runner = await deps.runnerFor({ name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name) });
-  for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
-  const stop: WorkloadStop[] = [];
-  for (const template of current.run.stop) {
-    const stopRef = await renderName(template, release, deps.helm);
-    const [kind, name] = splitRef(stopRef);
-    stop.push({ ref: stopRef, replicas: await deps.kube.getReplicas(kind, name) });
-  }
-  const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
-  const plan: RollbackPlan = { release, target, databaseUrlSource: source, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff };
-  return { plan, databaseUrl: url, runner };
 }
 
 function checkTargetVersion(release: ReleaseInfo, to: string): void {
@@ -138,26 +158,21 @@ function checkTargetVersion(release: ReleaseInfo, to: string): void {
 /** Reads every track's table in one session, then plans each; execution order is the reverse of up order. */
 async function decide(
   deps: RollbackDeps,
-  url: string,
+  session: DatabaseSession,
   tracks: TrackSpec[],
   targetOf: (t: TrackSpec) => string | undefined,
   release: ReleaseInfo,
 ): Promise<TrackDecision[]> {
-  const session = await deps.connector.connect(url);
-  try {
-    const decisions: TrackDecision[] = [];
-    for (const spec of tracks) {
-      const tool = deps.tools.get(spec.tool);
-      const table = { table: spec.table ?? tool.defaultTable, schema: spec.schema };
-      const state = await tool.readState(session, table);
-      const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table });
-      if (decision.kind === 'revert' && spec.command) decision.step.command = await renderCommand(deps.helm, spec.command, decision.step, release);
-      decisions.push(decision);
-    }
-    return decisions.reverse();
-  } finally {
-    await session.close();
+  const decisions: TrackDecision[] = [];
+  for (const spec of tracks) {
+    const tool = deps.tools.get(spec.tool);
+    const table = { table: spec.table ?? tool.defaultTable, schema: spec.schema };
+    const state = await tool.readState(session, table);
+    const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table });
+    if (decision.kind === 'revert' && spec.command) decision.step.command = await renderCommand(deps.helm, spec.command, decision.step, release);
+    decisions.push(decision);
   }
+  return decisions.reverse();
 }
 
 /** The track's down command with its placeholders filled for this step. */

@@ -1,16 +1,19 @@
 /**
  * `status`: where each migration track of a release stands, chart against database. Read-only: it
- * opens one database session, reads each version table and closes it.
+ * opens one database session (directly, or through kubectl port-forward), reads each version table
+ * and closes it.
  */
 import { BASE } from './contract.js';
+import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { DATABASE_URL_ENV, resolveDatabaseUrl } from './database-url.js';
-import type { DatabaseConnector, HelmPort, KubePort, Log, ToolRegistry, TrackState } from './ports.js';
+import type { DatabaseConnector, HelmPort, KubePort, Log, PortForwardPort, ToolRegistry, TrackState } from './ports.js';
 import { renderName, resolveContract, type ContractOverrides, type ResolvedContract } from './resolve.js';
 
 export interface StatusDeps {
   helm: HelmPort;
   kube: KubePort;
   connector: DatabaseConnector;
+  forwarder: PortForwardPort;
   tools: ToolRegistry;
   log: Log;
 }
@@ -22,6 +25,8 @@ export interface StatusOptions {
   databaseUrl?: string;
   /** $SCHEMA_ROLLBACK_DATABASE_URL, read by the CLI. */
   databaseUrlFromEnv?: string;
+  /** --port-forward, --port-forward-target; default auto. */
+  portForward?: PortForwardChoice;
 }
 
 export interface TrackStatus {
@@ -44,6 +49,8 @@ export interface StatusReport {
   contractSource: ResolvedContract['source'];
   /** Where the database URL came from (never the URL itself). */
   databaseUrlSource: string;
+  /** How the database was reached: "direct", or the kubectl port-forward used (Service and ports, never the URL). */
+  databaseRoute: string;
   tracks: TrackStatus[];
 }
 
@@ -58,7 +65,8 @@ export async function status(deps: StatusDeps, opts: StatusOptions): Promise<Sta
     variable: contract.run.databaseUrlEnv,
   });
   deps.log.debug(`database URL from ${source}${source.startsWith('environment') ? '' : ` (set ${DATABASE_URL_ENV} to override)`}`);
-  const session = await deps.connector.connect(url);
+  const route = await openDatabase(deps, url, { mode: 'auto', ...opts.portForward, namespace: release.namespace });
+  const { session } = route;
   try {
     const tracks: TrackStatus[] = [];
     for (const track of contract.tracks) {
@@ -68,9 +76,11 @@ export async function status(deps: StatusDeps, opts: StatusOptions): Promise<Sta
       tracks.push({ track: track.name, tool: tool.name, ...table, chartRevision: track.revision, ...stateFields(state), inStep: inStep(track.revision, state) });
     }
     const { name, namespace, chart, version, revision, status: releaseStatus } = release;
-    return { release: { name, namespace, chart, version, revision, status: releaseStatus }, contractSource: contract.source, databaseUrlSource: source, tracks };
+    const summary = { name, namespace, chart, version, revision, status: releaseStatus };
+    return { release: summary, contractSource: contract.source, databaseUrlSource: source, databaseRoute: route.via, tracks };
   } finally {
     await session.close();
+    await route.close();
   }
 }
 

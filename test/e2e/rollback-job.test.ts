@@ -128,6 +128,7 @@ for (const helm of helmVersions) {
       assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /^vector\s+golang-migrate\s+3\s+1\s+\(tool decides\)\s+job$/m);
       assert.match(r.stdout, /^core\s+golang-migrate\s+13\s+8\s+\(tool decides\)\s+job$/m);
+      assert.match(r.stdout, /^Commands \(in a Job cloned from deployment\/kagent-controller container controller\):\n  vector: kagent migrate goto 1 --track vector\n  core: kagent migrate goto 8 --track core$/m);
       assert.deepEqual(s.ourJobs(), []);
       assert.deepEqual(await versionRows(s.db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
     });

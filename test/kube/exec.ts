@@ -18,7 +18,8 @@ import { acceptKey, encodeFrame, FrameReader, OPCODE } from './websocket.js';
 
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 
-function refuse(socket: Duplex, err: ApiError): void {
+/** Answers an upgrade request that cannot be served with a plain HTTP Status, and closes the socket. */
+export function refuse(socket: Duplex, err: ApiError): void {
   const body = JSON.stringify(err.toStatus());
   const reasons: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 500: 'Internal Server Error' };
   const head = [

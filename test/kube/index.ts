@@ -7,11 +7,14 @@
  *   kube.get({ apiVersion: 'apps/v1', kind: 'Deployment' }, 'web');
  *   await kube.close();
  *
+ * `kubectl port-forward` works (WebSocket-tunnelled SPDY and plain SPDY, see portforward.ts): a pod
+ * says where its port leads with the annotation `kube-double/forward-<port>: "127.0.0.1:<real port>"`.
+ *
  * Child processes must be started asynchronously (spawn, not spawnSync/execFileSync): the
  * server runs on this process's event loop, so a synchronous call would deadlock.
  * Not modelled: `metadata.managedFields` (apply conflicts are, see field-owners.ts), serving custom
  * resources of CRDs, typed-client protobuf bodies other than Secret/ConfigMap/Namespace/ServiceAccount
- * (`kubectl create job|deployment`), SPDY, port-forward, container restarts, pagination,
+ * (`kubectl create job|deployment`), SPDY for exec, container restarts, pagination,
  * watching Tables (`kubectl get -w`), admission/validation beyond a few immutable fields.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -25,12 +28,14 @@ import { decodeRelease, type HelmRelease } from './helm-releases.js';
 import { JobController } from './jobs.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
+import { handlePortForward } from './portforward.js';
 import { mustFind } from './registry.js';
 import { createHandler, recordRequest, type RequestRecord } from './server.js';
 import { clone, type KubeObject } from './types.js';
 import { startWorkloadControllers } from './workloads.js';
 
 export { CONTEXTS } from './kubeconfig.js';
+export { FORWARD_ANNOTATION_PREFIX } from './portforward.js';
 export type { HelmRelease } from './helm-releases.js';
 export type { RequestRecord } from './server.js';
 export type { KubeObject, ObjectMeta } from './types.js';
@@ -97,7 +102,9 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
     socket.on('close', () => upgraded.delete(socket));
     const record = recordRequest(req);
     requests.push(record);
-    handleUpgrade(api, kubelet, req, socket, (status) => (record.status = status));
+    const onAnswer = (status: number) => (record.status = status);
+    if (record.path.endsWith('/portforward')) handlePortForward(api, req, socket, onAnswer);
+    else handleUpgrade(api, kubelet, req, socket, onAnswer);
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);

@@ -36,7 +36,7 @@ const def = (
 
 export const RESOURCES: ResourceDef[] = [
   def('v1', 'namespaces', 'Namespace', false, { shortNames: ['ns'], subresources: ['status'] }),
-  def('v1', 'pods', 'Pod', true, { shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec'] }),
+  def('v1', 'pods', 'Pod', true, { shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec', 'portforward'] }),
   def('v1', 'secrets', 'Secret', true),
   def('v1', 'configmaps', 'ConfigMap', true, { shortNames: ['cm'] }),
   def('v1', 'services', 'Service', true, { shortNames: ['svc'], categories: ['all'], subresources: ['status'] }),

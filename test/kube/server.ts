@@ -1,6 +1,7 @@
 /**
  * HTTP routing: discovery, OpenAPI stub, and the REST verbs on resources and their subresources
- * (status, scale, log). `pods/exec` arrives as an HTTP upgrade and is handled in exec.ts.
+ * (status, scale, log). `pods/exec` and `pods/portforward` arrive as HTTP upgrades and are handled
+ * in exec.ts and portforward.ts.
  * Every request is logged (method, path, query, content type) so tests can assert what a client
  * actually did; logging all requests was also the fastest way to learn what clients need.
  */
@@ -175,7 +176,7 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
       const obj = api.get(def, ns, name);
       if (sub === 'scale') return json(res, 200, toScale(obj));
       if (sub === 'log') return ctx.kubelet.serveLogs(obj, q, res, ctx.streams);
-      if (sub === 'exec') throw new ApiError(400, 'BadRequest', 'Upgrade request required');
+      if (sub === 'exec' || sub === 'portforward') throw new ApiError(400, 'BadRequest', 'Upgrade request required');
       if (wantsTable(req.headers.accept)) return json(res, 200, toTable(def, [obj], q.get('includeObject'), obj.metadata.resourceVersion!));
       return json(res, 200, obj);
     }

@@ -7,7 +7,7 @@ import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import type { CommandIo } from '../app.js';
 import { createContext, type GlobalFlags } from '../context.js';
-import { contractOverrideOptions, databaseOptions, overridesFrom, type ContractFlags } from '../options.js';
+import { contractOverrideOptions, databaseOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createRunnerFactory, RUNNERS } from '../runners.js';
 
@@ -49,19 +49,24 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
       const prepared = await prepare(deps, {
         release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
         databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
-        extraHelmArgs: (argv['--'] ?? []).map(String),
+        portForward: portForwardFrom(argv), extraHelmArgs: (argv['--'] ?? []).map(String),
       });
-      const { plan } = prepared;
-      io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
-      if (argv.dryRun) {
-        io.stderr.write('dry run: nothing was changed\n');
-        return;
+      // A port-forward opened for the plan stays up until the downs are verified.
+      try {
+        const { plan } = prepared;
+        io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
+        if (argv.dryRun) {
+          io.stderr.write('dry run: nothing was changed\n');
+          return;
+        }
+        if (!argv.yes && !(await confirm(io))) {
+          throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y, or pass --yes to run without asking' });
+        }
+        await execute(deps, prepared, (e) => io.stderr.write(describe(e)));
+        io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
+      } finally {
+        await prepared.close();
       }
-      if (!argv.yes && !(await confirm(io))) {
-        throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y, or pass --yes to run without asking' });
-      }
-      await execute(deps, prepared, (e) => io.stderr.write(describe(e)));
-      io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
     },
   };
 }
@@ -74,11 +79,16 @@ export function renderPlan(plan: RollbackPlan): string {
       : [d.track, '', '', '', d.kind === 'skip' ? `none: ${d.reason}` : d.reason, ''],
   );
   const stops = plan.stop.map((s) => `scale ${s.ref} ${s.replicas}->0`).join(', ');
+  // Runners that run the app's own tool show the exact command, so it is read before it runs.
+  const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${d.step.command.join(' ')}`] : []));
+  const where = `${plan.runner === 'job' ? 'in a Job cloned from' : 'in'} ${plan.workload ?? 'the workload'}${plan.container ? ` container ${plan.container}` : ''}`;
   return [
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
     `Database URL from ${plan.databaseUrlSource}`,
+    ...(plan.databaseRoute === 'direct' ? [] : [`Database reached through ${plan.databaseRoute}`]),
     '',
     renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
+    ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
     '',
     `Steps: ${stops ? `${stops}; ` : ''}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
     '',
@@ -86,11 +96,11 @@ export function renderPlan(plan: RollbackPlan): string {
 }
 
 function planData(plan: RollbackPlan): unknown {
-  const { release, target, databaseUrlSource, runner, decisions, stop, handoff } = plan;
+  const { release, target, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
     target: { ref: target.ref, name: target.name, version: target.version },
-    databaseUrlSource, runner, tracks: decisions, stop, handoff,
+    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, handoff,
   };
 }
 

@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { status, type StatusReport, type TrackStatus } from '../../core/status.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
-import { contractOverrideOptions, databaseOptions, overridesFrom, type ContractFlags } from '../options.js';
+import { contractOverrideOptions, databaseOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import type { CommandIo } from '../app.js';
 
 interface StatusFlags extends GlobalFlags, ContractFlags {
@@ -24,6 +24,7 @@ export function statusCommand(io: CommandIo): CommandModule<GlobalFlags, StatusF
         overrides: overridesFrom(argv),
         databaseUrl: argv.databaseUrl,
         databaseUrlFromEnv: ctx.databaseUrlFromEnv,
+        portForward: portForwardFrom(argv),
       });
       io.stdout.write(argv.output === 'table' ? renderStatus(report) : renderData(report, argv.output));
     },
@@ -35,6 +36,7 @@ export function renderStatus(report: StatusReport): string {
   const head = [
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version}, revision ${r.revision}, ${r.status}`,
     `Contract from ${report.contractSource}; database URL from ${report.databaseUrlSource}`,
+    ...(report.databaseRoute === 'direct' ? [] : [`Database reached through ${report.databaseRoute}`]),
     '',
   ].join('\n');
   const rows = report.tracks.map((t) => [t.track, t.tool, t.schema ? `${t.schema}.${t.table}` : t.table, t.chartRevision ?? '?', dbColumn(t), t.dirty ? 'yes' : 'no', stepColumn(t)]);
