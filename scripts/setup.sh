@@ -22,3 +22,13 @@ if ! /usr/bin/python3 -c 'import alembic, psycopg2' 2>/dev/null; then
     echo "setup: python3-alembic is not installed (apt-get install python3-alembic python3-psycopg2); the real-alembic checks will be skipped" >&2
   fi
 fi
+# Debian's sql-migrate, for the cross-check of sql-migrate's ordering and version table. Best effort
+# as above: those checks skip themselves without it.
+if ! command -v sql-migrate >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sql-migrate >/dev/null) \
+      || echo "setup: could not install sql-migrate; the real-sql-migrate checks will be skipped" >&2
+  else
+    echo "setup: sql-migrate is not installed (apt-get install sql-migrate); the real-sql-migrate checks will be skipped" >&2
+  fi
+fi

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UsageError } from '../core/errors.js';
 import type { Log } from '../core/ports.js';
+import { tarEntries } from './tar.js';
 
 export interface SourceFile {
   name: string;
@@ -140,7 +141,7 @@ function unpack(archive: Buffer, origin: string, maxBytes: number): Tree {
     throw new UsageError(`migration source ${origin} is neither a directory nor a tar or tar.gz archive`, { hint: sourceHint });
   }
   const tree: Tree = new Map([['', new Map()]]);
-  for (const entry of tarEntries(tar, origin)) {
+  for (const entry of tarEntries(tar, (why) => new UsageError(`migration source ${origin}: broken tar archive (${why})`, { hint: sourceHint }))) {
     const clean = path.posix.normalize(entry.path.replace(/^(\.\/)+/, '')).replace(/\/+$/, '');
     if (clean === '.' || clean === '' || clean.startsWith('../') || clean.startsWith('/')) continue;
     const dir = entry.type === 'dir' ? clean : parentOf(clean);
@@ -149,76 +150,6 @@ function unpack(archive: Buffer, origin: string, maxBytes: number): Tree {
     if (entry.type === 'file') tree.get(dir)!.set(path.posix.basename(clean), entry.data);
   }
   return tree;
-}
-
-interface TarEntry {
-  path: string;
-  type: 'file' | 'dir' | 'other';
-  data: Buffer;
-}
-
-/** ustar/GNU/pax headers: 512-byte blocks, sizes in octal (or base-256), data padded to 512. */
-function* tarEntries(tar: Buffer, origin: string): Generator<TarEntry> {
-  const broken = (why: string) => new UsageError(`migration source ${origin}: broken tar archive (${why})`, { hint: sourceHint });
-  let offset = 0;
-  let longName: string | undefined;
-  let paxPath: string | undefined;
-  while (offset + 512 <= tar.length) {
-    const header = tar.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) return;
-    const stored = parseNumber(header.subarray(148, 156));
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
-    if (stored !== sum) throw broken(`bad header checksum at byte ${offset}`);
-    const size = parseNumber(header.subarray(124, 136));
-    const data = tar.subarray(offset + 512, offset + 512 + size);
-    if (data.length < size) throw broken('truncated');
-    offset += 512 + Math.ceil(size / 512) * 512;
-    const flag = String.fromCharCode(header[156]!);
-    if (flag === 'L') {
-      longName = cString(data);
-      continue;
-    }
-    if (flag === 'x') {
-      paxPath = paxRecords(data).get('path') ?? paxPath;
-      continue;
-    }
-    if (flag === 'g' || flag === 'K') continue;
-    // The POSIX prefix field only exists in "ustar\0" headers; GNU's "ustar  " uses those bytes otherwise.
-    const prefix = header.toString('latin1', 257, 263) === 'ustar\0' ? cString(header.subarray(345, 500)) : '';
-    const name = paxPath ?? longName ?? (prefix === '' ? cString(header.subarray(0, 100)) : `${prefix}/${cString(header.subarray(0, 100))}`);
-    longName = paxPath = undefined;
-    const type = flag === '0' || flag === '\0' || flag === '7' ? 'file' : flag === '5' ? 'dir' : 'other';
-    yield { path: name, type, data };
-  }
-}
-
-function cString(bytes: Buffer): string {
-  const end = bytes.indexOf(0);
-  return bytes.toString('utf8', 0, end < 0 ? bytes.length : end);
-}
-
-function parseNumber(field: Buffer): number {
-  // GNU base-256 for values that do not fit in octal: high bit set, big-endian.
-  if ((field[0]! & 0x80) !== 0) return field.subarray(1).reduce((n, b) => n * 256 + b, field[0]! & 0x7f);
-  const text = cString(field).trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-/** pax extended header: "<length> <key>=<value>\n" records. */
-function paxRecords(data: Buffer): Map<string, string> {
-  const records = new Map<string, string>();
-  let at = 0;
-  while (at < data.length) {
-    const space = data.indexOf(0x20, at);
-    const length = parseInt(data.toString('latin1', at, space), 10);
-    if (space < 0 || !Number.isInteger(length) || length <= 0) break;
-    const record = data.toString('utf8', space + 1, at + length - 1);
-    const eq = record.indexOf('=');
-    if (eq > 0) records.set(record.slice(0, eq), record.slice(eq + 1));
-    at += length;
-  }
-  return records;
 }
 
 // ---------------------------------------------------------------------------------------------

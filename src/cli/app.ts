@@ -4,8 +4,11 @@
  */
 import yargs from 'yargs';
 import { ExitCode, RollbackError } from '../core/errors.js';
+import { annotateCommand } from './commands/annotate.js';
+import { revisionsCommand } from './commands/revisions.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
+import { verifyCommand } from './commands/verify.js';
 import { OUTPUT_FORMATS } from './output.js';
 
 export interface CommandIo {
@@ -27,6 +30,9 @@ export async function runCli(argv: string[], version: string, io: CommandIo = de
       .option('debug', { type: 'boolean', describe: 'Log every helm/kubectl call (set by Helm from helm --debug)' })
       .command(rollbackCommand(io, ['$0 <release>', 'rollback <release>']))
       .command(statusCommand(io))
+      .command(annotateCommand(io))
+      .command(verifyCommand(io))
+      .command(revisionsCommand(io))
       .demandCommand(1, 'name a command (see --help)')
       .strict()
       .recommendCommands()

@@ -5,7 +5,8 @@
  * Reference: shared/reference/migration-tools.md §4.
  */
 import { VersionTableError } from '../core/errors.js';
-import type { MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
+import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
+import { readAlembicHistory } from './alembic-graph.js';
 import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
 
 const name = 'alembic';
@@ -54,4 +55,10 @@ async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackStat
   return { tableExists: true, revisions, dirty: false };
 }
 
-export const alembic: MigrationTool = { name, defaultTable, checkRevision, readState };
+/** The revision graph of versions/*.py, read statically (alembic-graph.ts). */
+function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
+  const { graph: _graph, ...history } = readAlembicHistory(files);
+  return history;
+}
+
+export const alembic: MigrationTool = { name, defaultTable, checkRevision, readState, readMigrations };

@@ -6,9 +6,10 @@
  * Reference: shared/reference/migration-tools.md §1.
  */
 import { crc32 } from 'node:zlib';
-import { VersionTableError } from '../core/errors.js';
-import type { MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
-import type { DownStep, SourceFile } from './golang-migrate-files.js';
+import { MigrationsError, UsageError, VersionTableError } from '../core/errors.js';
+import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
+import { parseMigrationFiles, type DownStep, type SourceFile } from './golang-migrate-files.js';
+import { linearHistory } from './linear-history.js';
 import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
 
 const name = 'golang-migrate';
@@ -97,7 +98,18 @@ function compareRevisions(a: string, b: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions };
+/** The versions of a migrations directory, as the tool indexes them; the head is the highest. */
+function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
+  try {
+    const parsed = parseMigrationFiles(files, 'migrations directory');
+    return linearHistory(parsed.migrations.map((m) => m.version), parsed.ignored);
+  } catch (err) {
+    if (err instanceof UsageError) throw new MigrationsError(err.message, { hint: err.hint });
+    throw err;
+  }
+}
+
+export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions, readMigrations };
 
 // ---------------------------------------------------------------------------------------------
 // The advisory lock golang-migrate takes (database/util.go GenerateAdvisoryLockId, v4.15+).

@@ -5,9 +5,13 @@
 import { UsageError } from '../core/errors.js';
 import type { MigrationTool } from '../core/ports.js';
 import { alembic } from './alembic.js';
+import { dbmate } from './dbmate.js';
 import { golangMigrate } from './golang-migrate.js';
+import { goose } from './goose.js';
+import { nodePgMigrate } from './node-pg-migrate.js';
+import { sqlMigrate } from './sql-migrate.js';
 
-const tools = [alembic, golangMigrate] as const;
+const tools = [alembic, golangMigrate, goose, dbmate, sqlMigrate, nodePgMigrate] as const;
 
 /** Every tool name the plugin knows, in registry order. */
 export const toolNames: readonly string[] = tools.map((tool) => tool.name);

@@ -58,7 +58,7 @@ describe('tools/alembic', () => {
 
 describe('tools/index', () => {
   it('lists the registered tools', () => {
-    assert.deepEqual([...toolNames], ['alembic', 'golang-migrate']);
+    assert.deepEqual([...toolNames], ['alembic', 'golang-migrate', 'goose', 'dbmate', 'sql-migrate', 'node-pg-migrate']);
   });
   it('finds a tool by name', () => {
     assert.equal(getTool('alembic').name, 'alembic');
@@ -67,8 +67,8 @@ describe('tools/index', () => {
   });
   it('refuses an unknown name, listing the known ones', () => {
     assert.throws(
-      () => getTool('goose'),
-      (err: unknown) => err instanceof UsageError && /unknown migration tool "goose"/.test(err.message) && /alembic, golang-migrate/.test(err.hint ?? ''),
+      () => getTool('flyway'),
+      (err: unknown) => err instanceof UsageError && /unknown migration tool "flyway"/.test(err.message) && /alembic, golang-migrate, goose, dbmate, sql-migrate, node-pg-migrate/.test(err.hint ?? ''),
     );
   });
 });

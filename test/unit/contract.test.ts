@@ -94,7 +94,7 @@ describe('contract: parsing Chart.yaml annotations', () => {
     assert.deepEqual(problems.sort(), [
       'run.stop[0]: "pod/x" does not match ^(deployment|deploy|statefulset|sts|daemonset|ds)/[^/\\s]([^/]*[^/\\s])?$',
       'tracks[0].name: "Core" does not match ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$',
-      'tracks[0].tool: "flyway" is not one of "alembic", "golang-migrate"',
+      'tracks[0].tool: "flyway" is not one of "alembic", "golang-migrate", "goose", "dbmate", "sql-migrate", "node-pg-migrate"',
       'tracks[1].revision: is required',
     ]);
   });

@@ -1,0 +1,423 @@
+/**
+ * Every published version of a chart with its Chart.yaml annotations, fast: the runbook's way
+ * (`helm show chart REPO/CHART --version V` once per version) loads the whole repository index and
+ * downloads the package again for every version.
+ *
+ * Here, for a repo/chart: the repository index helm keeps (`helm repo add` / `helm repo update`
+ * write $HELM_REPOSITORY_CACHE/NAME-index.yaml) lists the versions and each package's digest; the
+ * packages are downloaded in parallel (credentials and CA of $HELM_REPOSITORY_CONFIG honoured as
+ * helm does), checked against that digest, and Chart.yaml is read from each. What was read is kept
+ * under $HELM_CACHE_HOME/schema-rollback/charts/DIGEST.json: a digest names one package's bytes, so
+ * the cache is correct for as long as it exists, and a repeat is one index read. A version whose
+ * package cannot be downloaded this way falls back to `helm show chart`.
+ *
+ * For an oci:// chart: the registry's tag list, then per tag the manifest digest (the cache key)
+ * and the config blob, which is the chart's Chart.yaml as JSON (no package download at all).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import semver from 'semver';
+import { parse as parseYaml } from 'yaml';
+import { UsageError } from '../core/errors.js';
+import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort } from '../core/ports.js';
+import { chartFromYaml, chartRefKind } from './helm.js';
+import { readTarball } from './tar.js';
+
+export interface PublishedChartsOptions {
+  helm: ChartPort & { run(args: string[]): Promise<string> };
+  env: NodeJS.ProcessEnv;
+  log: Log;
+  /** Parallel downloads. Default 16. */
+  concurrency?: number;
+  /** Per request. Default 30 s. */
+  timeoutMs?: number;
+  /** OCI registries over plain HTTP (helm's --plain-http), e.g. a registry on localhost. */
+  plainHttp?: boolean;
+}
+
+interface RepoEntry {
+  name?: string;
+  version?: string;
+  appVersion?: string;
+  digest?: string;
+  urls?: string[];
+  annotations?: Record<string, unknown>;
+}
+
+interface RepoConfig {
+  name: string;
+  url: string;
+  username?: string;
+  password?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  insecure_skip_tls_verify?: boolean;
+  pass_credentials_all?: boolean;
+}
+
+/** What a cache file holds. */
+interface CachedChart {
+  name: string;
+  version: string;
+  appVersion?: string;
+  annotations: Record<string, string>;
+}
+
+export function createPublishedCharts(opts: PublishedChartsOptions): PublishedChartsPort {
+  let helmEnv: Promise<Record<string, string>> | undefined;
+  /** HELM_* paths: Helm gives them to plugins; outside Helm, `helm env` says them. */
+  const setting = async (name: string): Promise<string> => {
+    const direct = opts.env[name];
+    if (direct) return direct;
+    helmEnv ??= opts.helm.run(['env']).then(parseHelmEnv);
+    const value = (await helmEnv)[name];
+    if (!value) throw new UsageError(`cannot tell ${name} (not set, and "helm env" does not say)`);
+    return value;
+  };
+  const cacheDir = async () => path.join(await setting('HELM_CACHE_HOME').catch(() => path.join(os.homedir(), '.cache', 'helm')), 'schema-rollback', 'charts');
+  const limit = opts.concurrency ?? 16;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+
+  const cached = async (digest: string | undefined): Promise<CachedChart | undefined> => {
+    if (!digest || !/^(sha256:)?[0-9a-f]{64}$/.test(digest)) return undefined;
+    try {
+      return JSON.parse(await readFile(path.join(await cacheDir(), `${digest.replace(/^sha256:/, '')}.json`), 'utf8')) as CachedChart;
+    } catch {
+      return undefined;
+    }
+  };
+  const remember = async (digest: string | undefined, chart: CachedChart): Promise<void> => {
+    if (!digest || !/^(sha256:)?[0-9a-f]{64}$/.test(digest)) return;
+    try {
+      const dir = await cacheDir();
+      await mkdir(dir, { recursive: true });
+      const file = path.join(dir, `${digest.replace(/^sha256:/, '')}.json`);
+      const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(temp, JSON.stringify(chart));
+      await rename(temp, file);
+    } catch (err) {
+      opts.log.debug(`chart cache: cannot write: ${(err as Error).message}`);
+    }
+  };
+
+  async function fromRepo(ref: string, wanted: (v: string) => boolean): Promise<PublishedChart[]> {
+    const [repoName, chartName] = ref.split('/') as [string, string];
+    const indexFile = path.join(await setting('HELM_REPOSITORY_CACHE'), `${repoName}-index.yaml`);
+    let text: string;
+    try {
+      text = await readFile(indexFile, 'utf8');
+    } catch {
+      throw new UsageError(`no index for chart repository ${repoName} (${indexFile})`, { hint: `add the repository ("helm repo add ${repoName} URL") or refresh it ("helm repo update ${repoName}")` });
+    }
+    const index = await indexEntries(text, indexFile);
+    const entries = (index[chartName] ?? []).filter((e) => typeof e.version === 'string' && wanted(e.version));
+    if (!index[chartName]) {
+      throw new UsageError(`repository ${repoName} has no chart ${chartName}`, { hint: `check the name with "helm search repo ${repoName}/", or run "helm repo update ${repoName}"` });
+    }
+    const repo = await repoConfig(await setting('HELM_REPOSITORY_CONFIG').catch(() => ''), repoName);
+    opts.log.debug(`revisions: ${entries.length} versions of ${ref} in ${indexFile}`);
+    return mapLimit(entries, limit, async (entry): Promise<PublishedChart> => {
+      const version = entry.version!;
+      const hit = await cached(entry.digest);
+      if (hit) return { ...hit, digest: entry.digest, cached: true };
+      try {
+        const chart = await downloadChart(entry, repo, timeoutMs);
+        await remember(entry.digest, chart);
+        return { ...chart, digest: entry.digest, cached: false };
+      } catch (err) {
+        opts.log.debug(`revisions: ${ref} ${version}: ${(err as Error).message}; asking helm`);
+        try {
+          const chart = await opts.helm.showChart(ref, version);
+          await remember(entry.digest, chart);
+          return { ...chart, digest: entry.digest, cached: false };
+        } catch (helmErr) {
+          return { name: chartName, version, annotations: {}, digest: entry.digest, error: (helmErr as Error).message.split('\n')[0] };
+        }
+      }
+    });
+  }
+
+  /**
+   * The index's entries without their annotations (those are read from the packages): parsing a
+   * large index.yaml is most of a warm run, so the slimmed entries are kept too, keyed by the
+   * sha256 of the index's text (a `helm repo update` that changes it changes the key).
+   */
+  async function indexEntries(text: string, where: string): Promise<Record<string, RepoEntry[]>> {
+    const key = createHash('sha256').update(text).digest('hex');
+    const file = path.join(path.dirname(await cacheDir()), 'index', `${key}.json`);
+    try {
+      return JSON.parse(await readFile(file, 'utf8')) as Record<string, RepoEntry[]>;
+    } catch {
+      // not cached yet
+    }
+    const slim: Record<string, RepoEntry[]> = {};
+    for (const [name, list] of Object.entries(parseIndex(text, where).entries ?? {})) {
+      slim[name] = (Array.isArray(list) ? list : []).map((e) => ({
+        version: e.version === undefined ? undefined : String(e.version),
+        digest: e.digest,
+        urls: e.urls,
+      }));
+    }
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(temp, JSON.stringify(slim));
+      await rename(temp, file);
+    } catch (err) {
+      opts.log.debug(`index cache: cannot write: ${(err as Error).message}`);
+    }
+    return slim;
+  }
+
+  async function fromOci(ref: string, wanted: (v: string) => boolean): Promise<PublishedChart[]> {
+    const registry = await ociRegistry(ref, opts.plainHttp === true, timeoutMs, setting);
+    const listed = await registry.tags().catch((err: Error) => {
+      throw new UsageError(`cannot list the tags of ${ref}: ${err.message}`, {
+        hint: 'check the reference and your login ("helm registry login HOST"); a registry without TLS needs --plain-http',
+      });
+    });
+    const tags = listed.map((t) => ({ tag: t, version: t.replace(/_/g, '+') })).filter((t) => semver.valid(t.version) && wanted(t.version));
+    return mapLimit(tags, limit, async ({ tag, version }): Promise<PublishedChart> => {
+      try {
+        const { digest, config } = await registry.manifest(tag);
+        const hit = await cached(digest);
+        if (hit) return { ...hit, digest, cached: true };
+        const meta = JSON.parse((await registry.blob(config)).toString('utf8')) as Record<string, unknown>;
+        const chart = cachedFrom(meta);
+        await remember(digest, chart);
+        return { ...chart, digest, cached: false };
+      } catch (err) {
+        return { name: path.posix.basename(ref), version, annotations: {}, error: (err as Error).message };
+      }
+    });
+  }
+
+  return {
+    async publishedCharts(ref, wanted = () => true) {
+      const kind = chartRefKind(ref);
+      let charts: PublishedChart[];
+      if (kind === 'repo') charts = await fromRepo(ref, wanted);
+      else if (kind === 'oci') charts = await fromOci(ref, wanted);
+      else throw new UsageError(`cannot list the versions of ${ref}`, { hint: 'give a chart of a repository (repo/chart, after helm repo add) or an oci:// chart' });
+      return charts.sort((a, b) => (semver.valid(a.version) && semver.valid(b.version) ? semver.rcompare(a.version, b.version) : a.version < b.version ? 1 : -1));
+    },
+  };
+}
+
+/** `helm env`: KEY="value" lines. */
+export function parseHelmEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)="(.*)"$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+function parseIndex(text: string, where: string): { entries?: Record<string, RepoEntry[]> } {
+  try {
+    // Helm writes YAML; JSON (a subset) parses faster when a repository serves it.
+    return (text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text, { maxAliasCount: -1 })) ?? {};
+  } catch (err) {
+    throw new UsageError(`${where} is not a readable repository index: ${(err as Error).message.split('\n')[0]}`, { hint: 'refresh it with "helm repo update"' });
+  }
+}
+
+async function repoConfig(file: string, name: string): Promise<RepoConfig | undefined> {
+  if (!file) return undefined;
+  try {
+    const doc = parseYaml(await readFile(file, 'utf8')) as { repositories?: RepoConfig[] } | null;
+    return doc?.repositories?.find((r) => r.name === name);
+  } catch {
+    return undefined;
+  }
+}
+
+function cachedFrom(meta: Record<string, unknown>): CachedChart {
+  const annotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries((meta['annotations'] as Record<string, unknown> | undefined) ?? {})) annotations[k] = String(v);
+  return {
+    name: String(meta['name'] ?? ''),
+    version: String(meta['version'] ?? ''),
+    ...(meta['appVersion'] === undefined ? {} : { appVersion: String(meta['appVersion']) }),
+    annotations,
+  };
+}
+
+/** Downloads one package, checks its digest, and reads its Chart.yaml. */
+async function downloadChart(entry: RepoEntry, repo: RepoConfig | undefined, timeoutMs: number): Promise<CachedChart> {
+  const first = entry.urls?.[0];
+  if (!first) throw new Error('the index lists no URL for it');
+  const base = repo?.url ? (repo.url.endsWith('/') ? repo.url : `${repo.url}/`) : undefined;
+  const url = new URL(first, base);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${url.protocol}`);
+  const headers: Record<string, string> = {};
+  // Helm sends the repository's credentials only to its own host, unless pass_credentials_all.
+  if (repo?.username !== undefined && (repo.pass_credentials_all || (base !== undefined && new URL(base).host === url.host))) {
+    headers['Authorization'] = `Basic ${Buffer.from(`${repo.username}:${repo.password ?? ''}`).toString('base64')}`;
+  }
+  const tls: https.RequestOptions = {};
+  if (repo?.caFile) tls.ca = await readFile(repo.caFile);
+  if (repo?.certFile) tls.cert = await readFile(repo.certFile);
+  if (repo?.keyFile) tls.key = await readFile(repo.keyFile);
+  if (repo?.insecure_skip_tls_verify) tls.rejectUnauthorized = false;
+  const body = await get(url, { headers, ...tls }, timeoutMs);
+  if (entry.digest) {
+    const sum = createHash('sha256').update(body).digest('hex');
+    if (sum !== entry.digest.replace(/^sha256:/, '')) throw new Error(`the package's sha256 ${sum} is not the index's digest ${entry.digest}`);
+  }
+  const files = readTarball(body, (why) => new Error(`broken chart package (${why})`));
+  const chartYaml = files.find((f) => f.type === 'file' && /^[^/]+\/Chart\.yaml$/.test(f.path.replace(/^\.\//, '')));
+  if (!chartYaml) throw new Error('the package holds no Chart.yaml');
+  const chart: ChartInfo = chartFromYaml(chartYaml.data.toString('utf8'));
+  if (entry.version && chart.version !== entry.version) throw new Error(`the package is version ${chart.version}, the index says ${entry.version}`);
+  return { name: chart.name, version: chart.version, ...(chart.appVersion === undefined ? {} : { appVersion: chart.appVersion }), annotations: chart.annotations };
+}
+
+/** One GET, following redirects; resolves the body of a 200. */
+function get(url: URL, options: https.RequestOptions, timeoutMs: number, redirects = 5): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const client = url.protocol === 'https:' ? https : http;
+    const request = client.get(url, { ...options, timeout: timeoutMs }, (response) => {
+      const status = response.statusCode ?? 0;
+      const location = response.headers.location;
+      if (status >= 300 && status < 400 && location !== undefined && redirects > 0) {
+        response.resume();
+        const next = new URL(location, url);
+        // Credentials do not follow a redirect to another host.
+        const headers = next.host === url.host ? options.headers : {};
+        return resolve(get(next, { ...options, headers }, timeoutMs, redirects - 1));
+      }
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('end', () => (status === 200 ? resolve(Buffer.concat(chunks)) : reject(Object.assign(new Error(`HTTP ${status} from ${url.host}${url.pathname}`), { status, headers: response.headers }))));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer from ${url.host} within ${timeoutMs} ms`)));
+    request.on('error', reject);
+  });
+}
+
+/** Runs fn over items with at most `limit` at a time, keeping the order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OCI registries (the distribution API: tags/list, manifests, blobs), with helm's registry logins
+
+interface OciRegistry {
+  tags(): Promise<string[]>;
+  manifest(tag: string): Promise<{ digest: string; config: string }>;
+  blob(digest: string): Promise<Buffer>;
+}
+
+const HELM_CONFIG_MEDIA_TYPE = 'application/vnd.cncf.helm.config.v1+json';
+
+async function ociRegistry(ref: string, plainHttp: boolean, timeoutMs: number, setting: (name: string) => Promise<string>): Promise<OciRegistry> {
+  const rest = ref.slice('oci://'.length).replace(/\/+$/, '');
+  const slash = rest.indexOf('/');
+  if (slash < 0) throw new UsageError(`${ref} names no repository`, { hint: 'oci://REGISTRY/PATH/CHART' });
+  const host = rest.slice(0, slash);
+  const repository = rest.slice(slash + 1);
+  // Like helm: HTTPS unless --plain-http.
+  const scheme = plainHttp ? 'http' : 'https';
+  const basic = await registryLogin(await setting('HELM_REGISTRY_CONFIG').catch(() => ''), host);
+  let token: string | undefined;
+  const request = async (pathname: string, accept?: string): Promise<{ body: Buffer; digest?: string }> => {
+    const url = new URL(`${scheme}://${host}/v2/${repository}/${pathname}`);
+    const headers: Record<string, string> = accept ? { Accept: accept } : {};
+    if (token) headers['Authorization'] = `Bearer ${token}`;
+    else if (basic) headers['Authorization'] = `Basic ${basic}`;
+    try {
+      return await getWithHeaders(url, headers, timeoutMs);
+    } catch (err) {
+      const e = err as { status?: number; headers?: http.IncomingHttpHeaders };
+      const challenge = e.status === 401 ? String(e.headers?.['www-authenticate'] ?? '') : '';
+      if (!challenge.startsWith('Bearer ') || token !== undefined) throw err;
+      token = await bearerToken(challenge, basic, timeoutMs);
+      return request(pathname, accept);
+    }
+  };
+  return {
+    async tags() {
+      const { body } = await request('tags/list');
+      return ((JSON.parse(body.toString('utf8')) as { tags?: string[] }).tags ?? []).filter((t) => typeof t === 'string');
+    },
+    async manifest(tag) {
+      const { body, digest } = await request(`manifests/${encodeURIComponent(tag)}`, 'application/vnd.oci.image.manifest.v1+json');
+      const manifest = JSON.parse(body.toString('utf8')) as { config?: { mediaType?: string; digest?: string } };
+      if (manifest.config?.mediaType !== HELM_CONFIG_MEDIA_TYPE || !manifest.config.digest) throw new Error(`tag ${tag} is not a Helm chart`);
+      return { digest: digest ?? `sha256:${createHash('sha256').update(body).digest('hex')}`, config: manifest.config.digest };
+    },
+    async blob(digest) {
+      const { body } = await request(`blobs/${digest}`);
+      return body;
+    },
+  };
+}
+
+function getWithHeaders(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ body: Buffer; digest?: string }> {
+  return new Promise((resolve, reject) => {
+    const client = url.protocol === 'https:' ? https : http;
+    const req = client.get(url, { headers, timeout: timeoutMs }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location) {
+        res.resume();
+        const next = new URL(res.headers.location, url);
+        // Blob redirects go to storage that must not see the registry's credentials.
+        return resolve(getWithHeaders(next, next.host === url.host ? headers : {}, timeoutMs));
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if (status === 200) resolve({ body: Buffer.concat(chunks), digest: (res.headers['docker-content-digest'] as string | undefined) ?? undefined });
+        else reject(Object.assign(new Error(`HTTP ${status} from ${url.host}${url.pathname}`), { status, headers: res.headers }));
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/** The token endpoint named by a `WWW-Authenticate: Bearer realm=...,service=...,scope=...` challenge. */
+async function bearerToken(challenge: string, basic: string | undefined, timeoutMs: number): Promise<string> {
+  const params = Object.fromEntries([...challenge.slice('Bearer '.length).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+  if (!params['realm']) throw new Error('the registry asks for a token but names no realm');
+  const url = new URL(params['realm']);
+  for (const key of ['service', 'scope']) if (params[key]) url.searchParams.set(key, params[key]);
+  const { body } = await getWithHeaders(url, basic ? { Authorization: `Basic ${basic}` } : {}, timeoutMs);
+  const parsed = JSON.parse(body.toString('utf8')) as { token?: string; access_token?: string };
+  const token = parsed.token ?? parsed.access_token;
+  if (!token) throw new Error('the registry gave no token');
+  return token;
+}
+
+/** base64(user:password) for a registry from helm's registry config (docker config.json format), if logged in. */
+async function registryLogin(file: string, host: string): Promise<string | undefined> {
+  if (!file) return undefined;
+  try {
+    const config = JSON.parse(await readFile(file, 'utf8')) as { auths?: Record<string, { auth?: string }> };
+    for (const [key, value] of Object.entries(config.auths ?? {})) {
+      if (key.replace(/^https?:\/\//, '').replace(/\/.*$/, '') === host && value.auth) return value.auth;
+    }
+  } catch {
+    // not logged in
+  }
+  return undefined;
+}

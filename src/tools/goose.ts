@@ -1,0 +1,71 @@
+/**
+ * pressly/goose. Its version table `goose_db_version(id, version_id bigint, is_applied bool,
+ * tstamp)` keeps one row per applied version plus a version-0 row written when goose creates the
+ * table; a down DELETEs the version's rows (since v2.4.4; older goose INSERTed (version, false)).
+ * The current version is read as goose's EnsureDBVersion reads it: rows newest first (id DESC),
+ * the first version whose newest row is applied. Version 0 is "nothing applied" (base).
+ * Files: `<version>_<name>.sql` or `.go` (not `_test.go`); the version is the number before the
+ * first underscore, as an int64, greater than zero. Reference: shared/reference/migration-tools.md §2.
+ */
+import { MigrationsError, VersionTableError } from '../core/errors.js';
+import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
+import { compareDecimal, linearHistory } from './linear-history.js';
+import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
+
+const name = 'goose';
+const defaultTable = 'goose_db_version';
+const tableShape = 'goose_db_version(id integer primary key, version_id bigint not null, is_applied boolean not null, tstamp timestamp)';
+const INT64_MAX = 9223372036854775807n;
+
+function checkRevision(revision: string): string | undefined {
+  if (!/^[0-9]+$/.test(revision)) return `goose versions are positive integers (the number that starts the migration file names), not "${revision}"`;
+  if (revision.length > 1 && revision.startsWith('0')) {
+    return `write goose version "${revision}" without leading zeros, as "${BigInt(revision)}": the tool stores the number, not the file name's digits`;
+  }
+  if (BigInt(revision) > INT64_MAX) return `goose version ${revision} does not fit the tool's bigint version_id column`;
+  return undefined;
+}
+
+async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackState> {
+  let rows: Array<{ version_id: unknown; is_applied: unknown }>;
+  try {
+    ({ rows } = await db.query<{ version_id: unknown; is_applied: unknown }>(`SELECT version_id::text AS version_id, is_applied FROM ${qualifiedName(ref)} ORDER BY id DESC`));
+  } catch (err) {
+    if (sqlState(err) === UNDEFINED_TABLE) return { tableExists: false, revisions: [], dirty: false };
+    throw versionTableReadError({ name, tableShape }, ref, err) ?? err;
+  }
+  const skipped = new Set<string>();
+  for (const row of rows) {
+    if (typeof row.version_id !== 'string' || typeof row.is_applied !== 'boolean') {
+      throw new VersionTableError(`goose table ${displayName(ref)} holds (${JSON.stringify(row.version_id)}, ${JSON.stringify(row.is_applied)}), not (version, applied)`, {
+        hint: `check the track's version table: goose creates ${tableShape}`,
+      });
+    }
+    if (skipped.has(row.version_id)) continue;
+    if (row.is_applied) return { tableExists: true, revisions: row.version_id === '0' ? [] : [row.version_id], dirty: false };
+    skipped.add(row.version_id);
+  }
+  return { tableExists: true, revisions: [], dirty: false };
+}
+
+/** goose's migration file names: `<int64 > 0>_<anything>.sql|.go`, `_test.go` files skipped. */
+function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
+  const byVersion = new Map<string, string>();
+  const ignored: string[] = [];
+  for (const { name: file } of files) {
+    const m = /^([0-9]+)_.*\.(sql|go)$/.exec(file);
+    if (m === null || file.endsWith('_test.go')) {
+      ignored.push(file);
+      continue;
+    }
+    const version = BigInt(m[1]!);
+    if (version < 1n || version > INT64_MAX) throw new MigrationsError(`${file}: goose versions are between 1 and ${INT64_MAX}`);
+    const key = version.toString();
+    const other = byVersion.get(key);
+    if (other !== undefined) throw new MigrationsError(`two goose migrations for version ${key}: ${other} and ${file}`, { hint: 'goose refuses this too ("duplicate version"); renumber one of them' });
+    byVersion.set(key, file);
+  }
+  return linearHistory([...byVersion.keys()].sort(compareDecimal), ignored);
+}
+
+export const goose: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions: compareDecimal, readMigrations };
