@@ -44,4 +44,7 @@ unpack "$v31" helm3
 unpack "$v33" helm4 kubectl
 "$dest/helm3/helm" version --short
 "$dest/helm4/helm" version --short
-"$dest/kubectl/kubectl" version --client | head -n 1
+# Not piped into head: with pipefail, kubectl writing its second line after head exited (SIGPIPE)
+# failed the whole set-up now and then, silently.
+"$dest/kubectl/kubectl" version --client > "$work/kubectl-version"
+head -n 1 "$work/kubectl-version"
