@@ -4,7 +4,7 @@
  * one place, for every call.
  */
 import { ClusterError, CommandFailedError, ExitCode, RollbackError, UsageError } from '../core/errors.js';
-import type { JobOutcome, KubeJobPort, KubeObject, KubePort, KubeScalePort, Log } from '../core/ports.js';
+import type { JobOutcome, KubeExecPort, KubeJobPort, KubeObject, KubePort, KubeScalePort, Log } from '../core/ports.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
 
 export interface KubectlOptions {
@@ -15,7 +15,7 @@ export interface KubectlOptions {
   log: Log;
 }
 
-export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort {
+export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort, KubeExecPort {
   run(args: string[], input?: string): Promise<string>;
 }
 
@@ -102,11 +102,45 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
         await sleep(1000, o.signal);
       }
     },
+    async findRunningPod(kind, name) {
+      const workload = await get(kind, name);
+      const selector = podSelector(workload);
+      if (!selector) throw new ClusterError(`${kind}/${name} has no spec.selector.matchLabels to find its pods by`);
+      const pods = JSON.parse(await run(['get', 'pods', '-l', selector, '--field-selector=status.phase=Running', '-o', 'json'])) as { items?: KubeObject[] };
+      // Not one being deleted; the oldest name first, so that repeated runs pick the same pod.
+      const names = (pods.items ?? [])
+        .filter((p) => !(p.metadata as { deletionTimestamp?: string }).deletionTimestamp)
+        .map((p) => p.metadata.name)
+        .sort();
+      if (names.length === 0) {
+        throw new ClusterError(`${kind}/${name} has no Running pod to exec into (selector ${selector})`, {
+          hint: 'start the workload (kubectl scale), name another one with --workload, or use --runner job',
+        });
+      }
+      return names[0]!;
+    },
+    async exec(pod, container, argv, onLine) {
+      const args = [...connection, '--namespace', opts.namespace, 'exec', pod, ...(container ? ['-c', container] : []), '--', ...argv];
+      const result = await streamCommand(opts.bin, args, { env: opts.env, log: opts.log, from: 'all', onLine });
+      if (result.spawnError) {
+        throw new RollbackError(ExitCode.commandFailed, `cannot run kubectl (${opts.bin}): ${result.spawnError}`, {
+          hint: 'install kubectl on PATH, or set SCHEMA_ROLLBACK_KUBECTL to its path',
+        });
+      }
+      return result.exitCode ?? 1;
+    },
     async deleteJob(name) {
       // Foreground: the Job goes only after its pods, so when --wait returns nothing of it is left.
       await run(['delete', 'job', name, '--cascade=foreground', '--ignore-not-found', '--wait=true']);
     },
   };
+}
+
+/** The workload's spec.selector.matchLabels as a kubectl label selector (k=v,k=v), or undefined. */
+export function podSelector(workload: KubeObject): string | undefined {
+  const labels = (workload.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector?.matchLabels;
+  if (!labels || Object.keys(labels).length === 0) return undefined;
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
 }
 
 export function scaleArgs(kind: string, name: string, replicas: number): string[] {

@@ -3,12 +3,13 @@ import { openMigrationSource } from '../adapters/migration-source.js';
 import { UsageError } from '../core/errors.js';
 import type { Runner } from '../core/ports.js';
 import type { RunnerChoice } from '../core/rollback.js';
+import { checkExecTarget, createExecRunner } from '../runners/exec.js';
 import { createJobRunner } from '../runners/job.js';
 import { createNativeRunner, golangMigrateFiles } from '../runners/native.js';
 import { splitRef } from '../core/database-url.js';
 import type { Context } from './context.js';
 
-export const RUNNERS = ['native', 'job'] as const;
+export const RUNNERS = ['native', 'job', 'exec'] as const;
 
 export function createRunnerFactory(ctx: Context, opts: { source?: string }): (choice: RunnerChoice) => Promise<Runner> {
   return async (choice) => {
@@ -17,9 +18,13 @@ export function createRunnerFactory(ctx: Context, opts: { source?: string }): (c
       return createNativeRunner({ connector: ctx.connector, loadSource: golangMigrateFiles(source) });
     }
     if (!choice.workload) {
-      throw new UsageError('the job runner clones the workload that holds the current version\'s code, and the chart names none', {
+      throw new UsageError(`the ${choice.name} runner ${choice.name === 'exec' ? 'runs in a pod of' : 'clones'} the workload that holds the current version's code, and the chart names none`, {
         hint: 'give --workload KIND/NAME (annotation schema-rollback.io/workload), or use --runner native --source DIR',
       });
+    }
+    if (choice.name === 'exec') {
+      checkExecTarget(choice.workload, choice.stop);
+      return createExecRunner({ kube: ctx.kube, workload: choice.workload, container: choice.container });
     }
     const [kind, name] = splitRef(choice.workload);
     return createJobRunner({

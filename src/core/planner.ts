@@ -41,7 +41,12 @@ export function planTrack(input: TrackInput): TrackDecision {
     );
   }
   if (state.revisions.length > 1) {
-    return refuse(track, `${tableName(table)} holds several heads (${at})`, 'name the branch to roll back; several heads are handled per branch by the tool itself');
+    return refuse(
+      track,
+      `${tableName(table)} holds several heads (${state.revisions.join(', ')}): the database is on several ${tool.name} branches, and one rollback moves one head to one revision`,
+      `choose what to do with each branch: bring the other branches to where the target expects with the app's own tool first (alembic: "alembic downgrade BRANCH@REV" in the current image, e.g. "alembic downgrade feat@-1"), then run again with the one head left; ` +
+        'if each branch keeps its own version table, declare one track per branch (schema-rollback.io/tracks with table:) and pick one with --track NAME',
+    );
   }
   if (at === target) return { kind: 'skip', track, reason: `already at ${target}` };
   const chartRevision = current.revision;

@@ -99,6 +99,17 @@ export interface MigrationTool {
    * accept (a broken alembic graph, two files for one version).
    */
   readMigrations?(files: readonly MigrationFile[]): MigrationHistory;
+  /**
+   * Optional: the down command (argv, with the contract's placeholders) that runners running the
+   * tool in the app's image use when the contract gives none (alembic: `alembic downgrade {{ .Revision }}`).
+   */
+  readonly defaultDownCommand?: readonly string[];
+  /**
+   * Optional: a command that prints the downs' SQL without running them (offline mode), with
+   * `{{ .From }}` (the database's revision) and `{{ .Revision }}` (the target). `--dry-run` runs it
+   * where the downs would run, when the track uses the tool's default down command.
+   */
+  readonly offlineDownCommand?: readonly string[];
 }
 
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */
@@ -254,6 +265,17 @@ export interface KubeJobPort {
   deleteJob(name: string): Promise<void>;
 }
 
+/** Running a command in a running pod of a workload (the exec runner), as `kubectl exec` does. */
+export interface KubeExecPort {
+  /**
+   * The name of a Running pod of the workload (KIND/NAME), found through its spec.selector.matchLabels.
+   * ClusterError when there is none.
+   */
+  findRunningPod(kind: string, name: string): Promise<string>;
+  /** Runs argv in the pod's container; every output line (stdout and stderr) to onLine. Resolves with the exit code. */
+  exec(pod: string, container: string | undefined, argv: string[], onLine: (line: string) => void): Promise<number>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Runners: where a track's downs run (native SQL over pg, a Kubernetes Job, exec into a pod)
 
@@ -270,6 +292,8 @@ export interface TrackStep {
   revisions: string[];
   /** The down command (rendered argv) for runners that run the tool in the app's image. */
   command?: string[];
+  /** --dry-run: the tool's offline SQL for this step (a preview: never run), or why there is none. */
+  sqlPreview?: { command: string[]; lines: string[]; error?: string };
 }
 
 export interface RunnerContext {
@@ -292,6 +316,11 @@ export interface Runner {
    * migration files it will run (native). The plan shows them; run() refuses if they changed since.
    */
   preview?(step: TrackStep): Promise<string[]>;
+  /**
+   * Optional: runs a read-only command (the tool's offline SQL) where run() would run the downs,
+   * and returns its output lines. Throws when the command fails.
+   */
+  capture?(step: TrackStep, command: string[], ctx: RunnerContext): Promise<string[]>;
   run(step: TrackStep, ctx: RunnerContext): Promise<void>;
 }
 

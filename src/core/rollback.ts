@@ -46,6 +46,11 @@ export interface RollbackOptions {
   targetRevision?: string;
   /** The user's helm flags after `--`, passed to helm upgrade. */
   extraHelmArgs: string[];
+  /**
+   * --dry-run: also run the tool's offline SQL command (alembic downgrade FROM:TO --sql) where the
+   * downs would run, for tracks on the tool's default down command, and put it in the plan.
+   */
+  sqlPreview?: boolean;
 }
 
 export interface RunnerChoice {
@@ -55,6 +60,8 @@ export interface RunnerChoice {
   workload?: string;
   container?: string;
   tracks: string[];
+  /** The rendered workloads the rollback scales to 0 before any down (the exec runner cannot run in one of them). */
+  stop: string[];
 }
 
 export interface WorkloadStop {
@@ -125,13 +132,21 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     if (refusals.length > 0) {
       throw new RefusedError(refusals.map((r) => `track ${r.track}: ${r.reason}`), refusals.map((r) => r.hint).join('; '));
     }
-    const runner = await deps.runnerFor({ name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name) });
-    for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
     const stop: WorkloadStop[] = [];
     for (const template of current.run.stop) {
       const stopRef = await renderName(template, release, deps.helm);
       const [kind, name] = splitRef(stopRef);
       stop.push({ ref: stopRef, replicas: await deps.kube.getReplicas(kind, name) });
+    }
+    const runner = await deps.runnerFor({
+      name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
+    });
+    for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
+    if (opts.sqlPreview && runner.capture) {
+      for (const d of decisions) {
+        const spec = current.tracks.find((t) => d.kind === 'revert' && t.name === d.step.track);
+        if (d.kind === 'revert' && spec) await previewSql(deps, runner, spec, d.step, release, route.url);
+      }
     }
     const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     const plan: RollbackPlan = {
@@ -169,15 +184,36 @@ async function decide(
     const table = { table: spec.table ?? tool.defaultTable, schema: spec.schema };
     const state = await tool.readState(session, table);
     const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table });
-    if (decision.kind === 'revert' && spec.command) decision.step.command = await renderCommand(deps.helm, spec.command, decision.step, release);
+    // The contract's command, else the tool's own default (alembic downgrade REV); runners that need one refuse without.
+    const command = spec.command ?? tool.defaultDownCommand;
+    if (decision.kind === 'revert' && command) decision.step.command = await renderCommand(deps.helm, [...command], decision.step, release);
     decisions.push(decision);
   }
   return decisions.reverse();
 }
 
+/**
+ * The tool's offline SQL for a step (alembic downgrade FROM:TO --sql), run by the runner where the
+ * downs would run. Only for tracks on the tool's default down command: a contract's own command
+ * (poetry run ..., -c path) says nothing about how to run the tool offline. A failure is kept in the
+ * plan, not thrown: the preview is an aid, the plan stands without it.
+ */
+async function previewSql(deps: RollbackDeps, runner: Runner, spec: TrackSpec, step: TrackStep, release: ReleaseInfo, databaseUrl: string): Promise<void> {
+  const tool = deps.tools.get(step.tool);
+  if (spec.command || !tool.offlineDownCommand || step.current.length !== 1 || !runner.capture) return;
+  const command = await renderCommand(deps.helm, [...tool.offlineDownCommand], step, release, { From: step.current[0]! });
+  try {
+    const lines = await runner.capture(step, command, { databaseUrl, log: deps.log, onOutput: () => undefined });
+    // The tool's own log lines (alembic: "INFO  [alembic.runtime.migration] ...") are not SQL.
+    step.sqlPreview = { command, lines: lines.filter((l) => !/^(INFO|WARNI|WARN|DEBUG)\s+\[/.test(l)) };
+  } catch (err) {
+    step.sqlPreview = { command, lines: [], error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 /** The track's down command with its placeholders filled for this step. */
-async function renderCommand(helm: HelmPort, command: string[], step: TrackStep, release: ReleaseInfo): Promise<string[]> {
-  const vars = { Revision: step.target, Track: step.track, Table: step.table.table, Schema: step.table.schema ?? '' };
+async function renderCommand(helm: HelmPort, command: string[], step: TrackStep, release: ReleaseInfo, extra: Record<string, string> = {}): Promise<string[]> {
+  const vars = { Revision: step.target, Track: step.track, Table: step.table.table, Schema: step.table.schema ?? '', ...extra };
   return Promise.all(command.map((arg) => renderName(arg, release, helm, vars)));
 }
 

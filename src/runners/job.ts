@@ -168,6 +168,30 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
   const deadline = deps.timeoutSeconds ?? DEFAULT_DEADLINE_SECONDS;
   return {
     name: 'job',
+    /** The same Job with a read-only command (the tool's offline SQL); always deleted, its output returned. */
+    async capture(step: TrackStep, command: string[], ctx: RunnerContext): Promise<string[]> {
+      const job = jobFromWorkload(deps.workload, deps.container, { ...step, command }, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline });
+      const name = job.metadata.name;
+      await deps.kube.createJob(job);
+      const lines: string[] = [];
+      const stopLogs = new AbortController();
+      const logs = deps.kube
+        .followJobLogs(name, (line) => lines.push(line), { signal: stopLogs.signal, podRunningTimeoutSeconds: deadline })
+        .catch((err: unknown) => ctx.log.debug(`job/${name}: cannot follow the log: ${err instanceof Error ? err.message : String(err)}`));
+      try {
+        const outcome = await deps.kube.waitForJob(name, deadline + WAIT_GRACE_SECONDS);
+        const drained = setTimeout(() => stopLogs.abort(), LOG_DRAIN_MS);
+        await logs;
+        clearTimeout(drained);
+        if (outcome.status !== 'complete') {
+          throw new Error(`job/${name} ${outcome.status === 'timeout' ? 'did not finish' : 'failed'}${lines.length ? `; last output: ${lines[lines.length - 1]}` : ''}`);
+        }
+        return lines;
+      } finally {
+        stopLogs.abort();
+        await deps.kube.deleteJob(name);
+      }
+    },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
       const job = jobFromWorkload(deps.workload, deps.container, step, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline });
       const name = job.metadata.name;

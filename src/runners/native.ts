@@ -44,19 +44,32 @@ export function golangMigrateFiles(source: { files(track: string): Promise<{ ori
 const version = (v: string | null) => (v === null ? 'nil (empty table)' : v);
 const canonical = (v: string) => (/^[0-9]+$/.test(v) ? BigInt(v).toString() : v);
 
+/**
+ * The native runner writes golang-migrate's bookkeeping only. Other tools' tables (alembic_version
+ * above all: one row per head, written by alembic in the same transaction as the downs) are never
+ * written by the plugin: their downs run with the app's own tool (job runner).
+ */
+function refuseOtherTools(step: TrackStep): void {
+  if (step.tool !== golangMigrate.name) {
+    throw new RefusedError(
+      [`track ${step.track}: the native runner runs golang-migrate down files, not ${step.tool} (the plugin never writes ${step.tool}'s version table itself)`],
+      'use --runner job: the app\'s own tool runs the downs in its image',
+    );
+  }
+}
+
 export function createNativeRunner(deps: NativeRunnerDeps): Runner {
   const lockTimeoutMs = Math.max(1, deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
   return {
     name: 'native',
     async preview(step: TrackStep): Promise<string[]> {
+      refuseOtherTools(step);
       const files = await deps.loadSource(step.track);
       const current = step.current[0] === undefined ? null : canonical(step.current[0]);
       return planGoto(files, current, step.target === BASE ? null : canonical(step.target)).map((s) => s.from);
     },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
-      if (step.tool !== golangMigrate.name) {
-        throw new RefusedError([`track ${step.track}: the native runner runs golang-migrate down files, not ${step.tool}`], 'use the job or exec runner for this track');
-      }
+      refuseOtherTools(step);
       if (step.current.length > 1) {
         throw new RefusedError([`track ${step.track}: golang-migrate keeps one version, the plan names ${step.current.join(', ')}`]);
       }

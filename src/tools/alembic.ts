@@ -61,4 +61,14 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
   return history;
 }
 
-export const alembic: MigrationTool = { name, defaultTable, checkRevision, readState, readMigrations };
+/**
+ * The down command when the contract gives none: alembic's own CLI in the app's image, from its
+ * working directory (where alembic.ini is). One command walks every down to the target in one
+ * transaction on PostgreSQL, and writes alembic_version itself.
+ */
+const defaultDownCommand = ['alembic', 'downgrade', '{{ .Revision }}'] as const;
+
+/** Offline mode: a downgrade needs an explicit FROM:TO range (reference §4). */
+const offlineDownCommand = ['alembic', 'downgrade', '{{ .From }}:{{ .Revision }}', '--sql'] as const;
+
+export const alembic: MigrationTool = { name, defaultTable, checkRevision, readState, readMigrations, defaultDownCommand, offlineDownCommand };

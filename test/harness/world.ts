@@ -1,7 +1,7 @@
 /**
  * Everything an end-to-end scenario stands on, started together: a fresh PostgreSQL 17 database,
  * the Kubernetes API double (or a real cluster), a chart repository on loopback publishing every
- * version of the kagent fixture chart (added to helm as "fixtures"), and the built plugin installed
+ * version of the kagent fixture chart (or the charts asked for; added to helm as "fixtures"), and the built plugin installed
  * into an isolated real Helm. Used by test/e2e and the demo.
  */
 import { join } from 'node:path';
@@ -25,12 +25,14 @@ export interface World {
 export interface WorldOptions {
   /** The fake kubelet's image map (image name → fixture directory), for scenarios that run pods; ignored against a real cluster. */
   images?: Record<string, string>;
+  /** The fixture charts (test/fixtures/charts/NAME) the repository publishes, every version of each; default ['kagent']. */
+  charts?: string[];
 }
 
 export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: WorldOptions = {}): Promise<World> {
   const dir = makeTempDir(prefix);
   const [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir, images: opts.images })]);
-  const charts = materializeChartVersions(join(FIXTURE_CHARTS, 'kagent'), join(dir, 'charts'));
+  const charts = (opts.charts ?? ['kagent']).flatMap((name) => materializeChartVersions(join(FIXTURE_CHARTS, name), join(dir, 'charts')));
   const repo = await startChartRepo(join(dir, 'repo'), charts.map((path) => ({ path })));
   const plugin = await installPlugin(helmBin, stagePluginDir(ensureBinary()), { env: cluster.env });
   const helmOk = async (args: string[]): Promise<RunResult> => {

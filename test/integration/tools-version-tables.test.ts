@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createPostgresConnector } from '../../src/adapters/postgres.js';
 import { VersionTableError } from '../../src/core/errors.js';
 import type { DatabaseSession } from '../../src/core/ports.js';
+import { planTrack } from '../../src/core/planner.js';
 import { alembic } from '../../src/tools/alembic.js';
 import { advisoryLockKey, advisoryLockKeys, golangMigrate } from '../../src/tools/golang-migrate.js';
 import { freshDatabase, startServers, testedMajors, type FreshDatabase, type PgMajor } from '../harness/postgres.js';
@@ -255,6 +256,26 @@ describe('tools against real PostgreSQL', function () {
             this.skip();
           }
           await crossCheck(major, db, { table: 'alembic_version' });
+        });
+
+        it('refuses to plan a rollback over the several heads the real alembic leaves (`upgrade heads`), naming them', async function () {
+          if (!realAlembicAvailable()) {
+            this.skip();
+          }
+          const table = { table: 'alembic_version' };
+          const driver = alembicDriver();
+          await driver.target(db.url.replace(/^postgres:/, 'postgresql+psycopg2:'), table);
+          assert.deepEqual(await driver.run('upgrade heads'), ['0003', '0102']);
+          const reader = await connector.connect(db.url);
+          try {
+            const state = await alembic.readState(reader, table);
+            const d = planTrack({ current: { name: 'main', tool: 'alembic', revision: '0003' }, targetRevision: '0002', state, tool: alembic, table });
+            assert.equal(d.kind, 'refuse');
+            assert.match(d.kind === 'refuse' ? d.reason : '', /alembic_version holds several heads \(0003, 0102\)/);
+            assert.match(d.kind === 'refuse' ? d.hint : '', /alembic downgrade BRANCH@REV.*--track NAME/);
+          } finally {
+            await reader.close();
+          }
         });
 
         it('reads what `alembic current` prints with a custom version table and schema', async function () {

@@ -218,6 +218,21 @@ function context(): RunnerContext & { output: string[] } {
 describe('job runner: running the Job', () => {
   const deps = { workload: deployment(), container: 'controller', release: 'kagent', namespace: 'ai' };
 
+  it('capture (the --dry-run SQL preview) runs the given command in the same Job shape, returns its output, deletes the Job either way', async () => {
+    const ok = fakeKube({ status: 'complete' }, ['BEGIN;', 'COMMIT;']);
+    let created: KubeObject | undefined;
+    const kube = { ...ok.kube, createJob: async (job: KubeObject) => ((created = job), ok.kube.createJob(job)) };
+    const ctx = context();
+    assert.deepEqual(await createJobRunner({ ...deps, kube }).capture!(step, ['alembic', 'downgrade', '13:8', '--sql'], ctx), ['BEGIN;', 'COMMIT;']);
+    const c = (created!.spec as { template: { spec: { containers: Array<{ command: string[] }> } } }).template.spec.containers[0]!;
+    assert.deepEqual(c.command, ['alembic', 'downgrade', '13:8', '--sql']);
+    assert.equal(ok.calls.at(-1)?.split(' ')[0], 'delete');
+    assert.deepEqual(ctx.output, [], 'a preview prints nothing as progress');
+    const failed = fakeKube({ status: 'failed', reason: 'BackoffLimitExceeded' }, ['FAILED: bad range']);
+    await assert.rejects(createJobRunner({ ...deps, kube: failed.kube }).capture!(step, ['x'], context()), /failed; last output: FAILED: bad range/);
+    assert.equal(failed.calls.at(-1)?.split(' ')[0], 'delete', 'a failed preview Job is removed too: it changed nothing');
+  });
+
   it('streams the output, then deletes the Job when it completed', async () => {
     const { kube, calls } = fakeKube({ status: 'complete' }, ['reverted core 13', 'reverted core 12']);
     const ctx = context();

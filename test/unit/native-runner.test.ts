@@ -29,8 +29,11 @@ describe('runners/native: refusals before connecting', () => {
 
   it('is named native', () => assert.equal(runner.name, 'native'));
 
-  it('runs golang-migrate tracks only', async () => {
-    await assert.rejects(runner.run(step({ tool: 'alembic' }), ctx), (err: unknown) => err instanceof RefusedError && /not alembic/.test(err.message));
+  it('runs golang-migrate tracks only: it never writes alembic_version itself, not even to preview', async () => {
+    const alembicStep = step({ tool: 'alembic', table: { table: 'alembic_version' }, current: ['0010'], target: '0008', revisions: [] });
+    const notAlembic = (err: unknown) => err instanceof RefusedError && /not alembic/.test(err.message) && /never writes alembic's version table/.test(err.message);
+    await assert.rejects(runner.run(alembicStep, ctx), notAlembic);
+    await assert.rejects(runner.preview!(alembicStep), notAlembic);
   });
 
   it('refuses when the files revert other revisions than the plan listed', async () => {

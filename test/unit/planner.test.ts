@@ -62,4 +62,19 @@ describe('planner: one track', () => {
     assert.match(JSON.stringify(planTrack(input(['0009']))), /not at the revision the release's chart expects \(0010\)/);
     assert.match(JSON.stringify(planTrack(input(['0010', 'abcd']))), /several heads/);
   });
+
+  it('refuses several alembic heads, naming each head and how to choose', () => {
+    const d = planTrack({
+      current: { name: 'main', tool: 'alembic', revision: '0010' },
+      targetRevision: '0008',
+      state: { tableExists: true, revisions: ['0003', '0102'], dirty: false },
+      tool: alembic,
+      table: { table: 'alembic_version' },
+    });
+    assert.equal(d.kind, 'refuse');
+    if (d.kind !== 'refuse') return;
+    assert.match(d.reason, /^alembic_version holds several heads \(0003, 0102\): the database is on several alembic branches/);
+    assert.match(d.hint, /alembic downgrade BRANCH@REV/);
+    assert.match(d.hint, /--track NAME/);
+  });
 });

@@ -6,6 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import type { CommandIo } from '../app.js';
+import type { TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { contractOverrideOptions, databaseOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
@@ -34,7 +35,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
         .option('to', { type: 'string', demandOption: true, describe: 'Chart version to roll back to' })
         .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
         .option('source', { type: 'string', describe: "The CURRENT version's migration files for the native runner: a directory (one subdirectory per track), a .tar.gz, or an http(s) URL" })
-        .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload). Default: native with --source, else job' })
+        .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source, else job' })
         .option('target-revision', { type: 'string', describe: 'The target revision, when the target chart carries no contract' })
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting' })
@@ -49,14 +50,15 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
       const prepared = await prepare(deps, {
         release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
         databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
-        portForward: portForwardFrom(argv), extraHelmArgs: (argv['--'] ?? []).map(String),
+        portForward: portForwardFrom(argv), extraHelmArgs: (argv['--'] ?? []).map(String), sqlPreview: argv.dryRun === true,
       });
       // A port-forward opened for the plan stays up until the downs are verified.
       try {
         const { plan } = prepared;
         io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
         if (argv.dryRun) {
-          io.stderr.write('dry run: nothing was changed\n');
+          const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview);
+          io.stderr.write(`dry run: nothing was changed${previewed && plan.runner === 'job' ? ' (the SQL preview ran in a Job, now removed)' : ''}\n`);
           return;
         }
         if (!argv.yes && !(await confirm(io))) {
@@ -81,7 +83,7 @@ export function renderPlan(plan: RollbackPlan): string {
   const stops = plan.stop.map((s) => `scale ${s.ref} ${s.replicas}->0`).join(', ');
   // Runners that run the app's own tool show the exact command, so it is read before it runs.
   const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${d.step.command.join(' ')}`] : []));
-  const where = `${plan.runner === 'job' ? 'in a Job cloned from' : 'in'} ${plan.workload ?? 'the workload'}${plan.container ? ` container ${plan.container}` : ''}`;
+  const where = `${plan.runner === 'job' ? 'in a Job cloned from' : plan.runner === 'exec' ? 'by kubectl exec in a running pod of' : 'in'} ${plan.workload ?? 'the workload'}${plan.container ? ` container ${plan.container}` : ''}`;
   return [
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
     `Database URL from ${plan.databaseUrlSource}`,
@@ -89,10 +91,18 @@ export function renderPlan(plan: RollbackPlan): string {
     '',
     renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
     ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
+    ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
     `Steps: ${stops ? `${stops}; ` : ''}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
     '',
   ].join('\n');
+}
+
+/** --dry-run's SQL preview of one track: marked as a preview, indented, never mistaken for what ran. */
+function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>): string[] {
+  const head = `SQL preview for track ${track} (${p.command.join(' ')}: the tool's offline output, not run; online it can differ, e.g. at base alembic keeps its version table while the offline script drops it):`;
+  if (p.error) return ['', `SQL preview for track ${track} (${p.command.join(' ')}) unavailable: ${p.error}`];
+  return ['', head, ...p.lines.map((l) => `  | ${l}`), `(end of SQL preview for track ${track})`];
 }
 
 function planData(plan: RollbackPlan): unknown {
