@@ -8,7 +8,7 @@
 import { valid as semverValid, gt as semverGt } from 'semver';
 import { parseContract } from './contract.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
-import { resolveDatabaseUrl } from './database-url.js';
+import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { ContractMissingError, RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
@@ -16,7 +16,6 @@ import type {
   PortForwardPort, ReleaseInfo, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
 import { renderName, resolveContract, type ContractOverrides, type TrackSpec } from './resolve.js';
-import { splitRef } from './database-url.js';
 
 export interface RollbackDeps {
   helm: HelmPort & ChartPort & HelmUpgradePort;
