@@ -21,12 +21,19 @@ export interface RunOptions {
 }
 
 const SECRET_FLAGS = new Set(['--token', '--password', '--kube-token', '--client-key-data', '--username']);
+/** helm's value-setting flags: their keys are kept (they say what was set), their values masked. */
+const VALUE_FLAGS = new Set(['--set', '--set-string', '--set-json', '--set-literal']);
 
-/** argv with the values of credential flags replaced by ***, for logs and error messages. */
+/** "a=1,b.c=x" → "a=***,b.c=***". */
+const maskAssignments = (text: string): string => text.split(',').map((kv) => (kv.includes('=') ? `${kv.slice(0, kv.indexOf('='))}=***` : kv)).join(',');
+
+/** argv with the values of credential flags (and of helm's --set flags) replaced by ***, for logs and error messages. */
 export function maskArgv(argv: readonly string[]): string[] {
   return argv.map((arg, i) => {
     const eq = arg.indexOf('=');
     if (eq > 0 && SECRET_FLAGS.has(arg.slice(0, eq))) return `${arg.slice(0, eq)}=***`;
+    if (eq > 0 && VALUE_FLAGS.has(arg.slice(0, eq))) return `${arg.slice(0, eq)}=${maskAssignments(arg.slice(eq + 1))}`;
+    if (i > 0 && VALUE_FLAGS.has(argv[i - 1]!)) return maskAssignments(arg);
     return i > 0 && SECRET_FLAGS.has(argv[i - 1]!) ? '***' : arg;
   });
 }

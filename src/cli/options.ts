@@ -13,6 +13,7 @@ export interface ContractFlags {
   workload?: string;
   container?: string;
   databaseUrlEnv?: string;
+  stop?: string | string[];
   databaseUrl?: string;
   portForward?: PortForwardMode;
   portForwardTarget?: string;
@@ -27,7 +28,9 @@ export function contractOverrideOptions<T>(y: Argv<T>) {
     .option('track', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Track the flags above apply to, when the chart has several' })
     .option('workload', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of the workload that holds the database URL' })
     .option('container', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Container of that workload (default: the first)' })
-    .option('database-url-env', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Env var of that container holding the URL (default DATABASE_URL)' });
+    .option('database-url-env', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Env var of that container holding the URL (default DATABASE_URL)' })
+    // Not array: true, which would swallow the release positional after it; repeating the flag gives an array.
+    .option('stop', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of a workload that migrates on start, scaled to 0 before the downs (repeatable; replaces schema-rollback.io/stop)' });
 }
 
 export function databaseOptions<T>(y: Argv<T>) {
@@ -57,5 +60,6 @@ export function portForwardFrom(flags: ContractFlags): PortForwardChoice {
 
 export function overridesFrom(flags: ContractFlags): ContractOverrides {
   const { track, tool, revision, table, schema, workload, container, databaseUrlEnv } = flags;
-  return { track, tool, revision, table, schema, workload, container, databaseUrlEnv };
+  const stop = flags.stop === undefined ? undefined : [flags.stop].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  return { track, tool, revision, table, schema, workload, container, databaseUrlEnv, stop };
 }

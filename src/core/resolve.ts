@@ -19,6 +19,8 @@ export interface ContractOverrides {
   workload?: string;
   container?: string;
   databaseUrlEnv?: string;
+  /** Workloads (KIND/NAME templates) to scale to 0 before the downs; replaces the contract's list. */
+  stop?: string[];
 }
 
 /** A track whose expected revision may be unknown (a chart without annotations, no --revision). */
@@ -31,12 +33,13 @@ export interface ResolvedContract {
 }
 
 const TRACK_FLAGS = ['tool', 'revision', 'table', 'schema'] as const;
+const RUN_FLAGS = ['workload', 'container', 'databaseUrlEnv', 'stop'] as const;
 
 export function resolveContract(release: ReleaseInfo, overrides: ContractOverrides, tools: ToolRegistry): ResolvedContract {
   const where = `chart ${release.chart} ${release.version} (release ${release.name})`;
   const parsed = parseContract(release.annotations, where);
   const trackFlags = TRACK_FLAGS.filter((k) => overrides[k] !== undefined);
-  const runFlags = (['workload', 'container', 'databaseUrlEnv'] as const).filter((k) => overrides[k] !== undefined);
+  const runFlags = RUN_FLAGS.filter((k) => overrides[k] !== undefined);
   if (!parsed && !overrides.tool) throw new ContractMissingError(where);
 
   let tracks: TrackSpec[] = parsed ? parsed.tracks : [];
@@ -51,7 +54,10 @@ export function resolveContract(release: ReleaseInfo, overrides: ContractOverrid
     const problem = track.revision === undefined || track.revision === 'base' ? undefined : tool.checkRevision(track.revision);
     if (problem) throw new UsageError(`track ${track.name}: revision "${track.revision}" is not a ${tool.name} revision: ${problem}`);
   }
-  const run: RunSpec = { ...(parsed?.run ?? { stop: [] }), ...definedOnly(overrides, ['workload', 'container', 'databaseUrlEnv'] as const) };
+  const run: RunSpec = { ...(parsed?.run ?? { stop: [] }), ...definedOnly(overrides, RUN_FLAGS) };
+  for (const ref of overrides.stop ?? []) {
+    if (!/^[A-Za-z]+\/\S+$/.test(ref)) throw new UsageError(`--stop "${ref}" is not KIND/NAME`, { hint: 'e.g. --stop deployment/my-app (repeat the flag for several workloads)' });
+  }
   const flagged = trackFlags.length + runFlags.length > 0;
   return { source: !parsed ? 'flags' : flagged ? 'annotations and flags' : 'annotations', tracks, run };
 }

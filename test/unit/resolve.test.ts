@@ -47,6 +47,19 @@ describe('resolving a release contract with flags', () => {
     assert.throws(() => resolveContract(release(twoTracks), { track: 'nope', revision: '2' }, tools), /no track "nope"/);
   });
 
+  it('takes --stop as the workloads to scale down, replacing the contract\'s list, and refuses one that is not KIND/NAME', () => {
+    const withStop = { ...twoTracks, 'schema-rollback.io/stop': 'deployment/{{ .Fullname }}-controller' };
+    assert.deepEqual(resolveContract(release(withStop), {}, tools).run.stop, ['deployment/{{ .Fullname }}-controller']);
+    const c = resolveContract(release({}), { tool: 'alembic', stop: ['deployment/llamacloud-backend', 'statefulset/llamacloud-worker'] }, tools);
+    assert.deepEqual(c.run.stop, ['deployment/llamacloud-backend', 'statefulset/llamacloud-worker']);
+    assert.equal(resolveContract(release(withStop), { stop: ['deployment/other'] }, tools).run.stop.join(), 'deployment/other');
+    assert.throws(() => resolveContract(release({}), { tool: 'alembic', stop: ['llamacloud-backend'] }, tools), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /--stop "llamacloud-backend" is not KIND\/NAME/);
+      return true;
+    });
+  });
+
   it("checks each revision with its tool's rules", () => {
     assert.throws(() => resolveContract(release({}), { tool: 'golang-migrate', revision: 'abc' }, tools), /track main: revision "abc" is not a golang-migrate revision/);
     assert.throws(() => resolveContract(release({}), { tool: 'nosuch' }, tools), /unknown migration tool "nosuch"/);
