@@ -4,9 +4,9 @@
  * namespace the user chose with `helm -n NS --kube-context CTX schema-rollback ...`.
  */
 import semver from 'semver';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError, UsageError } from '../core/errors.js';
-import type { ChartInfo, ChartPort, HelmPort, HelmUpgradePort, Log, ReleaseInfo, ValuesMode } from '../core/ports.js';
+import type { ChartInfo, ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, Log, ReleaseInfo, ValuesMode } from '../core/ports.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
 
 export interface HelmOptions {
@@ -18,15 +18,15 @@ export interface HelmOptions {
   log: Log;
 }
 
-export interface Helm extends HelmPort, ChartPort, HelmUpgradePort {
-  /** Runs helm with the namespace appended; returns stdout or throws a mapped error. */
-  run(args: string[]): Promise<string>;
+export interface Helm extends HelmPort, ChartPort, HelmUpgradePort, ChartRenderPort {
+  /** Runs helm with the namespace appended; returns stdout or throws a mapped error. `input` goes to its stdin. */
+  run(args: string[], input?: string): Promise<string>;
 }
 
 export function createHelm(opts: HelmOptions): Helm {
-  const run = async (args: string[]): Promise<string> => {
+  const run = async (args: string[], input?: string): Promise<string> => {
     const argv = [...args, '--namespace', opts.namespace];
-    const result = await runCommand(opts.bin, argv, { env: opts.env, log: opts.log });
+    const result = await runCommand(opts.bin, argv, { env: opts.env, log: opts.log, input });
     if (result.spawnError) {
       throw new RollbackError(ExitCode.commandFailed, `cannot run helm (${opts.bin}): ${result.spawnError}`, {
         hint: 'run the plugin through helm ("helm schema-rollback ..."), or put helm on PATH / set HELM_BIN',
@@ -73,6 +73,14 @@ export function createHelm(opts: HelmOptions): Helm {
         });
       }
       return chart;
+    },
+    async renderChart({ release, chart, version, extra = [] }) {
+      // The user-supplied values only (no --all): the target chart's own defaults apply under them,
+      // as --reset-then-reuse-values does in the upgrade. Given on stdin (-f -): values hold
+      // secrets, and neither argv nor a file left behind may show them.
+      const values = await run(['get', 'values', release, '-o', 'json']);
+      const stdout = await run(['template', release, chart, '--version', version, '--is-upgrade', '-f', '-', ...valuesFlags(extra)], values.trim() === 'null' ? '{}' : values);
+      return manifestsFromYaml(stdout);
     },
     async findChartRef(chartName) {
       let found: Array<{ name: string }>;
@@ -154,6 +162,26 @@ export function upgradeArgs(o: UpgradeArgsOptions): string[] {
   if (o.wait) args.push(o.helmMajor >= 4 ? '--wait=watcher' : '--wait');
   if (o.timeout) args.push('--timeout', o.timeout);
   return [...args, ...o.extra];
+}
+
+/** The flags among the user's helm flags that set values (--set, -f, ...), with their arguments: they shape a render as they will shape the upgrade. */
+export function valuesFlags(extra: readonly string[]): string[] {
+  const withValue = new Set(['--set', '--set-string', '--set-file', '--set-json', '--set-literal', '--values', '-f']);
+  const out: string[] = [];
+  for (let i = 0; i < extra.length; i++) {
+    const arg = extra[i]!;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0 && withValue.has(arg.slice(0, eq))) out.push(arg);
+    else if (withValue.has(arg) && i + 1 < extra.length) out.push(arg, extra[++i]!);
+  }
+  return out;
+}
+
+/** `helm template` output: YAML documents, some empty (a template that rendered nothing). */
+export function manifestsFromYaml(text: string): KubeObject[] {
+  return parseAllDocuments(text)
+    .map((doc) => doc.toJS({ maxAliasCount: -1 }) as unknown)
+    .filter((o): o is KubeObject => typeof o === 'object' && o !== null && typeof (o as KubeObject).metadata?.name === 'string');
 }
 
 /** "v3.17.3" → 3. */

@@ -14,16 +14,16 @@
  * For an oci:// chart: the registry's tag list, then per tag the manifest digest (the cache key)
  * and the config blob, which is the chart's Chart.yaml as JSON (no package download at all).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
 import semver from 'semver';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../core/errors.js';
 import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort } from '../core/ports.js';
+import { helmSettings, pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
 import { chartFromYaml, chartRefKind } from './helm.js';
 import { readTarball } from './tar.js';
 
@@ -69,40 +69,18 @@ interface CachedChart {
 }
 
 export function createPublishedCharts(opts: PublishedChartsOptions): PublishedChartsPort {
-  let helmEnv: Promise<Record<string, string>> | undefined;
-  /** HELM_* paths: Helm gives them to plugins; outside Helm, `helm env` says them. */
-  const setting = async (name: string): Promise<string> => {
-    const direct = opts.env[name];
-    if (direct) return direct;
-    helmEnv ??= opts.helm.run(['env']).then(parseHelmEnv);
-    const value = (await helmEnv)[name];
-    if (!value) throw new UsageError(`cannot tell ${name} (not set, and "helm env" does not say)`);
-    return value;
-  };
-  const cacheDir = async () => path.join(await setting('HELM_CACHE_HOME').catch(() => path.join(os.homedir(), '.cache', 'helm')), 'schema-rollback', 'charts');
+  const setting = helmSettings(opts.env, (args) => opts.helm.run(args));
+  const cacheDir = () => pluginCacheDir(setting, 'charts');
   const limit = opts.concurrency ?? 16;
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
   const cached = async (digest: string | undefined): Promise<CachedChart | undefined> => {
     if (!digest || !/^(sha256:)?[0-9a-f]{64}$/.test(digest)) return undefined;
-    try {
-      return JSON.parse(await readFile(path.join(await cacheDir(), `${digest.replace(/^sha256:/, '')}.json`), 'utf8')) as CachedChart;
-    } catch {
-      return undefined;
-    }
+    return readCachedJson<CachedChart>(path.join(await cacheDir(), `${digest.replace(/^sha256:/, '')}.json`));
   };
   const remember = async (digest: string | undefined, chart: CachedChart): Promise<void> => {
     if (!digest || !/^(sha256:)?[0-9a-f]{64}$/.test(digest)) return;
-    try {
-      const dir = await cacheDir();
-      await mkdir(dir, { recursive: true });
-      const file = path.join(dir, `${digest.replace(/^sha256:/, '')}.json`);
-      const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(temp, JSON.stringify(chart));
-      await rename(temp, file);
-    } catch (err) {
-      opts.log.debug(`chart cache: cannot write: ${(err as Error).message}`);
-    }
+    await writeCachedJson(path.join(await cacheDir(), `${digest.replace(/^sha256:/, '')}.json`), chart, opts.log);
   };
 
   async function fromRepo(ref: string, wanted: (v: string) => boolean): Promise<PublishedChart[]> {
@@ -149,12 +127,9 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
    */
   async function indexEntries(text: string, where: string): Promise<Record<string, RepoEntry[]>> {
     const key = createHash('sha256').update(text).digest('hex');
-    const file = path.join(path.dirname(await cacheDir()), 'index', `${key}.json`);
-    try {
-      return JSON.parse(await readFile(file, 'utf8')) as Record<string, RepoEntry[]>;
-    } catch {
-      // not cached yet
-    }
+    const file = path.join(await pluginCacheDir(setting, 'index'), `${key}.json`);
+    const hit = await readCachedJson<Record<string, RepoEntry[]>>(file);
+    if (hit) return hit;
     const slim: Record<string, RepoEntry[]> = {};
     for (const [name, list] of Object.entries(parseIndex(text, where).entries ?? {})) {
       slim[name] = (Array.isArray(list) ? list : []).map((e) => ({
@@ -163,14 +138,7 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
         urls: e.urls,
       }));
     }
-    try {
-      await mkdir(path.dirname(file), { recursive: true });
-      const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(temp, JSON.stringify(slim));
-      await rename(temp, file);
-    } catch (err) {
-      opts.log.debug(`index cache: cannot write: ${(err as Error).message}`);
-    }
+    await writeCachedJson(file, slim, opts.log);
     return slim;
   }
 
@@ -207,16 +175,6 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
       return charts.sort((a, b) => (semver.valid(a.version) && semver.valid(b.version) ? semver.rcompare(a.version, b.version) : a.version < b.version ? 1 : -1));
     },
   };
-}
-
-/** `helm env`: KEY="value" lines. */
-export function parseHelmEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)="(.*)"$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
 }
 
 function parseIndex(text: string, where: string): { entries?: Record<string, RepoEntry[]> } {

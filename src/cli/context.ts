@@ -7,7 +7,8 @@ import { createKubectl } from '../adapters/kubectl.js';
 import { createPortForwarder } from '../adapters/port-forward.js';
 import { createPostgresConnector } from '../adapters/postgres.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
-import type { Log, ToolRegistry } from '../core/ports.js';
+import type { DiscoveryCachePort, Log, ToolRegistry } from '../core/ports.js';
+import { createDiscoveryCache, helmSettings } from '../adapters/helm-cache.js';
 import { getTool } from '../tools/index.js';
 
 export interface GlobalFlags {
@@ -22,6 +23,8 @@ export interface Context {
   /** kubectl port-forward, for databases that answer only inside the cluster. */
   forwarder: ReturnType<typeof createPortForwarder>;
   tools: ToolRegistry;
+  /** Revisions discovered in chart versions' images, kept under $HELM_CACHE_HOME. */
+  discoveryCache: DiscoveryCachePort;
   log: Log;
   debug: boolean;
   namespace: string;
@@ -38,12 +41,14 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
+  const helm = createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: childEnv, log });
   return {
-    helm: createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: childEnv, log }),
+    helm,
     kube: createKubectl({ bin: kubectl, namespace, env: childEnv, log }),
     connector: createPostgresConnector(),
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),
     tools: { get: getTool },
+    discoveryCache: createDiscoveryCache(helmSettings(env, (args) => helm.run(args)), log),
     log,
     debug,
     namespace,

@@ -1,10 +1,10 @@
 /** Builds the runner the user chose; the only place that knows every runner module. */
 import { openMigrationSource } from '../adapters/migration-source.js';
 import { UsageError } from '../core/errors.js';
-import type { Runner } from '../core/ports.js';
+import type { ProbePort, Runner } from '../core/ports.js';
 import type { RunnerChoice } from '../core/rollback.js';
 import { checkExecTarget, createExecRunner } from '../runners/exec.js';
-import { createJobRunner } from '../runners/job.js';
+import { createJobProbe, createJobRunner } from '../runners/job.js';
 import { createNativeRunner, golangMigrateFiles } from '../runners/native.js';
 import { splitRef } from '../core/database-url.js';
 import type { Context } from './context.js';
@@ -35,4 +35,9 @@ export function createRunnerFactory(ctx: Context, opts: { source?: string }): (c
       namespace: ctx.namespace,
     });
   };
+}
+
+/** Where a chart version's heads are asked for when it does not say its revision: a Job from its rendered workload. */
+export function createProbe(ctx: Context, release: string): ProbePort {
+  return createJobProbe({ kube: ctx.kube, release, namespace: ctx.namespace, log: ctx.log });
 }

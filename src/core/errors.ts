@@ -45,6 +45,8 @@ export const ExitCode = {
   revisionStale: 18,
   /** A track's revision goes backwards as chart versions go up (verify --against). */
   revisionBackwards: 19,
+  /** The target chart version's revision could not be discovered (no workload, the probe Job failed, no single head). Nothing was changed. */
+  discoveryFailed: 20,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -174,6 +176,12 @@ export class MigrationsError extends RollbackError {
 }
 
 /** Chart.yaml would change (`annotate --check`): a revision is not the migrations' head. */
+export class DiscoveryError extends RollbackError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(ExitCode.discoveryFailed, message, details);
+  }
+}
+
 export class StaleAnnotationError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {
     super(ExitCode.revisionStale, message, details);

@@ -110,6 +110,15 @@ export interface MigrationTool {
    * where the downs would run, when the track uses the tool's default down command.
    */
   readonly offlineDownCommand?: readonly string[];
+  /**
+   * Optional: the command that prints the heads of the migrations shipped in an image, without a
+   * database (alembic heads), for discovering the revision an unannotated chart version expects.
+   * Given the track's down command (undefined: the tool's default), so that a contract's own way of
+   * calling the tool (poetry run alembic -c x.ini downgrade ...) is kept; undefined when it cannot tell.
+   */
+  headsCommand?(downCommand: readonly string[] | undefined): string[] | undefined;
+  /** Reads the heads from that command's output lines (log lines and noise skipped). */
+  parseHeads?(lines: readonly string[]): string[];
 }
 
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */
@@ -190,6 +199,31 @@ export interface ChartPort {
   findChartRef(chartName: string): Promise<string>;
   /** Every published version of a repo/chart, newest first, pre-releases included. UsageError for other refs. */
   chartVersions(ref: string): Promise<string[]>;
+}
+
+/** Rendering a chart version that is not installed, the way `helm upgrade` would install it. */
+export interface ChartRenderPort {
+  /**
+   * `helm template RELEASE CHART --version V --is-upgrade` with the release's user-supplied values
+   * and the values flags (--set, -f, ...) among `extra`: the manifests the upgrade would apply.
+   */
+  renderChart(request: { release: string; chart: string; version: string; extra?: string[] }): Promise<KubeObject[]>;
+}
+
+/**
+ * Running one read-only command in a short-lived pod cloned from a workload that need not be
+ * deployed (a rendered one), and reading its output: how an unannotated chart version's revision is
+ * discovered in the cluster, in that version's own image, without pulling it anywhere else.
+ */
+export interface ProbePort {
+  /** The command's output lines; throws a RollbackError when it cannot run or exits non-zero. */
+  probe(workload: KubeObject, container: string | undefined, command: string[], label: string): Promise<string[]>;
+}
+
+/** Revisions discovered before, by key (chart, version, track, image, command); kept between runs. */
+export interface DiscoveryCachePort {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, revision: string): Promise<void>;
 }
 
 /** How `helm upgrade` treats the release's values when moving it to another chart version. */

@@ -9,17 +9,21 @@ import { valid as semverValid, gt as semverGt } from 'semver';
 import { parseContract } from './contract.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
-import { ContractMissingError, RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
+import { discoverTargetRevisions } from './discover.js';
+import { RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
-  ChartInfo, ChartPort, DatabaseConnector, DatabaseSession, HelmPort, HelmUpgradePort, KubePort, KubeScalePort, Log,
-  PortForwardPort, ReleaseInfo, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
+  ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
+  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
 import { renderName, resolveContract, type ContractOverrides, type TrackSpec } from './resolve.js';
 
 export interface RollbackDeps {
-  helm: HelmPort & ChartPort & HelmUpgradePort;
+  helm: HelmPort & ChartPort & HelmUpgradePort & ChartRenderPort;
   kube: KubePort & KubeScalePort;
+  /** Runs a tool's heads command in the target version's image, for charts that do not say their revision. */
+  probe: ProbePort;
+  discoveryCache: DiscoveryCachePort;
   connector: DatabaseConnector;
   /** kubectl port-forward, for a database that answers only inside the cluster. */
   forwarder: PortForwardPort;
@@ -41,7 +45,10 @@ export interface RollbackOptions {
   /** --port-forward, --port-forward-target; default auto. */
   portForward?: PortForwardChoice;
   runner: string;
-  /** The target's revision when the target chart carries no contract (one track, or the --track one). */
+  /**
+   * The target's revision for one track (the only one, or the --track one). It wins over the target
+   * chart's annotations and skips discovery.
+   */
   targetRevision?: string;
   /** The user's helm flags after `--`, passed to helm upgrade. */
   extraHelmArgs: string[];
@@ -69,9 +76,17 @@ export interface WorkloadStop {
   replicas: number;
 }
 
+/**
+ * Where a track's target revision came from: the target chart's annotations, --target-revision, or
+ * discovered in the target version's image (a Job ran its heads command; or a cached answer of one).
+ */
+export type TargetSource = 'annotations' | 'flag' | 'discovered' | 'discovered (cached)';
+
 export interface RollbackPlan {
   release: ReleaseInfo;
   target: ChartInfo & { ref: string };
+  /** Per track: its target revision's source. Absent for a track the target chart does not have. */
+  targetSources: Record<string, TargetSource>;
   databaseUrlSource: string;
   /** How the database is reached: "direct", or the kubectl port-forward used (Service and ports, never the URL). */
   databaseRoute: string;
@@ -112,8 +127,6 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
   const current = resolveContract(release, opts.overrides, deps.tools);
   const ref = opts.chart ?? (await deps.helm.findChartRef(release.chart));
   const target = { ...(await deps.helm.showChart(ref, opts.to)), ref };
-  const targetContract = parseContract(target.annotations, `target chart ${target.name} ${target.version}`);
-  if (!targetContract && !opts.targetRevision) throw new ContractMissingError(`target chart ${target.name} ${target.version}`);
   const workload = current.run.workload && (await renderName(current.run.workload, release, deps.helm));
   const { url, source } = await resolveDatabaseUrl(deps.kube, {
     flag: opts.databaseUrl,
@@ -122,8 +135,9 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     container: current.run.container,
     variable: current.run.databaseUrlEnv,
   });
-  const targetOf = (t: TrackSpec) =>
-    targetContract?.tracks.find((x) => x.name === t.name)?.revision ?? (opts.overrides.track === t.name || current.tracks.length === 1 ? opts.targetRevision : undefined);
+  // Before the database is opened: discovery may run a Job, and a port-forward should not idle meanwhile.
+  const targets = await targetRevisions(deps, opts, release, target, current.tracks, workload, current.run.container);
+  const targetOf = (t: TrackSpec) => targets.get(t.name)?.revision;
   const route = await openDatabase(deps, url, { mode: 'auto', ...opts.portForward, namespace: release.namespace });
   try {
     const decisions = await decide(deps, route.session, current.tracks, targetOf, release).finally(() => route.session.close());
@@ -149,7 +163,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     }
     const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     const plan: RollbackPlan = {
-      release, target, databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
+      release, target, targetSources: Object.fromEntries([...targets].map(([track, t]) => [track, t.source])), databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {
@@ -167,6 +181,48 @@ function checkTargetVersion(release: ReleaseInfo, to: string): void {
       hint: `run helm upgrade ${release.name} CHART --version ${to}; the application migrates up itself`,
     });
   }
+}
+
+/**
+ * Each track's target revision and where it came from: --target-revision for its track, else the
+ * target chart's annotations, else (a target chart with no contract at all) discovered in the target
+ * version's image. A track the target's contract lacks gets none; the planner refuses it.
+ */
+async function targetRevisions(
+  deps: RollbackDeps,
+  opts: RollbackOptions,
+  release: ReleaseInfo,
+  target: ChartInfo & { ref: string },
+  tracks: TrackSpec[],
+  workload: string | undefined,
+  container: string | undefined,
+): Promise<Map<string, { revision: string; source: TargetSource }>> {
+  const out = new Map<string, { revision: string; source: TargetSource }>();
+  if (opts.targetRevision !== undefined) {
+    const named = opts.overrides.track;
+    const track = named === undefined ? (tracks.length === 1 ? tracks[0] : undefined) : tracks.find((t) => t.name === named);
+    if (!track) {
+      throw new UsageError(named === undefined ? '--target-revision gives one track\'s revision, and the chart has several' : `no track "${named}" in the chart`, {
+        hint: `add --track NAME (one of ${tracks.map((t) => t.name).join(', ')})`,
+      });
+    }
+    const problem = opts.targetRevision === 'base' ? undefined : deps.tools.get(track.tool).checkRevision(opts.targetRevision);
+    if (problem) throw new UsageError(`--target-revision ${opts.targetRevision}: ${problem}`, { hint: `give the ${track.tool} revision chart ${target.name} ${target.version} expects` });
+    out.set(track.name, { revision: opts.targetRevision, source: 'flag' });
+  }
+  const targetContract = parseContract(target.annotations, `target chart ${target.name} ${target.version}`);
+  if (targetContract) {
+    for (const t of targetContract.tracks) if (!out.has(t.name)) out.set(t.name, { revision: t.revision, source: 'annotations' });
+    return out;
+  }
+  const unknown = tracks.filter((t) => !out.has(t.name));
+  if (unknown.length === 0) return out;
+  const discovered = await discoverTargetRevisions(deps, {
+    release, target, workload, container, extraHelmArgs: opts.extraHelmArgs,
+    renderArg: (arg, track) => renderName(arg, release, deps.helm, { Track: track.name, Table: track.table ?? deps.tools.get(track.tool).defaultTable, Schema: track.schema ?? '' }),
+  }, unknown);
+  for (const [track, d] of discovered) out.set(track, { revision: d.revision, source: d.cached ? 'discovered (cached)' : 'discovered' });
+  return out;
 }
 
 /** Reads every track's table in one session, then plans each; execution order is the reverse of up order. */

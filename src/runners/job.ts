@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RefusedError, StepFailedError, UsageError } from '../core/errors.js';
-import type { KubeJobPort, KubeObject, Runner, RunnerContext, TrackStep } from '../core/ports.js';
+import type { KubeJobPort, KubeObject, Log, ProbePort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 
 export const MANAGED_BY = 'helm-schema-rollback';
 export const DEFAULT_DEADLINE_SECONDS = 600;
@@ -40,6 +40,8 @@ export interface JobOptions {
   deadlineSeconds?: number;
   /** The name's random part; tests fix it. */
   suffix?: string;
+  /** Why the Job runs when it is not a track's downs (annotation helm-schema-rollback/purpose), e.g. "discover". */
+  purpose?: string;
 }
 
 /**
@@ -87,7 +89,7 @@ export function jobName(release: string, track: string, suffix: string): string 
 const labelValue = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
 
 /** The Job that runs `step.command` in `container` (or the first container) of the workload's pod template. */
-export function jobFromWorkload(workload: KubeObject, container: string | undefined, step: TrackStep, opts: JobOptions): KubeObject {
+export function jobFromWorkload(workload: KubeObject, container: string | undefined, step: Pick<TrackStep, 'track' | 'command'>, opts: JobOptions): KubeObject {
   const ref = `${workload.kind}/${workload.metadata.name}`;
   if (!step.command?.length) {
     throw new RefusedError([`track ${step.track}: no down command to run in a Job`], 'the chart contract or the flags must give the command that runs the downs in the app image');
@@ -117,7 +119,7 @@ export function jobFromWorkload(workload: KubeObject, container: string | undefi
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name, namespace: opts.namespace, labels, annotations: { 'helm-schema-rollback/workload': ref } },
+    metadata: { name, namespace: opts.namespace, labels, annotations: { 'helm-schema-rollback/workload': ref, ...(opts.purpose ? { 'helm-schema-rollback/purpose': opts.purpose } : {}) } },
     spec: {
       // One attempt: a failed down must be looked at, not retried over a half-reverted schema.
       backoffLimit: 0,
@@ -171,26 +173,7 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
     /** The same Job with a read-only command (the tool's offline SQL); always deleted, its output returned. */
     async capture(step: TrackStep, command: string[], ctx: RunnerContext): Promise<string[]> {
       const job = jobFromWorkload(deps.workload, deps.container, { ...step, command }, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline });
-      const name = job.metadata.name;
-      await deps.kube.createJob(job);
-      const lines: string[] = [];
-      const stopLogs = new AbortController();
-      const logs = deps.kube
-        .followJobLogs(name, (line) => lines.push(line), { signal: stopLogs.signal, podRunningTimeoutSeconds: deadline })
-        .catch((err: unknown) => ctx.log.debug(`job/${name}: cannot follow the log: ${err instanceof Error ? err.message : String(err)}`));
-      try {
-        const outcome = await deps.kube.waitForJob(name, deadline + WAIT_GRACE_SECONDS);
-        const drained = setTimeout(() => stopLogs.abort(), LOG_DRAIN_MS);
-        await logs;
-        clearTimeout(drained);
-        if (outcome.status !== 'complete') {
-          throw new Error(`job/${name} ${outcome.status === 'timeout' ? 'did not finish' : 'failed'}${lines.length ? `; last output: ${lines[lines.length - 1]}` : ''}`);
-        }
-        return lines;
-      } finally {
-        stopLogs.abort();
-        await deps.kube.deleteJob(name);
-      }
+      return captureJob(deps.kube, job, deadline, ctx.log);
     },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
       const job = jobFromWorkload(deps.workload, deps.container, step, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline });
@@ -234,6 +217,55 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
         throw new StepFailedError(step.track, revisionRange(step), cause);
       }
       throw new StepFailedError(step.track, revisionRange(step), cause, keptHint(name, deps.namespace));
+    },
+  };
+}
+
+/** Runs a Job whose command only reads, and returns its output lines. The Job is deleted however it ends. */
+async function captureJob(kube: KubeJobPort, job: KubeObject, deadline: number, log: Log): Promise<string[]> {
+  const name = job.metadata.name;
+  await kube.createJob(job);
+  const lines: string[] = [];
+  const stopLogs = new AbortController();
+  const logs = kube
+    .followJobLogs(name, (line) => lines.push(line), { signal: stopLogs.signal, podRunningTimeoutSeconds: deadline })
+    .catch((err: unknown) => log.debug(`job/${name}: cannot follow the log: ${err instanceof Error ? err.message : String(err)}`));
+  try {
+    const outcome = await kube.waitForJob(name, deadline + WAIT_GRACE_SECONDS);
+    const drained = setTimeout(() => stopLogs.abort(), LOG_DRAIN_MS);
+    await logs;
+    clearTimeout(drained);
+    if (outcome.status !== 'complete') {
+      const why = outcome.status === 'timeout' ? 'did not finish' : `failed (${[outcome.reason, outcome.message].filter(Boolean).join(': ') || 'no reason given'})`;
+      throw new Error(`job/${name} ${why}${lines.length ? `; last output: ${lines[lines.length - 1]}` : ''}`);
+    }
+    return lines;
+  } finally {
+    stopLogs.abort();
+    await kube.deleteJob(name);
+  }
+}
+
+export interface JobProbeDeps {
+  kube: KubeJobPort;
+  release: string;
+  namespace: string;
+  log: Log;
+  /** The probe Job's activeDeadlineSeconds; default 120: a heads command reads files, it does not migrate. */
+  timeoutSeconds?: number;
+}
+
+/**
+ * The ProbePort on Jobs: a read-only command (alembic heads) in a Job cloned from a workload that
+ * may exist only in a render of another chart version, so it runs in that version's image with its
+ * env and volumes. Always deleted; its output returned.
+ */
+export function createJobProbe(deps: JobProbeDeps): ProbePort {
+  const deadline = deps.timeoutSeconds ?? 120;
+  return {
+    async probe(workload, container, command, label) {
+      const job = jobFromWorkload(workload, container, { track: label, command }, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline, purpose: 'discover' });
+      return captureJob(deps.kube, job, deadline, deps.log);
     },
   };
 }

@@ -71,4 +71,31 @@ const defaultDownCommand = ['alembic', 'downgrade', '{{ .Revision }}'] as const;
 /** Offline mode: a downgrade needs an explicit FROM:TO range (reference §4). */
 const offlineDownCommand = ['alembic', 'downgrade', '{{ .From }}:{{ .Revision }}', '--sql'] as const;
 
-export const alembic: MigrationTool = { name, defaultTable, checkRevision, readState, readMigrations, defaultDownCommand, offlineDownCommand };
+/**
+ * `alembic heads`, called the way the track's down command calls alembic: what comes before its
+ * `downgrade` (poetry run alembic -c conf/alembic.ini) with `heads` after it. It reads only the script
+ * directory: no env.py, no database. undefined when the command has no `downgrade` to anchor on.
+ */
+function headsCommand(downCommand: readonly string[] | undefined): string[] | undefined {
+  const command = downCommand ?? defaultDownCommand;
+  const at = command.indexOf('downgrade');
+  return at > 0 ? [...command.slice(0, at), 'heads'] : undefined;
+}
+
+/**
+ * One line per head, as alembic's command.heads prints them (Script._head_only with branches, no
+ * tree indicators): "f43d21f9cdb8 (head)", "e0005 (feat) (head)". Lines that are not heads (a
+ * warning, a wrapper's banner) are skipped.
+ */
+const HEAD_LINE = /^([^\s()]+)(?: \([^()]*\))? \(head\)\s*$/;
+
+function parseHeads(lines: readonly string[]): string[] {
+  return lines.flatMap((line) => {
+    const m = HEAD_LINE.exec(line.trim());
+    return m ? [m[1]!] : [];
+  });
+}
+
+export const alembic: MigrationTool = {
+  name, defaultTable, checkRevision, readState, readMigrations, defaultDownCommand, offlineDownCommand, headsCommand, parseHeads,
+};

@@ -229,7 +229,7 @@ describe('job runner: running the Job', () => {
     assert.equal(ok.calls.at(-1)?.split(' ')[0], 'delete');
     assert.deepEqual(ctx.output, [], 'a preview prints nothing as progress');
     const failed = fakeKube({ status: 'failed', reason: 'BackoffLimitExceeded' }, ['FAILED: bad range']);
-    await assert.rejects(createJobRunner({ ...deps, kube: failed.kube }).capture!(step, ['x'], context()), /failed; last output: FAILED: bad range/);
+    await assert.rejects(createJobRunner({ ...deps, kube: failed.kube }).capture!(step, ['x'], context()), /failed \(BackoffLimitExceeded\); last output: FAILED: bad range/);
     assert.equal(failed.calls.at(-1)?.split(' ')[0], 'delete', 'a failed preview Job is removed too: it changed nothing');
   });
 

@@ -4,7 +4,8 @@
  * Chart.yaml as `helm show chart` prints it, and kubectl's scale/logs/Job-status pieces.
  */
 import assert from 'node:assert/strict';
-import { chartFromYaml, chartRefKind, parseHelmMajor, upgradeArgs, type UpgradeArgsOptions } from '../../src/adapters/helm.js';
+import { maskArgv } from '../../src/adapters/command.js';
+import { chartFromYaml, chartRefKind, manifestsFromYaml, parseHelmMajor, upgradeArgs, valuesFlags, type UpgradeArgsOptions } from '../../src/adapters/helm.js';
 import { jobOutcome, logsArgs, scaleArgs } from '../../src/adapters/kubectl.js';
 
 const base: UpgradeArgsOptions = { release: 'kagent', chart: 'fx/kagent', version: '0.8.0', helmMajor: 3, reuseValues: 'reset-then-reuse', extra: [] };
@@ -91,6 +92,27 @@ describe('kubectl adapter helpers', () => {
     assert.deepEqual(
       jobOutcome(job([{ type: 'FailureTarget', status: 'True' }, { type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' }])),
       { status: 'failed', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' },
+    );
+  });
+});
+
+describe('rendering a target chart version (helm template) for discovery', () => {
+  it('passes on the user\'s values flags, in both spellings, and nothing else', () => {
+    assert.deepEqual(
+      valuesFlags(['--wait', '--set', 'image.tag=0.1.47', '--timeout', '5m', '-f', 'prod.yaml', '--set-string=a=1', '--values=extra.yaml', '--atomic', '--set-json', '{"x":1}']),
+      ['--set', 'image.tag=0.1.47', '-f', 'prod.yaml', '--set-string=a=1', '--values=extra.yaml', '--set-json', '{"x":1}'],
+    );
+  });
+
+  it('reads the rendered documents, skipping empty ones', () => {
+    const objects = manifestsFromYaml('---\n# Source: x/templates/empty.yaml\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n---\n\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n');
+    assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`), ['Deployment/api', 'Secret/db']);
+  });
+
+  it('never shows the values of --set flags in a logged or reported argv, only their keys', () => {
+    assert.deepEqual(
+      maskArgv(['helm', 'upgrade', 'r', 'c', '--set', 'db.password=hunter2,image.tag=1', '--set-string=token=abc', '--password', 'p', '--version', '1']),
+      ['helm', 'upgrade', 'r', 'c', '--set', 'db.password=***,image.tag=***', '--set-string=token=***', '--password', '***', '--version', '1'],
     );
   });
 });

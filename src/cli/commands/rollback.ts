@@ -10,7 +10,7 @@ import type { TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { contractOverrideOptions, databaseOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
-import { createRunnerFactory, RUNNERS } from '../runners.js';
+import { createProbe, createRunnerFactory, RUNNERS } from '../runners.js';
 
 interface RollbackFlags extends GlobalFlags, ContractFlags {
   release: string;
@@ -36,7 +36,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
         .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
         .option('source', { type: 'string', describe: "The CURRENT version's migration files for the native runner: a directory (one subdirectory per track), a .tar.gz, or an http(s) URL" })
         .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source, else job' })
-        .option('target-revision', { type: 'string', describe: 'The target revision, when the target chart carries no contract' })
+        .option('target-revision', { type: 'string', describe: "The revision the target chart version expects for the track (the only one, or --track's); wins over the target's annotations and skips discovery" })
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting' })
         .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
@@ -46,7 +46,11 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
       if (runner === 'native' && !argv.source) {
         throw new UsageError('the native runner needs the current version\'s migration files', { hint: 'pass --source DIR|FILE.tar.gz|URL, or --runner job' });
       }
-      const deps = { ...ctx, runnerFor: createRunnerFactory(ctx, { source: argv.source }) };
+      const deps = {
+        ...ctx,
+        runnerFor: createRunnerFactory(ctx, { source: argv.source }),
+        probe: createProbe(ctx, argv.release),
+      };
       const prepared = await prepare(deps, {
         release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
         databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
@@ -57,8 +61,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
         const { plan } = prepared;
         io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
         if (argv.dryRun) {
-          const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview);
-          io.stderr.write(`dry run: nothing was changed${previewed && plan.runner === 'job' ? ' (the SQL preview ran in a Job, now removed)' : ''}\n`);
+          const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
+          const discovered = Object.values(plan.targetSources).includes('discovered');
+          const jobs = [discovered ? 'the discovery' : '', previewed ? 'the SQL preview' : ''].filter(Boolean).join(' and ');
+          io.stderr.write(`dry run: nothing was changed${jobs ? ` (${jobs} ran in a Job, now removed)` : ''}\n`);
           return;
         }
         if (!argv.yes && !(await confirm(io))) {
@@ -77,7 +83,7 @@ export function renderPlan(plan: RollbackPlan): string {
   const r = plan.release;
   const rows = plan.decisions.map((d) =>
     d.kind === 'revert'
-      ? [d.step.track, d.step.tool, d.step.current.join(',') || 'base', d.step.target, d.step.revisions.join(', ') || '(tool decides)', plan.runner]
+      ? [d.step.track, d.step.tool, d.step.current.join(',') || 'base', targetText(plan, d.step.track, d.step.target), d.step.revisions.join(', ') || '(tool decides)', plan.runner]
       : [d.track, '', '', '', d.kind === 'skip' ? `none: ${d.reason}` : d.reason, ''],
   );
   const stops = plan.stop.map((s) => `scale ${s.ref} ${s.replicas}->0`).join(', ');
@@ -98,6 +104,12 @@ export function renderPlan(plan: RollbackPlan): string {
   ].join('\n');
 }
 
+/** The target revision, and where it came from when the target chart's annotations did not say it. */
+function targetText(plan: RollbackPlan, track: string, revision: string): string {
+  const source = plan.targetSources[track];
+  return source === undefined || source === 'annotations' ? revision : `${revision} (${source === 'flag' ? '--target-revision' : source})`;
+}
+
 /** --dry-run's SQL preview of one track: marked as a preview, indented, never mistaken for what ran. */
 function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>): string[] {
   const head = `SQL preview for track ${track} (${p.command.join(' ')}: the tool's offline output, not run; online it can differ, e.g. at base alembic keeps its version table while the offline script drops it):`;
@@ -106,10 +118,10 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
 }
 
 function planData(plan: RollbackPlan): unknown {
-  const { release, target, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff } = plan;
+  const { release, target, targetSources, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
-    target: { ref: target.ref, name: target.name, version: target.version },
+    target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources },
     databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, handoff,
   };
 }
