@@ -10,12 +10,10 @@
  * kubelet. The plugin never writes alembic_version: alembic does, in the downgrade's one transaction.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
+import { alembicOk, assertInOrder, columns, imageWith, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
 import { requireDouble } from '../harness/cluster.js';
-import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import { helmVersions, kubectl, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import type { FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
 import type { KubeObject } from '../kube/index.js';
@@ -28,41 +26,6 @@ const OLDER_IMAGE_DIR = join(IMAGES, 'openkat-1.0.0');
 const JOB = { apiVersion: 'batch/v1', kind: 'Job' };
 const OURS = 'app.kubernetes.io/managed-by=helm-schema-rollback';
 
-/** The images run Debian's python3-alembic with psycopg2 (scripts/setup.sh installs them as root). */
-function skipWithoutAlembic(ctx: Mocha.Context): void {
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import alembic, psycopg2'], { stdio: 'ignore' });
-  if (probe.status === 0) return;
-  console.log('      skipped: the openkat fixture images need /usr/bin/python3 with alembic and psycopg2 (apt-get install python3-alembic python3-psycopg2)');
-  ctx.skip();
-}
-
-/** Runs the real alembic from an image's directory, as its container would, against `url`. */
-function alembic(imageDir: string, url: string, args: string[]): { status: number | null; output: string } {
-  const r = spawnSync('/usr/bin/python3', ['-m', 'alembic', ...args], { cwd: imageDir, env: { ...process.env, DATABASE_URL: url, PYTHONDONTWRITEBYTECODE: '1' }, encoding: 'utf8' });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
-}
-
-function alembicOk(imageDir: string, url: string, args: string[]): string {
-  const r = alembic(imageDir, url, args);
-  assert.equal(r.status, 0, `alembic ${args.join(' ')} in ${imageDir}:\n${r.output}`);
-  return r.output;
-}
-
-async function query<R>(url: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows as R[];
-  } finally {
-    await client.end();
-  }
-}
-
-const versionRows = (url: string) => query<{ version_num: string }>(url, 'SELECT version_num FROM alembic_version ORDER BY version_num');
-const regclass = async (url: string, table: string) => (await query<{ t: string | null }>(url, `SELECT to_regclass('${table}')::text AS t`))[0]!.t;
-const columns = async (url: string, table: string) =>
-  (await query<{ c: string }>(url, `SELECT column_name AS c FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`)).map((r) => r.c);
-
 /** What the api of 1.1.0 leaves when it migrates on start (`alembic upgrade head`), plus user data. */
 async function migrateOpenkat11(url: string): Promise<void> {
   alembicOk(IMAGE_DIR, url, ['upgrade', 'head']);
@@ -74,11 +37,10 @@ async function migrateOpenkat11(url: string): Promise<void> {
 
 /** A copy of the 1.1.0 image whose 0009 downgrade drops its table, then raises: a release that shipped a broken downgrade. */
 function brokenImage(): string {
-  const dir = join(makeTempDir('hsr-image-broken-'), 'openkat-1.1.0');
-  cpSync(IMAGE_DIR, dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'versions', '0009_create_plugin_settings.py'),
-    `"""create plugin settings (broken downgrade)
+  return imageWith(
+    IMAGE_DIR,
+    {
+      'versions/0009_create_plugin_settings.py': `"""create plugin settings (broken downgrade)
 
 Revision ID: 0009
 Revises: 0008
@@ -99,18 +61,9 @@ def downgrade():
     op.execute("DROP TABLE plugin_settings")
     raise RuntimeError("plugin settings cannot be restored by this downgrade")
 `,
+    },
+    'hsr-image-broken-',
   );
-  return dir;
-}
-
-/** Asserts that `needles` occur in `text` in this order. */
-function assertInOrder(text: string, needles: string[]): void {
-  let from = 0;
-  for (const n of needles) {
-    const i = text.indexOf(n, from);
-    assert.ok(i >= 0, `expected ${JSON.stringify(n)} after offset ${from} in:\n${text}`);
-    from = i + n.length;
-  }
 }
 
 function scenario(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string) {
@@ -124,7 +77,7 @@ function scenario(helm: (typeof helmVersions)[number], prefix: string, imageDir:
     history(): Promise<string[]>;
   };
   before(async function () {
-    skipWithoutAlembic(this);
+    skipWithoutAlembic(this, 'the openkat fixture images');
     s.world = await startWorld(helm.bin, prefix, { images: { [IMAGE]: imageDir() }, charts: ['openkat'] });
     requireDouble(this, s.world.cluster, 'runs the openkat 1.1.0 image from the fake kubelet\'s image map');
     s.db = s.world.db;

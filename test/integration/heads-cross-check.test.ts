@@ -47,12 +47,16 @@ describe('heads and version tables cross-checked with the real tools', function 
     });
     const alembicCli = (fixture: string, ...args: string[]) => ok(SYSTEM_PYTHON, ['-m', 'alembic', '-c', path.join(fixtures, fixture, 'alembic.ini'), ...args]);
 
-    for (const fixture of ['alembic', 'alembic-graph']) {
+    // The e2e images' real alembic projects too (12-hex ids, the LlamaCloud-like fixture).
+    for (const fixture of ['alembic', 'alembic-graph', 'images/llamacloud-0.1.47', 'images/llamacloud-0.1.48']) {
       it(`${fixture}: the heads, and each label's head, are alembic's`, async () => {
         const versions = path.join(fixtures, fixture, 'versions');
         const history = alembic.readMigrations!(files(versions));
-        const theirs = (await alembicCli(fixture, 'heads')).trim().split('\n').map((l) => l.split(' ')[0]!).sort();
+        const printed = (await alembicCli(fixture, 'heads')).trim().split('\n');
+        const theirs = printed.map((l) => l.split(' ')[0]!).sort();
         assert.deepEqual(history.heads, theirs);
+        // What discovery reads from `alembic heads` run in an image (branch labels and all).
+        assert.deepEqual(alembic.parseHeads!([...printed, 'a line that is not a head']).sort(), theirs);
         for (const label of Object.keys(history.branches)) {
           const shown = await run(SYSTEM_PYTHON, ['-m', 'alembic', '-c', path.join(fixtures, fixture, 'alembic.ini'), 'show', `${label}@head`]);
           let ours: string | undefined;

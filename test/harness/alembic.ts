@@ -1,0 +1,76 @@
+/**
+ * Helpers shared by the alembic end-to-end tests (test/e2e/rollback-alembic.test.ts: openkat;
+ * test/e2e/rollback-llamacloud.test.ts: llamacloud): the real alembic (Debian's python3-alembic)
+ * run from a fixture image's directory as its container would, reads of the database the
+ * assertions compare, and copies of an image with some of its files replaced (a release that
+ * shipped a broken downgrade).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import pg from 'pg';
+import { makeTempDir } from './plugin.js';
+
+/** The images run Debian's python3-alembic with psycopg2 (scripts/setup.sh installs them as root); skips the suite without them. */
+export function skipWithoutAlembic(ctx: Mocha.Context, what = 'the alembic fixture images'): void {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import alembic, psycopg2'], { stdio: 'ignore' });
+  if (probe.status === 0) return;
+  console.log(`      skipped: ${what} need /usr/bin/python3 with alembic and psycopg2 (apt-get install python3-alembic python3-psycopg2)`);
+  ctx.skip();
+}
+
+/** Runs the real alembic from an image's directory, as its container would, against `url`. */
+export function alembic(imageDir: string, url: string, args: string[]): { status: number | null; output: string } {
+  const r = spawnSync('/usr/bin/python3', ['-m', 'alembic', ...args], { cwd: imageDir, env: { ...process.env, DATABASE_URL: url, PYTHONDONTWRITEBYTECODE: '1' }, encoding: 'utf8' });
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+/** alembic(), which must exit 0; returns its output (stdout then stderr). */
+export function alembicOk(imageDir: string, url: string, args: string[]): string {
+  const r = alembic(imageDir, url, args);
+  assert.equal(r.status, 0, `alembic ${args.join(' ')} in ${imageDir}:\n${r.output}`);
+  return r.output;
+}
+
+/** One query (or several statements) on a fresh connection; the rows of the last one. */
+export async function query<R>(url: string, text: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** alembic_version's rows, in order. */
+export const versionRows = (url: string) => query<{ version_num: string }>(url, 'SELECT version_num FROM alembic_version ORDER BY version_num');
+
+/** The table's name if it exists (to_regclass), else null. */
+export const regclass = async (url: string, table: string) => (await query<{ t: string | null }>(url, `SELECT to_regclass('${table}')::text AS t`))[0]!.t;
+
+/** The table's columns in order. */
+export const columns = async (url: string, table: string) =>
+  (await query<{ c: string }>(url, `SELECT column_name AS c FROM information_schema.columns WHERE table_name = '${table}' ORDER BY ordinal_position`)).map((r) => r.c);
+
+/**
+ * A copy of an image directory in a temp dir (same base name), with `files` (paths relative to the
+ * image → new content) written over it: e.g. a versions/*.py whose downgrade raises.
+ */
+export function imageWith(imageDir: string, files: Record<string, string>, prefix = 'hsr-image-'): string {
+  const dir = join(makeTempDir(prefix), basename(imageDir));
+  cpSync(imageDir, dir, { recursive: true });
+  for (const [path, text] of Object.entries(files)) writeFileSync(join(dir, path), text);
+  return dir;
+}
+
+/** Asserts that `needles` occur in `text` in this order. */
+export function assertInOrder(text: string, needles: string[]): void {
+  let from = 0;
+  for (const n of needles) {
+    const i = text.indexOf(n, from);
+    assert.ok(i >= 0, `expected ${JSON.stringify(n)} after offset ${from} in:\n${text}`);
+    from = i + n.length;
+  }
+}
