@@ -1,6 +1,8 @@
 /** Flags shared by the commands that read a release's contract and its database. */
 import type { Argv } from 'yargs';
 import type { ContractOverrides } from '../core/resolve.js';
+import { parseCommand } from '../core/contract.js';
+import { UsageError } from '../core/errors.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
 import { PORT_FORWARD_MODES, type PortForwardChoice, type PortForwardMode } from '../core/database-route.js';
 
@@ -10,6 +12,7 @@ export interface ContractFlags {
   revision?: string;
   table?: string;
   schema?: string;
+  command?: string;
   workload?: string;
   container?: string;
   databaseUrlEnv?: string;
@@ -25,6 +28,7 @@ export function contractOverrideOptions<T>(y: Argv<T>) {
     .option('revision', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: "Revision the release's chart expects" })
     .option('table', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Version table (default: the tool\'s)' })
     .option('schema', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Schema of the version table (default: search_path)' })
+    .option('command', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Down command run in the workload\'s image by the job and exec runners, with {{ .Revision }} etc. (e.g. "poetry run alembic downgrade {{ .Revision }}"); default: the tool\'s' })
     .option('track', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Track the flags above apply to, when the chart has several' })
     .option('workload', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of the workload that holds the database URL' })
     .option('container', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Container of that workload (default: the first)' })
@@ -60,6 +64,12 @@ export function portForwardFrom(flags: ContractFlags): PortForwardChoice {
 
 export function overridesFrom(flags: ContractFlags): ContractOverrides {
   const { track, tool, revision, table, schema, workload, container, databaseUrlEnv } = flags;
+  let command: string[] | undefined;
+  if (flags.command !== undefined) {
+    const parsed = parseCommand(flags.command);
+    if (!parsed.command) throw new UsageError(`--command ${JSON.stringify(flags.command)}: ${parsed.problems.join('; ')}`, { hint: 'e.g. --command "poetry run alembic downgrade {{ .Revision }}"' });
+    command = parsed.command;
+  }
   const stop = flags.stop === undefined ? undefined : [flags.stop].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-  return { track, tool, revision, table, schema, workload, container, databaseUrlEnv, stop };
+  return { track, tool, revision, table, schema, command, workload, container, databaseUrlEnv, stop };
 }

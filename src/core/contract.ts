@@ -131,6 +131,22 @@ function normaliseTrack(track: unknown, problems: string[]): unknown {
   return typeof t['command'] === 'string' ? { ...t, command: commandValue(t['command'], problems) } : t;
 }
 
+/**
+ * A down command given as text (the --command flag), read as the schema-rollback.io/command
+ * annotation is: a YAML list, or words split on white space with {{ placeholders }} kept whole.
+ * Returns the argv, or the problems with it.
+ */
+export function parseCommand(text: string): { command?: string[]; problems: string[] } {
+  const problems: string[] = [];
+  const value = commandValue(text, problems);
+  if (problems.length > 0) return { problems };
+  if (!Array.isArray(value) || value.length === 0 || !value.every((a) => typeof a === 'string' && a !== '')) {
+    return { problems: ['a command is a non-empty list of words'] };
+  }
+  problems.push(...value.flatMap((arg: string) => templateProblems(arg, COMMAND_PLACEHOLDERS)));
+  return problems.length > 0 ? { problems } : { command: value as string[], problems };
+}
+
 function commandValue(text: string, problems: string[]): unknown {
   const trimmed = text.trim();
   if (trimmed.startsWith('[') || trimmed.startsWith('-')) return yamlValue(trimmed, KEYS.command, problems);

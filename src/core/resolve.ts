@@ -16,6 +16,8 @@ export interface ContractOverrides {
   revision?: string;
   table?: string;
   schema?: string;
+  /** The track's down command (argv with placeholders), already parsed. */
+  command?: string[];
   workload?: string;
   container?: string;
   databaseUrlEnv?: string;
@@ -32,7 +34,7 @@ export interface ResolvedContract {
   run: RunSpec;
 }
 
-const TRACK_FLAGS = ['tool', 'revision', 'table', 'schema'] as const;
+const TRACK_FLAGS = ['tool', 'revision', 'table', 'schema', 'command'] as const;
 const RUN_FLAGS = ['workload', 'container', 'databaseUrlEnv', 'stop'] as const;
 
 export function resolveContract(release: ReleaseInfo, overrides: ContractOverrides, tools: ToolRegistry): ResolvedContract {
@@ -44,7 +46,7 @@ export function resolveContract(release: ReleaseInfo, overrides: ContractOverrid
 
   let tracks: TrackSpec[] = parsed ? parsed.tracks : [];
   if (!parsed) {
-    tracks = [{ name: overrides.track ?? DEFAULT_TRACK, tool: overrides.tool!, revision: overrides.revision, table: overrides.table, schema: overrides.schema }];
+    tracks = [{ name: overrides.track ?? DEFAULT_TRACK, ...definedOnly(overrides, TRACK_FLAGS), tool: overrides.tool! }];
   } else if (trackFlags.length > 0) {
     const target = pickTrack(tracks, overrides.track);
     tracks = tracks.map((t) => (t === target ? { ...t, ...definedOnly(overrides, TRACK_FLAGS) } : t));
@@ -69,7 +71,7 @@ function pickTrack(tracks: TrackSpec[], name: string | undefined): TrackSpec {
     return found;
   }
   if (tracks.length !== 1) {
-    throw new UsageError('the chart has several tracks: say which one --tool/--revision/--table/--schema apply to', {
+    throw new UsageError('the chart has several tracks: say which one --tool/--revision/--table/--schema/--command apply to', {
       hint: `add --track NAME (one of ${tracks.map((t) => t.name).join(', ')})`,
     });
   }

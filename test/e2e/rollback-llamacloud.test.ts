@@ -292,9 +292,9 @@ for (const helm of helmVersions) {
     this.timeout(300_000);
     const s = scenario(helm, 'hsr-rollback-llamacloud-exec-', () => IMAGE_DIR);
 
-    it('runs `alembic downgrade f43d21f9cdb8` by kubectl exec in the jobs-service pod while the backend is stopped, creates no Job, then hands off', async () => {
-      const r = await s.sr([...rollbackArgs({ runner: 'exec' }), '--yes']);
-      assert.match(r.stderr, new RegExp(`^ {2}main \\| exec in pod/llamacloud-jobs-service-[a-z0-9]+-[a-z0-9]{5} container jobs: alembic downgrade ${TARGET}$`, 'm'));
+    it('runs the --command given (`alembic -c alembic.ini downgrade f43d21f9cdb8`) by kubectl exec in the jobs-service pod while the backend is stopped, creates no Job, then hands off', async () => {
+      const r = await s.sr([...rollbackArgs({ runner: 'exec' }), '--command', 'alembic -c alembic.ini downgrade {{ .Revision }}', '--yes']);
+      assert.match(r.stderr, new RegExp(`^ {2}main \\| exec in pod/llamacloud-jobs-service-[a-z0-9]+-[a-z0-9]{5} container jobs: alembic -c alembic.ini downgrade ${TARGET}$`, 'm'));
       await assertRolledBack(s, r);
       assert.deepEqual(s.world.cluster.double!.list(JOB, { namespace: NS }), [], 'the exec runner creates nothing in the cluster');
     });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { parseCommand } from '../../src/core/contract.js';
 import { ContractMissingError, ExitCode, UsageError } from '../../src/core/errors.js';
 import type { HelmPort, ReleaseInfo } from '../../src/core/ports.js';
 import { renderName, resolveContract } from '../../src/core/resolve.js';
@@ -25,7 +26,7 @@ describe('resolving a release contract with flags', () => {
   it('builds a one-track contract from flags for a chart without annotations, revision unknown', () => {
     const c = resolveContract(release({}), { tool: 'alembic', workload: 'deployment/x' }, tools);
     assert.equal(c.source, 'flags');
-    assert.deepEqual(c.tracks, [{ name: 'main', tool: 'alembic', revision: undefined, table: undefined, schema: undefined }]);
+    assert.deepEqual(c.tracks, [{ name: 'main', tool: 'alembic' }]);
     assert.equal(c.run.workload, 'deployment/x');
   });
 
@@ -45,6 +46,19 @@ describe('resolving a release contract with flags', () => {
     assert.equal(c.source, 'annotations and flags');
     assert.throws(() => resolveContract(release(twoTracks), { revision: '2' }, tools), (e: unknown) => e instanceof UsageError && /--track NAME/.test(e.hint ?? ''));
     assert.throws(() => resolveContract(release(twoTracks), { track: 'nope', revision: '2' }, tools), /no track "nope"/);
+  });
+
+  it('takes --command as the track\'s down command, for a chart without annotations or over the contract\'s', () => {
+    const poetry = parseCommand('poetry run alembic -c conf/alembic.ini downgrade {{ .Revision }}');
+    assert.deepEqual(poetry, { command: ['poetry', 'run', 'alembic', '-c', 'conf/alembic.ini', 'downgrade', '{{ .Revision }}'], problems: [] });
+    const c = resolveContract(release({}), { tool: 'alembic', command: poetry.command }, tools);
+    assert.deepEqual(c.tracks[0]!.command, poetry.command);
+    const annotated = { 'schema-rollback.io/tool': 'alembic', 'schema-rollback.io/revision': '0010', 'schema-rollback.io/command': 'alembic downgrade {{ .Revision }}' };
+    const over = resolveContract(release(annotated), { command: ['python', '-m', 'alembic', 'downgrade', '{{ .Revision }}'] }, tools);
+    assert.deepEqual(over.tracks[0]!.command, ['python', '-m', 'alembic', 'downgrade', '{{ .Revision }}']);
+    assert.equal(over.source, 'annotations and flags');
+    assert.deepEqual(parseCommand('alembic downgrade {{ .Target }}').problems.length, 1, 'an unknown placeholder is named');
+    assert.deepEqual(parseCommand('["alembic", "downgrade", "{{ .Revision }}"]').command, ['alembic', 'downgrade', '{{ .Revision }}']);
   });
 
   it('takes --stop as the workloads to scale down, replacing the contract\'s list, and refuses one that is not KIND/NAME', () => {
