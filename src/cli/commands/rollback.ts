@@ -136,7 +136,7 @@ function describe(e: RollbackEvent): string {
       return [
         'Stopped before helm upgrade: the release is still on its current chart. Where each track stands:',
         ...e.tracks.map((t) => `  ${t.track}: ${t.state ? `${t.state.revisions.join(',') || 'base'}${t.state.dirty ? ' (dirty)' : ''}` : 'unreadable'}, target ${t.target}, ${t.outcome}`),
-        'Next: fix the cause named below (a dirty track must be repaired and marked clean first, as it says), then run the same command again; finished tracks are skipped.',
+        `Next: fix the cause named below${e.tracks.some((t) => t.state?.dirty) ? ' (a dirty track must be repaired and marked clean first, as it says)' : ''}, then run the same command again; finished tracks are skipped.`,
         '',
       ].join('\n');
     case 'handoff:start': return `${e.argv.join(' ')}\n`;
