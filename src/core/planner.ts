@@ -48,6 +48,8 @@ export function planTrack(input: TrackInput): TrackDecision {
         'if each branch keeps its own version table, declare one track per branch (schema-rollback.io/tracks with table:) and pick one with --track NAME',
     );
   }
+  // Equal strings only: a prefix (alembic's f43d) may also be a whole revision id of its own, which
+  // only the tool in the image can tell; the tool resolves it when the downs run (rollback's verify).
   if (at === target) return { kind: 'skip', track, reason: `already at ${target}` };
   const chartRevision = current.revision;
   const compare = tool.compareRevisions?.bind(tool);

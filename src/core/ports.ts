@@ -119,6 +119,12 @@ export interface MigrationTool {
   headsCommand?(downCommand: readonly string[] | undefined): string[] | undefined;
   /** Reads the heads from that command's output lines (log lines and noise skipped). */
   parseHeads?(lines: readonly string[]): string[];
+  /**
+   * Optional: whether the revision stored in the version table is the one `wanted` names, as the
+   * tool resolves names (alembic: an id's unique prefix of 4+ characters, `alembic downgrade f43d`).
+   * Without it, only equal strings match.
+   */
+  names?(wanted: string, stored: string): boolean;
 }
 
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */

@@ -309,8 +309,10 @@ async function verify(deps: RollbackDeps, url: string, step: TrackStep): Promise
   const session = await deps.connector.connect(url);
   try {
     const state = await tool.readState(session, step.table);
-    const want = step.target === 'base' ? [] : [step.target];
-    if (state.dirty || state.revisions.join(',') !== want.join(',')) {
+    const landed = step.target === 'base'
+      ? state.revisions.length === 0
+      : state.revisions.length === 1 && (state.revisions[0] === step.target || tool.names?.(step.target, state.revisions[0]!) === true);
+    if (state.dirty || !landed) {
       throw new StepFailedError(step.track, step.target, new Error(`after the downs the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, not ${step.target}`));
     }
     return state;

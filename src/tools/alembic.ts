@@ -96,6 +96,16 @@ function parseHeads(lines: readonly string[]): string[] {
   });
 }
 
+/**
+ * alembic resolves an id exactly, else as the prefix of exactly one revision id, when the prefix
+ * has at least 4 characters (RevisionMap._revision_for_ident; several matches are an error, so a
+ * downgrade to an ambiguous prefix fails before any SQL). After `alembic downgrade f43d` the table
+ * holds f43d21f9cdb8.
+ */
+function names(wanted: string, stored: string): boolean {
+  return stored === wanted || (wanted.length >= 4 && stored.length > 3 && stored.startsWith(wanted));
+}
+
 export const alembic: MigrationTool = {
-  name, defaultTable, checkRevision, readState, readMigrations, defaultDownCommand, offlineDownCommand, headsCommand, parseHeads,
+  name, defaultTable, checkRevision, readState, readMigrations, defaultDownCommand, offlineDownCommand, headsCommand, parseHeads, names,
 };
