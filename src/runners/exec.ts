@@ -13,6 +13,7 @@
  */
 import { splitRef } from '../core/database-url.js';
 import { RefusedError, StepFailedError } from '../core/errors.js';
+import { revisionRange } from './step-text.js';
 import type { KubeExecPort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 
 export interface ExecRunnerDeps {
@@ -20,13 +21,6 @@ export interface ExecRunnerDeps {
   /** KIND/NAME of the workload to exec into (rendered), never one of the stopped workloads. */
   workload: string;
   container: string | undefined;
-}
-
-/** "0010 -> 0008": this runner has no preview, the tool in the image decides the steps. */
-function revisionRange(step: TrackStep): string {
-  const r = step.revisions;
-  if (r.length === 0) return `${step.current.join(',') || 'base'} -> ${step.target}`;
-  return r.length === 1 ? r[0]! : `${r[0]}..${r[r.length - 1]}`;
 }
 
 export function createExecRunner(deps: ExecRunnerDeps): Runner {

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RefusedError, StepFailedError, UsageError } from '../core/errors.js';
+import { revisionRange } from './step-text.js';
 import type { KubeJobPort, KubeObject, Log, ProbePort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 
 export const MANAGED_BY = 'helm-schema-rollback';
@@ -153,17 +154,6 @@ export interface JobRunnerDeps {
   timeoutSeconds?: number;
   /** Keep a failed Job for its log (default true). */
   keepOnFailure?: boolean;
-}
-
-/**
- * What a step's revisions look like in a message: "13" or "13..9"; "13 -> 8" when the plan does not
- * list them (this runner has no preview: the tool in the image decides the steps). Not the target
- * alone: "down of 8 failed" would name a revision that is never reverted.
- */
-function revisionRange(step: TrackStep): string {
-  const r = step.revisions;
-  if (r.length === 0) return `${step.current.join(',') || 'base'} -> ${step.target}`;
-  return r.length === 1 ? r[0]! : `${r[0]}..${r[r.length - 1]}`;
 }
 
 export function createJobRunner(deps: JobRunnerDeps): Runner {

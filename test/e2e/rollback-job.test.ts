@@ -15,7 +15,7 @@ import pg from 'pg';
 import { requireDouble } from '../harness/cluster.js';
 import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
 import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
-import type { FreshDatabase } from '../harness/postgres.js';
+import { query, type FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
 import type { KubeObject } from '../kube/index.js';
 
@@ -33,16 +33,6 @@ function skipWithoutPsycopg(ctx: Mocha.Context): void {
   if (probe.status === 0) return;
   console.log('      skipped: the kagent fixture image needs /usr/bin/python3 with psycopg2 (apt-get install python3-psycopg2)');
   ctx.skip();
-}
-
-async function query<R>(url: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows as R[];
-  } finally {
-    await client.end();
-  }
 }
 
 /** What the controller of 0.9.0 leaves when it migrates on start, plus user data. */

@@ -10,21 +10,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
 import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
-import type { FreshDatabase } from '../harness/postgres.js';
+import { query, type FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 const SOURCE = join(repoRoot, 'test', 'fixtures', 'migrations', 'kagent');
-
-async function query<R>(url: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows as R[];
-  } finally {
-    await client.end();
-  }
-}
 
 /** What the controller of 0.9.0 leaves when it migrates on start, plus user data. */
 async function migrateKagent09(url: string): Promise<void> {

@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import pg from 'pg';
 import { makeTempDir } from './plugin.js';
+import { query } from './postgres.js';
+
+export { query };
 
 /** The images run Debian's python3-alembic with psycopg2 (scripts/setup.sh installs them as root); skips the suite without them. */
 export function skipWithoutAlembic(ctx: Mocha.Context, what = 'the alembic fixture images'): void {
@@ -33,16 +35,6 @@ export function alembicOk(imageDir: string, url: string, args: string[]): string
   return r.output;
 }
 
-/** One query (or several statements) on a fresh connection; the rows of the last one. */
-export async function query<R>(url: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows as R[];
-  } finally {
-    await client.end();
-  }
-}
 
 /** alembic_version's rows, in order. */
 export const versionRows = (url: string) => query<{ version_num: string }>(url, 'SELECT version_num FROM alembic_version ORDER BY version_num');

@@ -374,3 +374,14 @@ function installExitHook(): void {
     }
   });
 }
+
+/** One query (or several statements) on a fresh connection; the rows of the last one. */
+export async function query<R>(url: string, text: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
