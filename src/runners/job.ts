@@ -29,6 +29,7 @@ interface Container extends Json {
 
 interface PodSpec extends Json {
   containers?: Container[];
+  initContainers?: Array<Container & { restartPolicy?: string }>;
   volumes?: Array<{ name: string }>;
   affinity?: { nodeAffinity?: unknown };
   serviceAccount?: string;
@@ -55,7 +56,10 @@ const CONTAINER_FIELDS = ['name', 'image', 'imagePullPolicy', 'workingDir', 'env
 /**
  * Pod fields kept: identity (service account), where it may run and pull from (node selector,
  * tolerations, node affinity, pull secrets, runtime class), how it resolves the database host.
- * Dropped: initContainers (the app's start-up steps, which often run "migrate up" and would
+ * Kept: native sidecars (initContainers with restartPolicy: Always, Kubernetes 1.29+), e.g. the
+ * cloud-sql-proxy many apps reach their database through; the kubelet stops them once the Job's
+ * container ends, so they do not keep the Job from completing.
+ * Dropped: other initContainers (the app's start-up steps, which often run "migrate up" and would
  * re-apply what this Job reverts, or wait for services a migration does not need), other
  * containers (sidecars that never exit would keep the Job from completing), pod (anti-)affinity and
  * topology spread (they spread the app's replicas and could leave the Job unschedulable).
@@ -104,9 +108,10 @@ export function jobFromWorkload(workload: KubeObject, container: string | undefi
     });
   }
   const c = { ...pick(chosen, CONTAINER_FIELDS), command: [...step.command] };
-  const used = new Set([...(chosen.volumeMounts ?? []), ...(chosen.volumeDevices ?? [])].map((m) => m.name));
+  const sidecars = (pod.initContainers ?? []).filter((i) => i.restartPolicy === 'Always').map((i) => structuredClone(i));
+  const used = new Set([chosen, ...sidecars].flatMap((x) => [...(x.volumeMounts ?? []), ...(x.volumeDevices ?? [])]).map((m) => m.name));
   const volumes = (pod.volumes ?? []).filter((v) => used.has(v.name)).map((v) => structuredClone(v));
-  const spec: Json = { ...pick(pod, POD_FIELDS), restartPolicy: 'Never', containers: [c] };
+  const spec: Json = { ...pick(pod, POD_FIELDS), restartPolicy: 'Never', ...(sidecars.length ? { initContainers: sidecars } : {}), containers: [c] };
   if (!spec['serviceAccountName'] && pod.serviceAccount) spec['serviceAccountName'] = pod.serviceAccount; // the deprecated alias
   if (pod.affinity?.nodeAffinity) spec['affinity'] = { nodeAffinity: structuredClone(pod.affinity.nodeAffinity) };
   if (volumes.length) spec['volumes'] = volumes;

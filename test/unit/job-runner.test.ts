@@ -44,6 +44,8 @@ function deployment(): KubeObject {
           initContainers: [
             { name: 'wait-for-db', image: 'busybox:1.36', command: ['sh', '-c', 'until nc -z db 5432; do sleep 1; done'] },
             { name: 'migrate', image: 'example/kagent:0.9.0', command: ['/app/kagent', 'migrate', 'up'] },
+            // A native sidecar (Kubernetes 1.29+): the database proxy the app reaches its database through.
+            { name: 'cloud-sql-proxy', image: 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.11', restartPolicy: 'Always', args: ['--port=5432', 'proj:region:db'], volumeMounts: [{ name: 'proxy-creds', mountPath: '/creds' }] },
           ],
           containers: [
             {
@@ -76,6 +78,7 @@ function deployment(): KubeObject {
             { name: 'config', configMap: { name: 'kagent-config' } },
             { name: 'certs', secret: { secretName: 'kagent-certs' } },
             { name: 'shipper-state', emptyDir: {} },
+            { name: 'proxy-creds', secret: { secretName: 'proxy-sa' } },
           ],
         },
       },
@@ -113,6 +116,10 @@ describe('job runner: the Job cloned from the workload', () => {
             tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'ai', effect: 'NoSchedule' }],
             affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }] } } },
             restartPolicy: 'Never',
+            // The native sidecar only: wait-for-db and migrate (up!) are start-up steps, left out.
+            initContainers: [
+              { name: 'cloud-sql-proxy', image: 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.11', restartPolicy: 'Always', args: ['--port=5432', 'proj:region:db'], volumeMounts: [{ name: 'proxy-creds', mountPath: '/creds' }] },
+            ],
             containers: [
               {
                 name: 'controller',
@@ -133,6 +140,7 @@ describe('job runner: the Job cloned from the workload', () => {
             volumes: [
               { name: 'config', configMap: { name: 'kagent-config' } },
               { name: 'certs', secret: { secretName: 'kagent-certs' } },
+              { name: 'proxy-creds', secret: { secretName: 'proxy-sa' } },
             ],
           },
         },
