@@ -91,6 +91,19 @@ describe('kube double: Jobs and the fake kubelet', function () {
     assert.notEqual(complete.exitCode, 0);
   });
 
+  it('runs a native sidecar (initContainer with restartPolicy: Always) beside the main container and stops it when the main one ends', async () => {
+    const j = job('with-proxy', { command: ['./bin/print-env'], args: ['MODE'], env: [{ name: 'MODE', value: 'down' }] });
+    (j.spec.template.spec as Record<string, unknown>)['initContainers'] = [
+      { name: 'proxy', image: 'example/kube-smoke:1.0.0', restartPolicy: 'Always', command: ['wait-forever'] },
+    ];
+    await create(j);
+    assert.match(await ok(['wait', '--for=condition=complete', 'job/with-proxy', '--timeout=20s']), /condition met/);
+    assert.equal(await ok(['logs', 'job/with-proxy', '-c', 'main']), 'MODE=down\n');
+    // The sidecar was started (its log exists; it may be stopped before printing) and did not keep the Job running.
+    assert.match(await ok(['logs', 'job/with-proxy', '-c', 'proxy']), /^(waiting\n)?$/);
+    assert.equal(podsOf('with-proxy')[0]!.status.phase, 'Succeeded');
+  });
+
   it('retries with new pods up to backoffLimit', async () => {
     kube.put(job('flaky', { command: ['fail'] }, { backoffLimit: 2 }));
     const j = await kube.waitFor<KubeObject>(JOB, 'flaky', 'default', (o) => conditionTypes(o).includes('Failed'));

@@ -76,7 +76,17 @@ export class Kubelet {
     const started = now();
     this.setStatus(pod, 'Running', main.map((c) => this.containerState(c, { running: { startedAt: started } })));
     let failed = false;
+    // Native sidecars (restartPolicy: Always, Kubernetes 1.29+) start in order with the other init
+    // containers but are not waited for; once the main containers have ended the kubelet stops them,
+    // and their exit does not count in the pod's phase.
+    const sidecars: Array<{ proc?: ChildProcess; exited: Promise<number> }> = [];
     for (const c of init) {
+      if (c.restartPolicy === 'Always') {
+        const sidecar: { proc?: ChildProcess; exited: Promise<number> } = { exited: Promise.resolve(0) };
+        sidecar.exited = this.runContainer(pod, c, (proc) => (sidecar.proc = proc));
+        sidecars.push(sidecar);
+        continue;
+      }
       if ((await this.runContainer(pod, c)) !== 0) {
         failed = true;
         break;
@@ -84,6 +94,8 @@ export class Kubelet {
     }
     if (failed) for (const c of main) this.logs.get(uid)!.get(c.name)!.end(); // never started: nothing to follow
     const codes = failed ? main.map(() => undefined) : await Promise.all(main.map((c) => this.runContainer(pod, c)));
+    for (const sidecar of sidecars) if (sidecar.proc) stopGroup(sidecar.proc);
+    await Promise.all(sidecars.map((sidecar) => sidecar.exited));
     const finished = now();
     const states = main.map((c, i) => {
       const exitCode = codes[i];
@@ -95,7 +107,7 @@ export class Kubelet {
   }
 
   /** Resolves with the exit code (128+n when killed by signal n, 127/128 when it could not start). */
-  private runContainer(pod: KubeObject, c: KubeObject): Promise<number> {
+  private runContainer(pod: KubeObject, c: KubeObject, onStart?: (proc: ChildProcess) => void): Promise<number> {
     const log = this.logs.get(pod.metadata.uid!)!.get(c.name)!;
     let proc: ChildProcess;
     try {
@@ -109,6 +121,7 @@ export class Kubelet {
       this.killReasons.set(pod.metadata.uid!, err.reason);
       return Promise.resolve(128);
     }
+    onStart?.(proc);
     proc.stdout!.on('data', (b: Buffer) => log.append(b));
     proc.stderr!.on('data', (b: Buffer) => log.append(b));
     return new Promise((resolvePromise) => {
@@ -210,6 +223,15 @@ export class Kubelet {
         containerStatuses,
       };
     }, { subresource: 'status' });
+  }
+}
+
+/** SIGTERM to the process group, as the kubelet stops a sidecar (no grace period here). */
+function stopGroup(p: ChildProcess): void {
+  try {
+    if (p.pid) process.kill(-p.pid, 'SIGTERM');
+  } catch {
+    p.kill('SIGTERM');
   }
 }
 
