@@ -28,11 +28,16 @@ export function contractOverrideOptions<T>(y: Argv<T>) {
     .option('revision', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: "Revision the release's chart expects" })
     .option('table', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Version table (default: the tool\'s)' })
     .option('schema', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Schema of the version table (default: search_path)' })
-    .option('command', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Down command run in the workload\'s image by the job and exec runners, with {{ .Revision }} etc. (e.g. "poetry run alembic downgrade {{ .Revision }}"); default: the tool\'s' })
     .option('track', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Track the flags above apply to, when the chart has several' })
-    .option('workload', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of the workload that holds the database URL' })
+    .option('workload', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of the workload that holds the database URL (and the code the job and exec runners run)' })
     .option('container', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Container of that workload (default: the first)' })
-    .option('database-url-env', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Env var of that container holding the URL (default DATABASE_URL)' })
+    .option('database-url-env', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Env var of that container holding the URL (default DATABASE_URL)' });
+}
+
+/** Contract flags only a rollback uses: how the downs run, and what is stopped first. */
+export function rollbackContractOptions<T>(y: Argv<T>) {
+  return y
+    .option('command', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Down command run in the workload\'s image by the job and exec runners, with {{ .Revision }} etc. (e.g. "poetry run alembic downgrade {{ .Revision }}"); default: the tool\'s' })
     // Not array: true, which would swallow the release positional after it; repeating the flag gives an array.
     .option('stop', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of a workload that migrates on start, scaled to 0 before the downs (repeatable; replaces schema-rollback.io/stop)' });
 }

@@ -8,7 +8,7 @@ import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../c
 import type { CommandIo } from '../app.js';
 import type { TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
-import { contractOverrideOptions, databaseOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
+import { contractOverrideOptions, databaseOptions, rollbackContractOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createProbe, createRunnerFactory, RUNNERS } from '../runners.js';
 
@@ -30,7 +30,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
     command: names,
     describe: 'Roll back RELEASE and its database schema to chart version --to',
     builder: (y: Argv<GlobalFlags>) =>
-      contractOverrideOptions(databaseOptions(y))
+      rollbackContractOptions(contractOverrideOptions(databaseOptions(y)))
         .positional('release', { type: 'string', describe: 'Helm release name', demandOption: true })
         .option('to', { type: 'string', demandOption: true, describe: 'Chart version to roll back to' })
         .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
