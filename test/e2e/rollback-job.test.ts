@@ -11,9 +11,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, lstatSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { requireDouble } from '../harness/cluster.js';
-import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
+import { kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
 import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import { query, type FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
@@ -22,7 +21,6 @@ import type { KubeObject } from '../kube/index.js';
 const NS = 'ai';
 const IMAGE = 'example/kagent:0.9.0';
 const IMAGE_DIR = join(repoRoot, 'test', 'fixtures', 'images', 'kagent-0.9.0');
-const SOURCE = join(repoRoot, 'test', 'fixtures', 'migrations', 'kagent');
 const JOB = { apiVersion: 'batch/v1', kind: 'Job' };
 const POD = { apiVersion: 'v1', kind: 'Pod' };
 const OURS = 'app.kubernetes.io/managed-by=helm-schema-rollback';
@@ -35,22 +33,6 @@ function skipWithoutPsycopg(ctx: Mocha.Context): void {
   ctx.skip();
 }
 
-/** What the controller of 0.9.0 leaves when it migrates on start, plus user data. */
-async function migrateKagent09(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await migrateUp(client, 'schema_migrations', readTrack(join(SOURCE, 'core')));
-    await migrateUp(client, 'vector_schema_migrations', readTrack(join(SOURCE, 'vector')));
-    await client.query(`INSERT INTO agents (id, name) VALUES ('a1', 'helper'), ('a2', 'planner');
-      INSERT INTO sessions (id, agent_id, user_id) VALUES ('s1', 'a1', 'u1'), ('s2', 'a2', 'u2');`);
-  } finally {
-    await client.end();
-  }
-}
-
-const versionRows = (url: string) =>
-  Promise.all(['schema_migrations', 'vector_schema_migrations'].map((t) => query<{ version: string; dirty: boolean }>(url, `SELECT version, dirty FROM ${t}`)));
 
 const regclass = async (url: string, table: string) =>
   (await query<{ t: string | null }>(url, `SELECT to_regclass('${table}')::text AS t`))[0]!.t;

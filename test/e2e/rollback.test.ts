@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
+import { kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
 import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import { query, type FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
@@ -16,22 +15,6 @@ import { startWorld, type World } from '../harness/world.js';
 const NS = 'ai';
 const SOURCE = join(repoRoot, 'test', 'fixtures', 'migrations', 'kagent');
 
-/** What the controller of 0.9.0 leaves when it migrates on start, plus user data. */
-async function migrateKagent09(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await migrateUp(client, 'schema_migrations', readTrack(join(SOURCE, 'core')));
-    await migrateUp(client, 'vector_schema_migrations', readTrack(join(SOURCE, 'vector')));
-    await client.query(`INSERT INTO agents (id, name) VALUES ('a1', 'helper'), ('a2', 'planner');
-      INSERT INTO sessions (id, agent_id, user_id) VALUES ('s1', 'a1', 'u1'), ('s2', 'a2', 'u2');`);
-  } finally {
-    await client.end();
-  }
-}
-
-const versionRows = (url: string) =>
-  Promise.all(['schema_migrations', 'vector_schema_migrations'].map((t) => query<{ version: string; dirty: boolean }>(url, `SELECT version, dirty FROM ${t}`)));
 
 for (const helm of helmVersions) {
   describe(`e2e rollback (golang-migrate, two tracks) through ${helm.label}`, function () {

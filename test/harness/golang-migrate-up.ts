@@ -6,8 +6,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import type { SqlClient } from '../../src/core/ports.js';
 import { parseMigrationFiles, type MigrationFiles } from '../../src/tools/golang-migrate-files.js';
+import { query } from './postgres.js';
 import { ensureVersionTable, golangMigrate, resolveSchema, runMigrationBody, setVersion } from '../../src/tools/golang-migrate.js';
 
 /** Reads one track directory of golang-migrate files. */
@@ -34,3 +36,24 @@ export async function migrateUp(db: SqlClient, table: string, files: MigrationFi
     await setVersion(db, ref, migration.version, false);
   }
 }
+
+/** The kagent fixture's migrations (test/fixtures/migrations/kagent: core 1..13, vector 1..3). */
+export const KAGENT_SOURCE = path.join(import.meta.dirname, '..', 'fixtures', 'migrations', 'kagent');
+
+/** What the kagent controller of 0.9.0 leaves when it migrates on start (core 13, vector 3), plus user data. */
+export async function migrateKagent09(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await migrateUp(client, 'schema_migrations', readTrack(path.join(KAGENT_SOURCE, 'core')));
+    await migrateUp(client, 'vector_schema_migrations', readTrack(path.join(KAGENT_SOURCE, 'vector')));
+    await client.query(`INSERT INTO agents (id, name) VALUES ('a1', 'helper'), ('a2', 'planner');
+      INSERT INTO sessions (id, agent_id, user_id) VALUES ('s1', 'a1', 'u1'), ('s2', 'a2', 'u2');`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The kagent tracks' golang-migrate tables: [core rows, vector rows]. */
+export const kagentVersionRows = (url: string) =>
+  Promise.all(['schema_migrations', 'vector_schema_migrations'].map((t) => query<{ version: string; dirty: boolean }>(url, `SELECT version, dirty FROM ${t}`)));
