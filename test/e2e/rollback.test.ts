@@ -48,6 +48,21 @@ for (const helm of helmVersions) {
       assert.equal(history.length, 1);
     });
 
+    it('--target-revision corrects one track\'s target over the annotations (marked in the plan), and needs --track when the chart has several', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--track', 'core', '--target-revision', '10', '--dry-run']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /^core\s+golang-migrate\s+13\s+10 \(--target-revision\)\s+13, 12, 11\s+native$/m);
+      assert.match(r.stdout, /^vector\s+golang-migrate\s+3\s+1\s+3, 2\s+native$/m, 'the other track keeps the annotated target');
+      const ambiguous = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--target-revision', '10', '--dry-run']);
+      assert.equal(ambiguous.exitCode, 2, ambiguous.stderr);
+      assert.match(ambiguous.stderr, /--target-revision gives one track's revision, and the chart has several/);
+      assert.match(ambiguous.stderr, /--track NAME \(one of core, vector\)/);
+      const bad = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--track', 'core', '--target-revision', '010', '--dry-run']);
+      assert.equal(bad.exitCode, 2, bad.stderr);
+      assert.match(bad.stderr, /--target-revision 010/);
+      assert.deepEqual(await versionRows(db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
+    });
+
     it('refuses without a terminal and without --yes, changing nothing (exit 15)', async () => {
       const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE]);
       assert.equal(r.exitCode, 15, r.stderr);
