@@ -36,6 +36,8 @@ export interface DiscoveredRevision {
   revision: string;
   /** The image the heads command ran in (or would have: a cache hit runs nothing). */
   image: string;
+  /** The heads command, rendered. */
+  command: string[];
   cached: boolean;
 }
 
@@ -78,7 +80,7 @@ export async function discoverTargetRevisions(deps: DiscoveryDeps, request: Disc
     const hit = await deps.discoveryCache.get(key);
     if (hit !== undefined && tool.checkRevision(hit) === undefined) {
       deps.log.debug(`discovery: ${chart} track ${track.name}: ${hit} (cached)`);
-      found.set(track.name, { revision: hit, image, cached: true });
+      found.set(track.name, { revision: hit, image, command, cached: true });
       continue;
     }
     let lines: string[];
@@ -99,7 +101,7 @@ export async function discoverTargetRevisions(deps: DiscoveryDeps, request: Disc
     const problem = tool.checkRevision(revision);
     if (problem) throw new DiscoveryError(`${command.join(' ')} in ${image} printed "${revision}": ${problem}`, { hint: giveIt(track.name) });
     await deps.discoveryCache.set(key, revision);
-    found.set(track.name, { revision, image, cached: false });
+    found.set(track.name, { revision, image, command, cached: false });
   }
   return found;
 }

@@ -87,6 +87,8 @@ export interface RollbackPlan {
   target: ChartInfo & { ref: string };
   /** Per track: its target revision's source. Absent for a track the target chart does not have. */
   targetSources: Record<string, TargetSource>;
+  /** Per discovered track: the target version's image and the command that said its revision. */
+  discovered: Record<string, { image: string; command: string[] }>;
   databaseUrlSource: string;
   /** How the database is reached: "direct", or the kubectl port-forward used (Service and ports, never the URL). */
   databaseRoute: string;
@@ -163,7 +165,11 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     }
     const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     const plan: RollbackPlan = {
-      release, target, targetSources: Object.fromEntries([...targets].map(([track, t]) => [track, t.source])), databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
+      release,
+      target,
+      targetSources: Object.fromEntries([...targets].map(([track, t]) => [track, t.source])),
+      discovered: Object.fromEntries([...targets].flatMap(([track, t]) => (t.discovered ? [[track, t.discovered]] : []))),
+      databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {
@@ -183,6 +189,12 @@ function checkTargetVersion(release: ReleaseInfo, to: string): void {
   }
 }
 
+interface TargetRevision {
+  revision: string;
+  source: TargetSource;
+  discovered?: { image: string; command: string[] };
+}
+
 /**
  * Each track's target revision and where it came from: --target-revision for its track, else the
  * target chart's annotations, else (a target chart with no contract at all) discovered in the target
@@ -196,8 +208,8 @@ async function targetRevisions(
   tracks: TrackSpec[],
   workload: string | undefined,
   container: string | undefined,
-): Promise<Map<string, { revision: string; source: TargetSource }>> {
-  const out = new Map<string, { revision: string; source: TargetSource }>();
+): Promise<Map<string, TargetRevision>> {
+  const out = new Map<string, TargetRevision>();
   if (opts.targetRevision !== undefined) {
     const named = opts.overrides.track;
     const track = named === undefined ? (tracks.length === 1 ? tracks[0] : undefined) : tracks.find((t) => t.name === named);
@@ -221,7 +233,9 @@ async function targetRevisions(
     release, target, workload, container, extraHelmArgs: opts.extraHelmArgs,
     renderArg: (arg, track) => renderName(arg, release, deps.helm, { Track: track.name, Table: track.table ?? deps.tools.get(track.tool).defaultTable, Schema: track.schema ?? '' }),
   }, unknown);
-  for (const [track, d] of discovered) out.set(track, { revision: d.revision, source: d.cached ? 'discovered (cached)' : 'discovered' });
+  for (const [track, d] of discovered) {
+    out.set(track, { revision: d.revision, source: d.cached ? 'discovered (cached)' : 'discovered', discovered: { image: d.image, command: d.command } });
+  }
   return out;
 }
 

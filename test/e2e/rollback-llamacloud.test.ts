@@ -229,6 +229,7 @@ for (const helm of helmVersions) {
       assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
       // Only the 0.1.47 image's files end at f43d21f9cdb8 (the 0.1.48 image's head is a9c4e2f70d15).
       assert.match(r.stdout, new RegExp(`^main\\s+alembic\\s+${HEAD}\\s+${TARGET} \\(discovered\\)\\s+\\(tool decides\\)\\s+job$`, 'm'));
+      assert.match(r.stdout, /^Target revision of track main discovered in example\/llamacloud-backend:0\.1\.47 \(alembic heads, in a Job\)$/m);
       assert.match(r.stderr, /^dry run: nothing was changed \(the discovery and the SQL preview ran in a Job, now removed\)$/m);
       assert.deepEqual(s.ourJobs(), []);
       // Kept per chart version, track, image and command, in the helm cache of this installation.
@@ -240,8 +241,9 @@ for (const helm of helmVersions) {
       try {
         const again = await s.sr([...rollbackArgs({ targetRevision: false }), '--dry-run', '-o', 'json']);
         assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
-        const plan = JSON.parse(again.stdout) as { target: { revisionSources: Record<string, string> }; tracks: Array<{ step?: { target: string } }> };
+        const plan = JSON.parse(again.stdout) as { target: { revisionSources: Record<string, string>; discovered: unknown }; tracks: Array<{ step?: { target: string } }> };
         assert.deepEqual(plan.target.revisionSources, { main: 'discovered (cached)' });
+        assert.deepEqual(plan.target.discovered, { main: { image: OLDER_IMAGE, command: ['alembic', 'heads'] } });
         assert.equal(plan.tracks[0]!.step?.target, TARGET);
         assert.match(again.stderr, /^dry run: nothing was changed \(the SQL preview ran in a Job, now removed\)$/m);
       } finally {

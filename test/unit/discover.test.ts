@@ -89,7 +89,7 @@ describe('discovering the target revision of a chart without annotations', () =>
   it('renders the target with the release and the user\'s flags, runs `alembic heads` from the rendered workload, and reads the one head', async () => {
     const w = world();
     const found = await discoverTargetRevisions(w.deps, request(), [main]);
-    assert.deepEqual(found.get('main'), { revision: 'f43d21f9cdb8', image: 'example/llamacloud-backend:0.1.47', cached: false });
+    assert.deepEqual(found.get('main'), { revision: 'f43d21f9cdb8', image: 'example/llamacloud-backend:0.1.47', command: ['alembic', 'heads'], cached: false });
     assert.deepEqual(w.renders, [{ release: 'llamacloud', chart: 'fixtures/llamacloud', version: '0.1.47', extra: ['--set', 'image.tag=0.1.47', '--wait'] }]);
     assert.equal(w.probes.length, 1);
     assert.equal(w.probes[0]!.workload.metadata.name, 'llamacloud-backend');
@@ -101,7 +101,7 @@ describe('discovering the target revision of a chart without annotations', () =>
     const w = world();
     await discoverTargetRevisions(w.deps, request(), [main]);
     const again = await discoverTargetRevisions(w.deps, request(), [main]);
-    assert.deepEqual(again.get('main'), { revision: 'f43d21f9cdb8', image: 'example/llamacloud-backend:0.1.47', cached: true });
+    assert.deepEqual(again.get('main'), { revision: 'f43d21f9cdb8', image: 'example/llamacloud-backend:0.1.47', command: ['alembic', 'heads'], cached: true });
     assert.equal(w.probes.length, 1, 'the cached answer runs no Job');
     // The release's values pin another image: another answer, another Job.
     w.deps.helm = { renderChart: async () => [deployment('llamacloud-backend', 'example/llamacloud-backend:0.1.47-hotfix')] };

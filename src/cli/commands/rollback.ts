@@ -94,6 +94,8 @@ export function renderPlan(plan: RollbackPlan): string {
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
     `Database URL from ${plan.databaseUrlSource}`,
     ...(plan.databaseRoute === 'direct' ? [] : [`Database reached through ${plan.databaseRoute}`]),
+    ...Object.entries(plan.discovered).map(([track, d]) =>
+      `Target revision of track ${track} discovered in ${d.image} (${d.command.join(' ')}${plan.targetSources[track] === 'discovered (cached)' ? ', answer cached' : ', in a Job'})`),
     '',
     renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
     ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
@@ -118,10 +120,10 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
 }
 
 function planData(plan: RollbackPlan): unknown {
-  const { release, target, targetSources, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff } = plan;
+  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
-    target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources },
+    target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources, discovered },
     databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, handoff,
   };
 }
