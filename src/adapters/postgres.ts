@@ -7,6 +7,8 @@
  * `pg` is imported lazily so that commands which never touch a database start fast.
  */
 import type pg from 'pg';
+import { parse as parseConnectionString } from 'pg-connection-string';
+import { TLS_SERVERNAME_PARAM } from '../core/database-route.js';
 import { DatabaseAuthError, DatabaseUnreachableError, DatabaseUrlError, type RollbackError } from '../core/errors.js';
 import type { DatabaseConnector, DatabaseSession, Log, QueryResult } from '../core/ports.js';
 
@@ -141,7 +143,7 @@ const urlHint = 'expected postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=.
 // SSL modes. libpq's semantics, which the apps' own drivers (libpq, lib/pq, psycopg) apply to the
 // same URL: no sslmode means "prefer" (try TLS without verifying, fall back to plain text).
 
-type SslAttempt = 'plain' | 'tls-no-verify' | 'as-given';
+export type SslAttempt = 'plain' | 'tls-no-verify' | 'as-given';
 
 function sslAttempts(sslmode: string | undefined): SslAttempt[] {
   switch (sslmode ?? 'prefer') {
@@ -165,6 +167,18 @@ function sslFallbackAllowed(attempt: SslAttempt, err: unknown): boolean {
   if (attempt === 'tls-no-verify') return /does not support SSL/i.test(message);
   if (attempt === 'plain') return pgCode(err) === '28000' && /no encryption|SSL off/i.test(message);
   return false;
+}
+
+/**
+ * pg's config for one attempt: the connection string parsed as pg would, plus the TLS servername a
+ * port-forward's URL carries (TLS_SERVERNAME_PARAM): pg verifies the certificate against the host it
+ * dials, 127.0.0.1 through a forward, unless ssl.servername names the real one.
+ */
+export function clientConfig(url: URL, attempt: SslAttempt, applicationName: string): pg.ClientConfig {
+  const config = parseConnectionString(connectionStringFor(url, attempt, applicationName)) as pg.ClientConfig;
+  const servername = url.searchParams.get(TLS_SERVERNAME_PARAM);
+  if (servername && typeof config.ssl === 'object' && config.ssl !== null) config.ssl = { ...config.ssl, servername };
+  return config;
 }
 
 /** The connection string handed to pg for one attempt: our application_name, libpq-compatible SSL, no golang-migrate x- options. */
@@ -383,10 +397,7 @@ export function createPostgresConnector(opts: PostgresConnectorOptions = {}): Da
         log?.debug(`postgres: connecting to ${target.redacted} (${attempt === 'as-given' ? 'sslmode as given' : attempt}, timeout ${formatMs(timeoutMs)})`);
         let client: pg.Client;
         try {
-          client = new Client({
-            connectionString: connectionStringFor(parsed, attempt, applicationName),
-            connectionTimeoutMillis: timeoutMs,
-          });
+          client = new Client({ ...clientConfig(parsed, attempt, applicationName), connectionTimeoutMillis: timeoutMs });
         } catch (err) {
           // pg rejects some option combinations up front (e.g. sslmode=verify-ca without sslrootcert).
           const cause = sanitizeError(err, secrets);

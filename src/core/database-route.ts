@@ -78,7 +78,7 @@ export async function openDatabase(deps: RouteDeps, url: string, opts: RouteOpti
 }
 
 async function connectThrough(deps: RouteDeps, url: string, target: ForwardTarget, tunnel: Tunnel): Promise<DatabaseRoute> {
-  const local = rewriteHostPort(url, '127.0.0.1', tunnel.localPort);
+  const local = tunnelUrl(url, tunnel.localPort);
   const via = describeTarget(target);
   try {
     const session = await deps.connector.connect(local);
@@ -138,6 +138,24 @@ export function hostAndPort(url: string): { host: string; port: number } {
   const port = Number(u.searchParams.get('port') || u.port || 5432);
   return { host, port };
 }
+
+/**
+ * The URL of a forward's local end: 127.0.0.1 and the local port, plus, when the URL named its
+ * host, TLS_SERVERNAME_PARAM with that name, so that sslmode=verify-full still checks the server's
+ * certificate against the name the app uses (and sends it as SNI), not against 127.0.0.1.
+ */
+export function tunnelUrl(url: string, localPort: number): string {
+  const { host } = hostAndPort(url);
+  const u = new URL(rewriteHostPort(url, '127.0.0.1', localPort));
+  if (!IPV4.test(host) && !host.includes(':') && !host.startsWith('/')) u.searchParams.set(TLS_SERVERNAME_PARAM, host);
+  return u.href;
+}
+
+/**
+ * A URL parameter only the plugin's own connector reads (src/adapters/postgres.ts): the name to
+ * verify the server's certificate against. x- parameters are never sent to the server.
+ */
+export const TLS_SERVERNAME_PARAM = 'x-tls-servername';
 
 /** The URL with only host and port replaced: user, password, database and query stay as written. */
 export function rewriteHostPort(url: string, host: string, port: number): string {

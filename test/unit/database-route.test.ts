@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import {
-  hostAndPort, openDatabase, parseForwardTarget, rewriteHostPort, serviceForHost, type RouteOptions,
+  hostAndPort, openDatabase, parseForwardTarget, rewriteHostPort, serviceForHost, tunnelUrl, type RouteOptions,
 } from '../../src/core/database-route.js';
 import { DatabaseAuthError, DatabaseUnreachableError, ExitCode, RollbackError, UsageError, type UnreachableReason } from '../../src/core/errors.js';
 import type { DatabaseConnector, DatabaseSession, ForwardTarget, PortForwardPort } from '../../src/core/ports.js';
@@ -58,6 +58,8 @@ describe('database route: URL rewriting', () => {
 
   it('adds the port when the URL had none, and rewrites libpq ?host= / ?port= too', () => {
     assert.equal(rewriteHostPort('postgresql://u:pw@db/app', '127.0.0.1', 40000), 'postgresql://u:pw@127.0.0.1:40000/app');
+    assert.equal(tunnelUrl('postgresql://u:pw@db/app?sslmode=verify-full', 40000), 'postgresql://u:pw@127.0.0.1:40000/app?sslmode=verify-full&x-tls-servername=db');
+    assert.equal(tunnelUrl('postgresql://u:pw@10.0.0.7:5432/app', 40000), 'postgresql://u:pw@127.0.0.1:40000/app', 'an IP address is no TLS server name');
     const q = new URL(rewriteHostPort('postgres://u:pw@ignored/app?host=db.ai&port=6543&sslmode=require', '127.0.0.1', 40001));
     assert.deepEqual([q.searchParams.get('host'), q.searchParams.get('port'), q.searchParams.get('sslmode')], ['127.0.0.1', '40001', 'require']);
     assert.deepEqual(hostAndPort('postgres://u:pw@ignored/app?host=db.ai&port=6543'), { host: 'db.ai', port: 6543 });
@@ -121,7 +123,8 @@ describe('database route: direct first, then kubectl port-forward', () => {
     const f = forwarder();
     const route = await openDatabase(deps(c, f), URL_IN_CLUSTER, opts());
     assert.deepEqual(f.opened, [{ resource: 'svc/kagent-postgres', namespace: 'ai', port: 5432 }]);
-    assert.equal(route.url, rewriteHostPort(URL_IN_CLUSTER, '127.0.0.1', 41234));
+    // Host and port replaced; the name the app uses kept for TLS verification (sslmode=verify-full).
+    assert.equal(route.url, `${rewriteHostPort(URL_IN_CLUSTER, '127.0.0.1', 41234)}&x-tls-servername=kagent-postgres.ai.svc.cluster.local`);
     assert.deepEqual(c.urls, [URL_IN_CLUSTER, route.url]);
     assert.equal(route.via, 'kubectl port-forward to svc/kagent-postgres port 5432 (namespace ai)');
     assert.ok(logged.some((m) => /no direct connection to kagent-postgres\.ai\.svc\.cluster\.local:5432 \(dns\); trying kubectl port-forward to svc\/kagent-postgres/.test(m)));
