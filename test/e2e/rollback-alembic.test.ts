@@ -11,12 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { alembicOk, assertInOrder, columns, imageWith, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
-import { requireDouble } from '../harness/cluster.js';
-import { helmVersions, kubectl, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
-import type { FreshDatabase } from '../harness/postgres.js';
-import { startWorld, type World } from '../harness/world.js';
-import type { KubeObject } from '../kube/index.js';
+import { alembicOk, columns, imageWithFailingDowngrade, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
+import { helmVersions, repoRoot } from '../harness/plugin.js';
+import { assertInOrder, scenario, type Scenario } from '../harness/scenario.js';
 
 const NS = 'kat';
 const IMAGE = 'example/openkat:1.1.0';
@@ -24,7 +21,6 @@ const IMAGES = join(repoRoot, 'test', 'fixtures', 'images');
 const IMAGE_DIR = join(IMAGES, 'openkat-1.1.0');
 const OLDER_IMAGE_DIR = join(IMAGES, 'openkat-1.0.0');
 const JOB = { apiVersion: 'batch/v1', kind: 'Job' };
-const OURS = 'app.kubernetes.io/managed-by=helm-schema-rollback';
 
 /** What the api of 1.1.0 leaves when it migrates on start (`alembic upgrade head`), plus user data. */
 async function migrateOpenkat11(url: string): Promise<void> {
@@ -37,70 +33,22 @@ async function migrateOpenkat11(url: string): Promise<void> {
 
 /** A copy of the 1.1.0 image whose 0009 downgrade drops its table, then raises: a release that shipped a broken downgrade. */
 function brokenImage(): string {
-  return imageWith(
-    IMAGE_DIR,
-    {
-      'versions/0009_create_plugin_settings.py': `"""create plugin settings (broken downgrade)
-
-Revision ID: 0009
-Revises: 0008
-"""
-from alembic import op
-
-revision = '0009'
-down_revision = '0008'
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.execute("CREATE TABLE plugin_settings (id serial PRIMARY KEY, plugin_id text NOT NULL, value text NOT NULL)")
-
-
-def downgrade():
-    op.execute("DROP TABLE plugin_settings")
-    raise RuntimeError("plugin settings cannot be restored by this downgrade")
-`,
-    },
-    'hsr-image-broken-',
-  );
+  return imageWithFailingDowngrade(IMAGE_DIR, 'versions/0009_create_plugin_settings.py', 'op.execute("DROP TABLE plugin_settings")', 'plugin settings cannot be restored by this downgrade');
 }
 
-function scenario(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string) {
-  const s = {} as {
-    world: World;
-    db: FreshDatabase;
-    plugin: InstalledPlugin;
-    sr(args: string[]): Promise<RunResult>;
-    ourJobs(): KubeObject[];
-    replicas(): Promise<string>;
-    history(): Promise<string[]>;
-  };
-  before(async function () {
-    skipWithoutAlembic(this, 'the openkat fixture images');
-    s.world = await startWorld(helm.bin, prefix, { images: { [IMAGE]: imageDir() }, charts: ['openkat'] });
-    requireDouble(this, s.world.cluster, 'runs the openkat 1.1.0 image from the fake kubelet\'s image map');
-    s.db = s.world.db;
-    s.plugin = s.world.plugin;
-    s.sr = (args) => s.plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
-    s.ourJobs = () => s.world.cluster.double!.list(JOB, { namespace: NS, labelSelector: OURS });
-    s.replicas = async () =>
-      (await run(kubectl, ['get', 'deployment', 'openkat-api', '-n', NS, '-o', 'jsonpath={.spec.replicas}'], { env: s.plugin.env })).stdout;
-    s.history = async () =>
-      JSON.parse((await s.plugin.helm(['history', 'openkat', '-n', NS, '-o', 'json'])).stdout).map((h: { chart: string }) => h.chart);
-    await s.world.helmOk(['install', 'openkat', 'fixtures/openkat', '--version', '1.1.0', '-n', NS, '--create-namespace', '--set', `database.url=${s.db.url}`, '--set', 'replicaCount=2']);
-    await migrateOpenkat11(s.db.url);
+/** A world with release openkat of chart 1.1.0 installed (api at 2 replicas), migrated to '0010' with data; `imageDir` is what the 1.1.0 image runs. */
+function openkat(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string): Scenario {
+  return scenario({
+    helm, prefix, namespace: NS, release: 'openkat', chart: 'openkat', version: '1.1.0', installArgs: ['--set', 'replicaCount=2'],
+    images: () => ({ [IMAGE]: imageDir() }), needsDouble: 'runs the openkat 1.1.0 image from the fake kubelet\'s image map', deployment: 'openkat-api',
+    skipUnless: (ctx) => skipWithoutAlembic(ctx, 'the openkat fixture images'), prepare: migrateOpenkat11,
   });
-  after(async () => {
-    await s.world?.close();
-  });
-  return s;
 }
 
 for (const helm of helmVersions) {
   describe(`e2e rollback of an alembic track (openkat, alembic in the 1.1.0 image) through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-alembic-', () => IMAGE_DIR);
+    const s = openkat(helm, 'hsr-rollback-alembic-', () => IMAGE_DIR);
 
     it('--dry-run plans `alembic downgrade 0008` (the default for alembic) in a Job, ids kept as written, and changes nothing', async () => {
       const r = await s.sr(['openkat', '--to', '1.0.0', '--dry-run']);
@@ -171,7 +119,7 @@ for (const helm of helmVersions) {
 
   describe(`e2e rollback of an alembic track whose downgrade fails (openkat) through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-alembic-fail-', brokenImage);
+    const s = openkat(helm, 'hsr-rollback-alembic-fail-', brokenImage);
 
     it('exits 14 with alembic_version still 0010 (one transaction), the api restored, no hand-off', async () => {
       const r = await s.sr(['openkat', '--to', '1.0.0', '--yes']);
@@ -197,7 +145,7 @@ for (const helm of helmVersions) {
 for (const helm of helmVersions) {
   describe(`e2e rollback of an alembic track with the exec runner (openkat) through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-alembic-exec-', () => IMAGE_DIR);
+    const s = openkat(helm, 'hsr-rollback-alembic-exec-', () => IMAGE_DIR);
 
     it('refuses to exec into the api, which the rollback stops (its pods would be gone), changing nothing', async () => {
       const r = await s.sr(['openkat', '--to', '1.0.0', '--runner', 'exec', '--yes']);
@@ -235,7 +183,7 @@ for (const helm of helmVersions) {
 
   describe(`e2e rollback of an alembic track with the exec runner and a failing downgrade (openkat) through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-alembic-exec-fail-', brokenImage);
+    const s = openkat(helm, 'hsr-rollback-alembic-exec-fail-', brokenImage);
 
     it('exits 14 with the exit code and alembic\'s error, alembic_version still 0010, the api restored, no hand-off', async () => {
       const r = await s.sr(['openkat', '--to', '1.0.0', '--runner', 'exec', '--workload', 'deployment/openkat-toolbox', '--container', 'toolbox', '--yes']);

@@ -11,17 +11,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, lstatSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireDouble } from '../harness/cluster.js';
 import { kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
-import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
-import { query, type FreshDatabase } from '../harness/postgres.js';
-import { startWorld, type World } from '../harness/world.js';
-import type { KubeObject } from '../kube/index.js';
+import { helmVersions, makeTempDir, repoRoot } from '../harness/plugin.js';
+import { query } from '../harness/postgres.js';
+import { assertInOrder, scenario, type Scenario } from '../harness/scenario.js';
 
 const NS = 'ai';
 const IMAGE = 'example/kagent:0.9.0';
 const IMAGE_DIR = join(repoRoot, 'test', 'fixtures', 'images', 'kagent-0.9.0');
-const JOB = { apiVersion: 'batch/v1', kind: 'Job' };
 const POD = { apiVersion: 'v1', kind: 'Pod' };
 const OURS = 'app.kubernetes.io/managed-by=helm-schema-rollback';
 
@@ -51,49 +48,18 @@ function brokenImage(): string {
 }
 
 /** One rollback scenario: a world whose fake kubelet plays `example/kagent:0.9.0` from `imageDir`, with kagent 0.9.0 installed and migrated. */
-function scenario(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string) {
-  const s = {} as {
-    world: World;
-    db: FreshDatabase;
-    plugin: InstalledPlugin;
-    sr(args: string[]): Promise<RunResult>;
-    ourJobs(): KubeObject[];
-    replicas(): Promise<string>;
-  };
-  before(async function () {
-    skipWithoutPsycopg(this);
-    s.world = await startWorld(helm.bin, prefix, { images: { [IMAGE]: imageDir() } });
-    requireDouble(this, s.world.cluster, 'runs the kagent 0.9.0 image from the fake kubelet\'s image map');
-    s.db = s.world.db;
-    s.plugin = s.world.plugin;
-    s.sr = (args) => s.plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
-    s.ourJobs = () => s.world.cluster.double!.list(JOB, { namespace: NS, labelSelector: OURS });
-    s.replicas = async () =>
-      (await run(kubectl, ['get', 'deployment', 'kagent-controller', '-n', NS, '-o', 'jsonpath={.spec.replicas}'], { env: s.plugin.env })).stdout;
-    await s.world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${s.db.url}`, '--set', 'replicaCount=2']);
-    await migrateKagent09(s.db.url);
+function kagent(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string): Scenario {
+  return scenario({
+    helm, prefix, namespace: NS, release: 'kagent', chart: 'kagent', version: '0.9.0', installArgs: ['--set', 'replicaCount=2'],
+    images: () => ({ [IMAGE]: imageDir() }), needsDouble: 'runs the kagent 0.9.0 image from the fake kubelet\'s image map', deployment: 'kagent-controller',
+    skipUnless: skipWithoutPsycopg, prepare: migrateKagent09,
   });
-  after(async () => {
-    await s.world?.close();
-  });
-  return s;
-}
-
-/** Asserts that `needles` occur in `text` in this order. */
-function assertInOrder(text: string, needles: (string | RegExp)[]): void {
-  let from = 0;
-  for (const n of needles) {
-    const rest = text.slice(from);
-    const m = typeof n === 'string' ? { index: rest.indexOf(n), len: n.length } : ((x) => ({ index: x?.index ?? -1, len: x?.[0].length ?? 0 }))(n.exec(rest));
-    assert.ok(m.index >= 0, `expected ${String(n)} after offset ${from} in:\n${text}`);
-    from += m.index + m.len;
-  }
 }
 
 for (const helm of helmVersions) {
   describe(`e2e rollback with the job runner (kagent's own migrate CLI in the 0.9.0 image) through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-job-', () => IMAGE_DIR);
+    const s = kagent(helm, 'hsr-rollback-job-', () => IMAGE_DIR);
 
     it('--dry-run plans the job runner with the contract\'s command and changes nothing', async () => {
       const r = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--dry-run']);
@@ -156,7 +122,7 @@ for (const helm of helmVersions) {
 
   describe(`e2e rollback with the job runner and a broken down file in the image through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-job-fail-', brokenImage);
+    const s = kagent(helm, 'hsr-rollback-job-fail-', brokenImage);
 
     it('stops at the failing step as golang-migrate leaves it, keeps the Job for its log, restores the controller, does not hand off', async () => {
       const r = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--yes']);

@@ -18,12 +18,9 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alembicOk, assertInOrder, columns, imageWith, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
-import { requireDouble } from '../harness/cluster.js';
-import { helmVersions, kubectl, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
-import type { FreshDatabase } from '../harness/postgres.js';
-import { startWorld, type World } from '../harness/world.js';
-import type { KubeObject } from '../kube/index.js';
+import { alembicOk, columns, imageWithFailingDowngrade, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
+import { helmVersions, kubectl, repoRoot, run, type RunResult } from '../harness/plugin.js';
+import { assertInOrder, scenario, type Scenario } from '../harness/scenario.js';
 
 export const NS = 'llama';
 export const RELEASE = 'llamacloud';
@@ -37,7 +34,6 @@ export const HEAD = 'a9c4e2f70d15';
 export const MIDDLE = '0e1a7c5d9b32';
 export const TARGET = 'f43d21f9cdb8';
 const JOB = { apiVersion: 'batch/v1', kind: 'Job' };
-const OURS = 'app.kubernetes.io/managed-by=helm-schema-rollback';
 
 /**
  * The runbook's rollback. The chart carries no contract, so flags give it: the track's tool, the
@@ -76,55 +72,21 @@ async function migrateLlamacloud0148(url: string): Promise<void> {
 
 /** A copy of the 0.1.48 image whose 0e1a7c5d9b32 downgrade drops pipeline_runs, then raises: a release that shipped a broken downgrade. */
 export function brokenImage(): string {
-  const file = `versions/${MIDDLE}_create_pipeline_runs.py`;
-  const good = readFileSync(join(IMAGE_DIR, file), 'utf8');
-  const drop = '    op.execute("DROP TABLE pipeline_runs")\n';
-  assert.ok(good.includes(drop), `${file} no longer drops pipeline_runs as this test expects`);
-  const broken = good.replace(drop, `${drop}    raise RuntimeError("pipeline runs cannot be restored by this downgrade")\n`);
-  return imageWith(IMAGE_DIR, { [file]: broken }, 'hsr-image-broken-');
+  return imageWithFailingDowngrade(IMAGE_DIR, `versions/${MIDDLE}_create_pipeline_runs.py`, 'op.execute("DROP TABLE pipeline_runs")', 'pipeline runs cannot be restored by this downgrade');
 }
 
-export interface Scenario {
-  world: World;
-  db: FreshDatabase;
-  plugin: InstalledPlugin;
-  /** The fake kubelet's image map (image → directory), live: a change applies to the next pod or exec. */
-  images: Record<string, string>;
-  /** `helm -n llama schema-rollback ARGS`. */
-  sr(args: string[]): Promise<RunResult>;
-  ourJobs(): KubeObject[];
-  /** spec.replicas of deployment/llamacloud-NAME (backend, jobs-service). */
-  replicas(name?: string): Promise<string>;
-  /** The release history's charts, oldest first. */
-  history(): Promise<string[]>;
-}
 
 /**
  * A world with release llamacloud of chart 0.1.48 installed (backend at 2 replicas, jobs-service at
  * 1), its database migrated to a9c4e2f70d15 with user data. `imageDir` is what the 0.1.48 image
  * runs (the fixture, or a broken copy); the 0.1.47 image is always the fixture.
  */
-export function scenario(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string): Scenario {
-  const s = {} as Scenario;
-  before(async function () {
-    skipWithoutAlembic(this, 'the llamacloud fixture images');
-    s.world = await startWorld(helm.bin, prefix, { images: { [IMAGE]: imageDir(), [OLDER_IMAGE]: OLDER_IMAGE_DIR }, charts: ['llamacloud'] });
-    s.images = requireDouble(this, s.world.cluster, 'runs the llamacloud images from the fake kubelet\'s image map').images;
-    s.db = s.world.db;
-    s.plugin = s.world.plugin;
-    s.sr = (args) => s.plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
-    s.ourJobs = () => s.world.cluster.double!.list(JOB, { namespace: NS, labelSelector: OURS });
-    s.replicas = async (name = 'backend') =>
-      (await run(kubectl, ['get', 'deployment', `llamacloud-${name}`, '-n', NS, '-o', 'jsonpath={.spec.replicas}'], { env: s.plugin.env })).stdout;
-    s.history = async () =>
-      JSON.parse((await s.plugin.helm(['history', RELEASE, '-n', NS, '-o', 'json'])).stdout).map((h: { chart: string }) => h.chart);
-    await s.world.helmOk(['install', RELEASE, 'fixtures/llamacloud', '--version', '0.1.48', '-n', NS, '--create-namespace', '--set', `database.url=${s.db.url}`, '--set', 'backend.replicaCount=2']);
-    await migrateLlamacloud0148(s.db.url);
+export function llamacloud(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string): Scenario {
+  return scenario({
+    helm, prefix, namespace: NS, release: RELEASE, chart: 'llamacloud', version: '0.1.48', installArgs: ['--set', 'backend.replicaCount=2'],
+    images: () => ({ [IMAGE]: imageDir(), [OLDER_IMAGE]: OLDER_IMAGE_DIR }), needsDouble: 'runs the llamacloud images from the fake kubelet\'s image map',
+    deployment: 'llamacloud-backend', skipUnless: (ctx) => skipWithoutAlembic(ctx, 'the llamacloud fixture images'), prepare: migrateLlamacloud0148,
   });
-  after(async () => {
-    await s.world?.close();
-  });
-  return s;
 }
 
 /** Nothing changed: the database at the 0.1.48 head with every row, what 0.1.48 added still there, the release on 0.1.48. */
@@ -141,8 +103,8 @@ async function assertUnchanged(s: Scenario): Promise<void> {
     { embedding_model: null },
   ]);
   assert.deepEqual(await query(s.db.url, 'SELECT * FROM projects ORDER BY id'), KEPT.projects);
-  assert.equal(await s.replicas('backend'), '2');
-  assert.equal(await s.replicas('jobs-service'), '1');
+  assert.equal(await s.replicas('llamacloud-backend'), '2');
+  assert.equal(await s.replicas('llamacloud-jobs-service'), '1');
   assert.deepEqual(await s.history(), ['llamacloud-0.1.48']);
 }
 
@@ -171,8 +133,8 @@ async function assertRolledBack(s: Scenario, r: RunResult): Promise<void> {
   assert.equal(await regclass(s.db.url, 'pipelines_project_id_idx'), 'pipelines_project_id_idx', 'f43d21f9cdb8 itself is not undone');
   // The release is on 0.1.47, the backend back at its replicas through helm upgrade (values kept), no Job of ours left.
   assert.deepEqual(await s.history(), ['llamacloud-0.1.48', 'llamacloud-0.1.47']);
-  assert.equal(await s.replicas('backend'), '2');
-  assert.equal(await s.replicas('jobs-service'), '1');
+  assert.equal(await s.replicas('llamacloud-backend'), '2');
+  assert.equal(await s.replicas('llamacloud-jobs-service'), '1');
   assert.deepEqual(s.ourJobs(), []);
   assert.match(r.stdout, /^Rolled back llamacloud to chart llamacloud 0\.1\.47\.$/m);
 }
@@ -180,7 +142,7 @@ async function assertRolledBack(s: Scenario, r: RunResult): Promise<void> {
 for (const helm of helmVersions) {
   describe(`e2e rollback of llamacloud (unannotated chart, contract from flags, alembic in the 0.1.48 image) through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-llamacloud-', () => IMAGE_DIR);
+    const s = llamacloud(helm, 'hsr-rollback-llamacloud-', () => IMAGE_DIR);
 
     it('--dry-run plans `alembic downgrade f43d21f9cdb8` in a Job cloned from the backend, with the SQL preview, and changes nothing', async () => {
       const r = await s.sr([...rollbackArgs(), '--dry-run']);
@@ -261,7 +223,7 @@ for (const helm of helmVersions) {
 
   describe(`e2e rollback of llamacloud whose data-dropping downgrade fails, then is fixed, through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-llamacloud-fail-', brokenImage);
+    const s = llamacloud(helm, 'hsr-rollback-llamacloud-fail-', brokenImage);
 
     it('exits 14 with alembic_version still a9c4e2f70d15 (one transaction), pipeline_runs and its rows still there, the backend restored, no hand-off', async () => {
       const r = await s.sr([...rollbackArgs(), '--yes']);
@@ -292,7 +254,7 @@ for (const helm of helmVersions) {
 
   describe(`e2e rollback of llamacloud with the exec runner in the jobs-service (the runbook's way) through ${helm.label}`, function () {
     this.timeout(300_000);
-    const s = scenario(helm, 'hsr-rollback-llamacloud-exec-', () => IMAGE_DIR);
+    const s = llamacloud(helm, 'hsr-rollback-llamacloud-exec-', () => IMAGE_DIR);
 
     it('runs the --command given (`alembic -c alembic.ini downgrade f43d21f9cdb8`) by kubectl exec in the jobs-service pod while the backend is stopped, creates no Job, then hands off', async () => {
       const r = await s.sr([...rollbackArgs({ runner: 'exec' }), '--command', 'alembic -c alembic.ini downgrade {{ .Revision }}', '--yes']);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { makeTempDir } from './plugin.js';
 import { query } from './postgres.js';
@@ -57,12 +57,13 @@ export function imageWith(imageDir: string, files: Record<string, string>, prefi
   return dir;
 }
 
-/** Asserts that `needles` occur in `text` in this order. */
-export function assertInOrder(text: string, needles: string[]): void {
-  let from = 0;
-  for (const n of needles) {
-    const i = text.indexOf(n, from);
-    assert.ok(i >= 0, `expected ${JSON.stringify(n)} after offset ${from} in:\n${text}`);
-    from = i + n.length;
-  }
+/**
+ * A copy of an image in which `statement` of `file` (a line of its downgrade) is followed by raising
+ * `message`: a release that shipped a downgrade which fails half-way, after a destructive statement.
+ */
+export function imageWithFailingDowngrade(imageDir: string, file: string, statement: string, message: string): string {
+  const good = readFileSync(join(imageDir, file), 'utf8');
+  const line = `    ${statement}\n`;
+  assert.ok(good.includes(line), `${file} no longer runs ${statement} as this test expects`);
+  return imageWith(imageDir, { [file]: good.replace(line, `${line}    raise RuntimeError(${JSON.stringify(message)})\n`) }, 'hsr-image-broken-');
 }
