@@ -1,15 +1,25 @@
 /**
  * The yargs program. Commands are registered statically (a bundle cannot read a directory). Every
  * RollbackError becomes "Error: ..." plus the fix, and its documented exit code.
+ *
+ * Parsing finishes before any command acts: yargs runs a command's handler before it reports an
+ * unknown flag or a missing option, so each handler is only recorded while yargs parses, and run
+ * after every usage check has passed. A typo then costs nothing: no helm, kubectl or database call.
  */
-import yargs from 'yargs';
-import { ExitCode, RollbackError } from '../core/errors.js';
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { ExitCode, RollbackError, UsageError } from '../core/errors.js';
 import { annotateCommand } from './commands/annotate.js';
 import { revisionsCommand } from './commands/revisions.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
 import { OUTPUT_FORMATS } from './output.js';
+import { checkNamespace, checkParsedFlags, escapeControl, explainUnknownArguments, explainYargsMessage, unknownLongFlags } from './usage.js';
+
+/** A command with the checks of its arguments that yargs cannot make; they throw UsageError. */
+export interface UsageCheckedCommand<T, U> extends CommandModule<T, U> {
+  checkUsage?(args: U): void;
+}
 
 export interface CommandIo {
   stdin?: NodeJS.ReadableStream;
@@ -19,38 +29,76 @@ export interface CommandIo {
 }
 
 export async function runCli(argv: string[], version: string, io: CommandIo = defaultIo()): Promise<number> {
-  let usageFailure: string | undefined;
+  let usageFailure: UsageError | undefined;
+  let chosen: { command: UsageCheckedCommand<unknown, unknown>; args: unknown } | undefined;
+  let commandOptions: string[] = [];
+  // Records the command and its parsed arguments; the handler runs once every usage check has passed.
+  const deferred = <T, U>(command: UsageCheckedCommand<T, U>): CommandModule<T, U> => ({
+    ...command,
+    // Every command here has a function builder; keep the flags it declares for "did you mean".
+    builder: ((y: Argv<T>) => {
+      const built = (command.builder as (y: Argv<T>) => Argv<U>)(y);
+      commandOptions = optionKeys(built);
+      return built;
+    }) as CommandModule<T, U>['builder'],
+    handler: (args) => {
+      chosen = { command: command as UsageCheckedCommand<unknown, unknown>, args };
+    },
+  });
   try {
     await yargs(argv)
       .scriptName('helm schema-rollback')
+      // Messages are matched below ("Unknown argument"); never in the user's locale.
+      .locale('en')
       .usage('$0 <command> [options]\n\nRoll back a Helm release and its database schema to a chart version, in one safe command.')
-      .version(version)
+      // `--version` alone is answered in main.ts; anywhere else it is most likely helm upgrade's
+      // --version meant as --to, which must not print a version and exit 0.
+      .version(false)
+      .epilogue('helm schema-rollback --version prints the plugin version.')
       .option('output', { alias: 'o', choices: OUTPUT_FORMATS, default: 'table' as const, describe: 'Output format' })
       .option('namespace', { alias: 'n', type: 'string', describe: 'Namespace (set by Helm from helm -n; for running outside Helm)' })
       .option('debug', { type: 'boolean', describe: 'Log every helm/kubectl call (set by Helm from helm --debug)' })
-      .command(rollbackCommand(io, ['$0 <release>', 'rollback <release>']))
-      .command(statusCommand(io))
-      .command(annotateCommand(io))
-      .command(verifyCommand(io))
-      .command(revisionsCommand(io))
+      .command(deferred(rollbackCommand(io, ['$0 <release>', 'rollback <release>'])))
+      .command(deferred(statusCommand(io)))
+      .command(deferred(annotateCommand(io)))
+      .command(deferred(verifyCommand(io)))
+      .command(deferred(revisionsCommand(io)))
       .demandCommand(1, 'name a command (see --help)')
       .strict()
       .recommendCommands()
       .wrap(Math.min(120, process.stdout.columns || 100))
-      .fail((message, err) => {
+      .fail((message, err, instance) => {
         if (err) throw err;
-        usageFailure = message;
+        // The first failure wins: yargs may report again on its way out.
+        usageFailure ??= usageErrorFrom(message, commandOptions.length > 0 ? commandOptions : optionKeys(instance), argv);
       })
       .help()
       .parseAsync();
+    // The command's own checks first: "stauts foo" is better told as a mistyped command than as a
+    // rollback missing --to. They read only what was parsed, and tolerate what is missing.
+    chosen?.command.checkUsage?.(chosen.args);
+    if (usageFailure !== undefined) return reportError(usageFailure, io);
+    if (chosen !== undefined) {
+      const parsed = chosen.args as Record<string, unknown>;
+      checkParsedFlags(parsed);
+      checkNamespace(parsed['namespace'] as string | undefined);
+      await chosen.command.handler(chosen.args as never);
+    }
   } catch (err) {
     return reportError(err, io);
   }
-  if (usageFailure !== undefined) {
-    io.stderr.write(`Error: ${usageFailure}\n  fix: run "helm schema-rollback --help" for the commands and flags\n`);
-    return ExitCode.usage;
-  }
   return ExitCode.ok;
+}
+
+function usageErrorFrom(message: string, knownOptions: string[], argv: string[]): UsageError {
+  // A mistyped flag explains the rest ("--version 0.8.0" for --to is also "missing --to"): name it first.
+  const typos = unknownLongFlags(argv, knownOptions);
+  const explained =
+    (typos.length > 0 ? explainUnknownArguments(`Unknown arguments: ${typos.join(', ')}`, knownOptions, argv) : undefined) ??
+    explainUnknownArguments(message, knownOptions, argv) ??
+    explainYargsMessage(message, argv[0]);
+  if (explained) return new UsageError(explained.message, { hint: explained.hint });
+  return new UsageError(escapeControl(message.replace(/\s*\n\s*/g, ' ')), { hint: 'run "helm schema-rollback COMMAND --help" for its arguments and flags' });
 }
 
 function reportError(err: unknown, io: CommandIo): number {
@@ -65,4 +113,10 @@ function reportError(err: unknown, io: CommandIo): number {
 
 function defaultIo(): CommandIo {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+}
+
+/** The flags the failing command knows (yargs has getOptions() at run time; its types omit it). */
+function optionKeys(instance: unknown): string[] {
+  const options = (instance as { getOptions?: () => { key?: Record<string, unknown> } }).getOptions?.();
+  return Object.keys(options?.key ?? {});
 }

@@ -4,6 +4,7 @@ import type { ContractOverrides } from '../core/resolve.js';
 import { parseCommand } from '../core/contract.js';
 import { UsageError } from '../core/errors.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
+import { toolNames } from '../tools/index.js';
 import { PORT_FORWARD_MODES, type PortForwardChoice, type PortForwardMode } from '../core/database-route.js';
 
 export interface ContractFlags {
@@ -24,7 +25,7 @@ export interface ContractFlags {
 
 export function contractOverrideOptions<T>(y: Argv<T>) {
   return y
-    .option('tool', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Migration tool of the track (alembic, golang-migrate, goose, dbmate, sql-migrate, node-pg-migrate)' })
+    .option('tool', { type: 'string', choices: toolNames, group: 'Contract (overrides the chart annotations):', describe: 'Migration tool of the track' })
     .option('revision', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: "Revision the release's chart expects" })
     .option('table', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Version table (default: the tool\'s)' })
     .option('schema', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Schema of the version table (default: search_path)' })

@@ -7,6 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import type { CommandIo } from '../app.js';
+import { toolNames } from '../../tools/index.js';
 
 interface AnnotateFlags extends GlobalFlags {
   chartDir: string;
@@ -50,7 +51,7 @@ export function annotateCommand(io: CommandIo): CommandModule<GlobalFlags, Annot
     builder: (y: Argv<GlobalFlags>) =>
       migrationsOption(y, true)
         .positional('chart-dir', { type: 'string', describe: 'Chart directory (holding Chart.yaml)', demandOption: true })
-        .option('tool', { type: 'string', describe: 'Migration tool, for a chart without a contract yet (alembic, golang-migrate, goose, dbmate, sql-migrate, node-pg-migrate)' })
+        .option('tool', { type: 'string', choices: toolNames, describe: 'Migration tool, for a chart without a contract yet' })
         .option('track', { type: 'string', describe: 'Only this track (default: every track of the contract)' })
         .option('branch', { type: 'string', describe: 'alembic: the branch label whose head this chart carries, when the history has several heads' })
         .option('check', { type: 'boolean', default: false, describe: 'Change nothing; fail (exit 18) when Chart.yaml would change' }) as unknown as Argv<AnnotateFlags>,

@@ -2,15 +2,16 @@
  * `helm schema-rollback RELEASE --to CHART_VERSION` (also `rollback RELEASE --to ...`): plan, show
  * the plan, ask (or --yes), execute. --dry-run stops after the plan and changes nothing.
  */
-import type { Argv, CommandModule } from 'yargs';
+import type { Argv } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
-import type { CommandIo } from '../app.js';
+import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import type { TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { contractOverrideOptions, databaseOptions, rollbackContractOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createProbe, createRunnerFactory, RUNNERS } from '../runners.js';
+import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
 
 interface RollbackFlags extends GlobalFlags, ContractFlags {
   release: string;
@@ -25,7 +26,7 @@ interface RollbackFlags extends GlobalFlags, ContractFlags {
   '--'?: string[];
 }
 
-export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<GlobalFlags, RollbackFlags> {
+export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCommand<GlobalFlags, RollbackFlags> {
   return {
     command: names,
     describe: 'Roll back RELEASE and its database schema to chart version --to',
@@ -40,6 +41,14 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting' })
         .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
+    checkUsage: (argv: RollbackFlags & { _?: unknown[] }) => {
+      if (typeof argv.release === 'string') {
+        // argv._ holds "rollback" when the command was named; the default command leaves it empty.
+        checkNotACommand(argv.release, (argv._ ?? []).includes('rollback'));
+        checkReleaseName(argv.release);
+      }
+      if (typeof argv.to === 'string' && argv.to.trim() !== '') checkChartVersion('--to', argv.to);
+    },
     handler: async (argv: RollbackFlags) => {
       const ctx = createContext(argv, io.env, io.stderr);
       const runner = argv.runner ?? (argv.source ? 'native' : 'job');

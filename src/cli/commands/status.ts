@@ -1,22 +1,26 @@
 /** `helm schema-rollback status RELEASE`: each track, chart against database. */
-import type { Argv, CommandModule } from 'yargs';
+import type { Argv } from 'yargs';
 import { status, type StatusReport, type TrackStatus } from '../../core/status.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { contractOverrideOptions, databaseOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
-import type { CommandIo } from '../app.js';
+import type { CommandIo, UsageCheckedCommand } from '../app.js';
+import { checkReleaseName } from '../usage.js';
 
 interface StatusFlags extends GlobalFlags, ContractFlags {
   release: string;
   output: OutputFormat;
 }
 
-export function statusCommand(io: CommandIo): CommandModule<GlobalFlags, StatusFlags> {
+export function statusCommand(io: CommandIo): UsageCheckedCommand<GlobalFlags, StatusFlags> {
   return {
     command: 'status <release>',
     describe: "Show each migration track's revision: what the release's chart expects, what the database holds",
     builder: (y: Argv<GlobalFlags>) =>
       contractOverrideOptions(databaseOptions(y)).positional('release', { type: 'string', describe: 'Helm release name', demandOption: true }) as unknown as Argv<StatusFlags>,
+    checkUsage: (argv: StatusFlags) => {
+      if (typeof argv.release === 'string') checkReleaseName(argv.release);
+    },
     handler: async (argv: StatusFlags) => {
       const ctx = createContext(argv, io.env, io.stderr);
       const report = await status(ctx, {
