@@ -4,21 +4,26 @@
  */
 import yargs from 'yargs';
 import { ExitCode, RollbackError } from '../core/errors.js';
+import { printable, type Redactor } from '../core/redact.js';
 import { annotateCommand } from './commands/annotate.js';
 import { revisionsCommand } from './commands/revisions.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
 import { OUTPUT_FORMATS } from './output.js';
+import { redactStreams } from './safe-output.js';
 
 export interface CommandIo {
   stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** The run's secrets, masked in everything written to stdout and stderr (set by runCli). */
+  secrets?: Redactor;
 }
 
-export async function runCli(argv: string[], version: string, io: CommandIo = defaultIo()): Promise<number> {
+export async function runCli(argv: string[], version: string, rawIo: CommandIo = defaultIo()): Promise<number> {
+  const io: CommandIo = { ...rawIo, ...redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets) };
   let usageFailure: string | undefined;
   try {
     await yargs(argv)
@@ -47,7 +52,7 @@ export async function runCli(argv: string[], version: string, io: CommandIo = de
     return reportError(err, io);
   }
   if (usageFailure !== undefined) {
-    io.stderr.write(`Error: ${usageFailure}\n  fix: run "helm schema-rollback --help" for the commands and flags\n`);
+    io.stderr.write(`Error: ${printable(usageFailure)}\n  fix: run "helm schema-rollback --help" for the commands and flags\n`);
     return ExitCode.usage;
   }
   return ExitCode.ok;
@@ -55,11 +60,11 @@ export async function runCli(argv: string[], version: string, io: CommandIo = de
 
 function reportError(err: unknown, io: CommandIo): number {
   if (err instanceof RollbackError) {
-    io.stderr.write(`Error: ${err.message}\n${err.hint ? `  fix: ${err.hint}\n` : ''}`);
+    io.stderr.write(`Error: ${printable(err.message)}\n${err.hint ? `  fix: ${printable(err.hint)}\n` : ''}`);
     return err.code;
   }
   const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  io.stderr.write(`Error: unexpected failure (a bug; please report it): ${text}\n`);
+  io.stderr.write(`Error: unexpected failure (a bug; please report it): ${printable(text)}\n`);
   return ExitCode.internal;
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
+import { maskArgv, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import type { CommandIo } from '../app.js';
 import type { TrackStep } from '../../core/ports.js';
@@ -41,7 +42,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting' })
         .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
     handler: async (argv: RollbackFlags) => {
-      const ctx = createContext(argv, io.env, io.stderr);
+      const ctx = createContext(argv, io.env, io.stderr, io.secrets);
+      const extraHelmArgs = (argv['--'] ?? []).map(String);
+      // helm repeats --set values in its own output (--debug's USER-SUPPLIED VALUES, its errors).
+      for (const value of secretFlagValues(extraHelmArgs)) io.secrets?.add(value);
       const runner = argv.runner ?? (argv.source ? 'native' : 'job');
       if (runner === 'native' && !argv.source) {
         throw new UsageError('the native runner needs the current version\'s migration files', { hint: 'pass --source DIR|FILE.tar.gz|URL, or --runner job' });
@@ -54,7 +58,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): CommandModule<G
       const prepared = await prepare(deps, {
         release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
         databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
-        portForward: portForwardFrom(argv), extraHelmArgs: (argv['--'] ?? []).map(String), sqlPreview: argv.dryRun === true,
+        portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: argv.dryRun === true,
       });
       // A port-forward opened for the plan stays up until the downs are verified.
       try {
@@ -124,7 +128,9 @@ function planData(plan: RollbackPlan): unknown {
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
     target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources, discovered },
-    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, handoff,
+    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop,
+    // The user's flags after --: --set values are secrets as often as not (database.url=...).
+    handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
   };
 }
 

@@ -18,7 +18,7 @@ export function statusCommand(io: CommandIo): CommandModule<GlobalFlags, StatusF
     builder: (y: Argv<GlobalFlags>) =>
       contractOverrideOptions(databaseOptions(y)).positional('release', { type: 'string', describe: 'Helm release name', demandOption: true }) as unknown as Argv<StatusFlags>,
     handler: async (argv: StatusFlags) => {
-      const ctx = createContext(argv, io.env, io.stderr);
+      const ctx = createContext(argv, io.env, io.stderr, io.secrets);
       const report = await status(ctx, {
         release: argv.release,
         overrides: overridesFrom(argv),
