@@ -65,7 +65,10 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
   };
   const get = async (kind: string, name: string): Promise<KubeObject> => {
     const obj = JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject;
-    if (obj.kind === 'Secret') for (const value of Object.values(obj.data ?? {})) opts.secrets?.add(Buffer.from(String(value), 'base64').toString('utf8'));
+    // Both forms: helm --debug prints a release's manifests, Secrets' base64 data included.
+    if (obj.kind === 'Secret') {
+      for (const value of Object.values(obj.data ?? {})) for (const form of [String(value), Buffer.from(String(value), 'base64').toString('utf8')]) opts.secrets?.add(form);
+    }
     return obj;
   };
   return {
