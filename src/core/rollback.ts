@@ -68,6 +68,8 @@ export interface RunnerChoice {
   tracks: string[];
   /** The rendered workloads the rollback scales to 0 before any down (the exec runner cannot run in one of them). */
   stop: string[];
+  /** Where that list came from, for messages: the flag or the chart's annotation. */
+  stopFrom: '--stop' | 'schema-rollback.io/stop';
 }
 
 export interface WorkloadStop {
@@ -155,6 +157,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     }
     const runner = await deps.runnerFor({
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
+      stopFrom: opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop',
     });
     for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
     if (opts.sqlPreview && runner.capture) {

@@ -73,12 +73,13 @@ export function normalizeWorkloadRef(ref: string): string {
  * Refuses an exec target that the rollback stops: its pods are deleted when it is scaled to 0, so
  * there would be nothing to exec into (or the down would be killed mid-way).
  */
-export function checkExecTarget(workload: string, stop: readonly string[]): void {
+export function checkExecTarget(workload: string, stop: readonly string[], stopFrom: '--stop' | 'schema-rollback.io/stop' = 'schema-rollback.io/stop'): void {
   const target = normalizeWorkloadRef(workload);
   if (stop.some((s) => normalizeWorkloadRef(s) === target)) {
     throw new RefusedError(
-      [`the exec runner runs the downs in a pod of ${workload}, which the rollback stops (schema-rollback.io/stop) before any down: its pods would be gone`],
-      'name a workload that runs the same image and is not stopped (a toolbox or worker) with --workload KIND/NAME [--container NAME], or use --runner job',
+      [`the exec runner runs the downs in a pod of ${workload}, which the rollback stops (${stopFrom === '--stop' ? 'your --stop' : 'the chart\'s schema-rollback.io/stop'}) before any down: its pods would be gone`],
+      'name a workload that runs the same image and is not stopped (a toolbox or worker) with --workload KIND/NAME [--container NAME], or use --runner job' +
+        (stopFrom === '--stop' ? `, or leave ${workload} out of --stop if it does not migrate on start` : ''),
     );
   }
 }

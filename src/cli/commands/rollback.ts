@@ -105,7 +105,8 @@ export function renderPlan(plan: RollbackPlan): string {
     ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
-    `Steps: ${stops ? `${stops}; ` : ''}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
+    // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
+    `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
     '',
   ].join('\n');
 }
