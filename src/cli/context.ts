@@ -11,6 +11,7 @@ import type { DatabaseConnector, DiscoveryCachePort, Log, ToolRegistry } from '.
 import { printable, Redactor, type SecretSink } from '../core/redact.js';
 import { createDiscoveryCache, helmSettings } from '../adapters/helm-cache.js';
 import { getTool } from '../tools/index.js';
+import { locateTables } from '../tools/sql.js';
 
 export interface GlobalFlags {
   debug?: boolean;
@@ -64,7 +65,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
     kube: createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets }),
     connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),
-    tools: { get: getTool },
+    tools: { get: getTool, locateTables },
     discoveryCache: createDiscoveryCache(helmSettings(env, (args) => helm.run(args)), log),
     log,
     debug,

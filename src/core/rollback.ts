@@ -255,7 +255,8 @@ async function decide(
     const tool = deps.tools.get(spec.tool);
     const table = { table: spec.table ?? tool.defaultTable, schema: spec.schema };
     const state = await tool.readState(session, table);
-    const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table });
+    const tablesElsewhere = state.tableExists ? undefined : await deps.tools.locateTables?.(session, [table.table, tool.defaultTable]);
+    const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table, tablesElsewhere });
     // The contract's command, else the tool's own default (alembic downgrade REV); runners that need one refuse without.
     const command = spec.command ?? tool.defaultDownCommand;
     if (decision.kind === 'revert' && command) decision.step.command = await renderCommand(deps.helm, [...command], decision.step, release);

@@ -102,6 +102,7 @@ export function renderPlan(plan: RollbackPlan): string {
       `Target revision of track ${track} discovered in ${d.image} (${d.command.join(' ')}${plan.targetSources[track] === 'discovered (cached)' ? ', answer cached' : ', in a Job'})`),
     '',
     renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
+    ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.warning ? [`Warning: track ${d.step.track}: ${d.warning}`] : [])),
     ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
