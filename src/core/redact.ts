@@ -25,7 +25,8 @@ const MIN_SECRET_LENGTH = 4;
 // unencoded @ in a password); quotes end it, so a JSON or YAML line cannot run into the next value.
 const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@"'<>]*:)([^\s/"'<>]*)@/gi;
 // libpq keyword/value strings (password=x), YAML and logs (password: x), env (PGPASSWORD=x).
-const PASSWORD_ASSIGNMENT = /\b(\w*pass(?:word|wd)?)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"'}]+)/gi;
+// A JSON key's closing quote may come between the name and the colon ("password": "x").
+const PASSWORD_ASSIGNMENT = /\b([\w.-]*pass(?:word|wd))(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"'}]+)/gi;
 
 export function maskUrlPasswords(text: string): string {
   return text.replace(URL_PASSWORD, (_m, head: string, password: string) => (password === '' ? `${head}@` : `${head}${MASK}@`));
@@ -48,7 +49,11 @@ export class Redactor implements SecretSink {
   redact(text: string): string {
     let out = text;
     for (const secret of this.ordered) if (out.includes(secret)) out = out.split(secret).join(MASK);
-    return maskUrlPasswords(out).replace(PASSWORD_ASSIGNMENT, (m, key: string, sep: string, value: string) => (value === MASK ? m : `${key}${sep}${MASK}`));
+    return maskUrlPasswords(out).replace(PASSWORD_ASSIGNMENT, (m, key: string, sep: string, value: string) => {
+      if (value === MASK) return m;
+      const quote = /^["']/.test(value) ? value[0]! : '';
+      return `${key}${sep}${quote}${MASK}${quote}`;
+    });
   }
 }
 

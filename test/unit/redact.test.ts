@@ -23,6 +23,8 @@ describe('redaction: what leaves the plugin', () => {
     assert.equal(r.redact('host=db password=hunter2 dbname=app'), 'host=db password=*** dbname=app');
     assert.equal(r.redact('  password: hunter2'), '  password: ***');
     assert.equal(r.redact('PGPASSWORD=hunter2 psql'), 'PGPASSWORD=*** psql');
+    assert.equal(r.redact('{"db.password": "hunter2", "user": "app"}'), '{"db.password": "***", "user": "app"}');
+    assert.equal(r.redact('bypass: true'), 'bypass: true');
     assert.equal(r.redact('password authentication failed for user "app"'), 'password authentication failed for user "app"');
   });
 

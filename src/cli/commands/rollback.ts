@@ -4,7 +4,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
-import { maskArgv, secretFlagValues } from '../../core/redact.js';
+import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import type { CommandIo } from '../app.js';
 import type { TrackStep } from '../../core/ports.js';
@@ -92,7 +92,7 @@ export function renderPlan(plan: RollbackPlan): string {
   );
   const stops = plan.stop.map((s) => `scale ${s.ref} ${s.replicas}->0`).join(', ');
   // Runners that run the app's own tool show the exact command, so it is read before it runs.
-  const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${d.step.command.join(' ')}`] : []));
+  const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${printable(d.step.command.join(' '))}`] : []));
   const where = `${plan.runner === 'job' ? 'in a Job cloned from' : plan.runner === 'exec' ? 'by kubectl exec in a running pod of' : 'in'} ${plan.workload ?? 'the workload'}${plan.container ? ` container ${plan.container}` : ''}`;
   return [
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
