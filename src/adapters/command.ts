@@ -4,6 +4,10 @@
  * secret` prints secret data.
  */
 import type { Log } from '../core/ports.js';
+import { maskArgv } from '../core/redact.js';
+
+/** Masks credential flags and helm's --set* values; one definition for every output (src/core/redact.ts). */
+export { maskArgv };
 
 export interface CommandResult {
   stdout: string;
@@ -18,24 +22,6 @@ export interface RunOptions {
   log: Log;
   input?: string;
   timeoutMs?: number;
-}
-
-const SECRET_FLAGS = new Set(['--token', '--password', '--kube-token', '--client-key-data', '--username']);
-/** helm's value-setting flags: their keys are kept (they say what was set), their values masked. */
-const VALUE_FLAGS = new Set(['--set', '--set-string', '--set-json', '--set-literal']);
-
-/** "a=1,b.c=x" → "a=***,b.c=***". */
-const maskAssignments = (text: string): string => text.split(',').map((kv) => (kv.includes('=') ? `${kv.slice(0, kv.indexOf('='))}=***` : kv)).join(',');
-
-/** argv with the values of credential flags (and of helm's --set flags) replaced by ***, for logs and error messages. */
-export function maskArgv(argv: readonly string[]): string[] {
-  return argv.map((arg, i) => {
-    const eq = arg.indexOf('=');
-    if (eq > 0 && SECRET_FLAGS.has(arg.slice(0, eq))) return `${arg.slice(0, eq)}=***`;
-    if (eq > 0 && VALUE_FLAGS.has(arg.slice(0, eq))) return `${arg.slice(0, eq)}=${maskAssignments(arg.slice(eq + 1))}`;
-    if (i > 0 && VALUE_FLAGS.has(argv[i - 1]!)) return maskAssignments(arg);
-    return i > 0 && SECRET_FLAGS.has(argv[i - 1]!) ? '***' : arg;
-  });
 }
 
 export async function runCommand(bin: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> {

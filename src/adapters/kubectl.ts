@@ -5,6 +5,7 @@
  */
 import { ClusterError, CommandFailedError, ExitCode, RollbackError, UsageError } from '../core/errors.js';
 import type { JobOutcome, KubeExecPort, KubeJobPort, KubeObject, KubePort, KubeScalePort, Log } from '../core/ports.js';
+import type { SecretSink } from '../core/redact.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
 
 export interface KubectlOptions {
@@ -13,6 +14,8 @@ export interface KubectlOptions {
   namespace: string;
   env: NodeJS.ProcessEnv;
   log: Log;
+  /** Learns every value read from a Secret, so that no output of the run shows it. */
+  secrets?: SecretSink;
 }
 
 export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort, KubeExecPort {
@@ -60,7 +63,14 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
     if (result.exitCode !== 0) throw kubectlError([opts.bin, ...argv], result.exitCode, result.stderr, opts.namespace);
     return result.stdout;
   };
-  const get = async (kind: string, name: string): Promise<KubeObject> => JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject;
+  const get = async (kind: string, name: string): Promise<KubeObject> => {
+    const obj = JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject;
+    // Both forms: helm --debug prints a release's manifests, Secrets' base64 data included.
+    if (obj.kind === 'Secret') {
+      for (const value of Object.values(obj.data ?? {})) for (const form of [String(value), Buffer.from(String(value), 'base64').toString('utf8')]) opts.secrets?.add(form);
+    }
+    return obj;
+  };
   return {
     run,
     get,

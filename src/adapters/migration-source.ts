@@ -43,6 +43,12 @@ export interface MigrationSourceOptions {
 type Tree = Map<string, Map<string, Buffer>>;
 
 export function openMigrationSource(source: string, opts: MigrationSourceOptions): MigrationSource {
+  if (/^https?:\/\//i.test(source) && !URL.canParse(source)) {
+    // Not echoed: a URL may carry credentials, and a malformed one cannot be redacted by its parts.
+    throw new UsageError('--source is not a valid http(s) URL', {
+      hint: `check its brackets (an IPv6 host is written http://[::1]:8080/x.tar.gz), port and %XX escapes; ${sourceHint}`,
+    });
+  }
   const origin = /^https?:\/\//i.test(source) ? redactUrl(source) : source;
   let loading: Promise<Tree | string> | undefined;
   return {
@@ -175,6 +181,7 @@ function download(url: string, origin: string, timeoutMs: number, maxBytes: numb
       if (status >= 300 && status < 400 && location !== undefined) {
         response.resume();
         if (redirects === 0) return fail('too many redirects');
+        if (!URL.canParse(location, url)) return fail('the server redirected to an invalid URL');
         return resolve(download(new URL(location, url).href, origin, timeoutMs, maxBytes, redirects - 1));
       }
       if (status !== 200) {

@@ -8,13 +8,15 @@
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../core/errors.js';
+import { printable, type Redactor } from '../core/redact.js';
 import { annotateCommand } from './commands/annotate.js';
 import { revisionsCommand } from './commands/revisions.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
 import { OUTPUT_FORMATS } from './output.js';
-import { checkNamespace, checkParsedFlags, escapeControl, explainUnknownArguments, explainYargsMessage, unknownLongFlags } from './usage.js';
+import { redactStreams } from './safe-output.js';
+import { checkNamespace, checkParsedFlags, explainUnknownArguments, explainYargsMessage, unknownLongFlags } from './usage.js';
 
 /** A command with the checks of its arguments that yargs cannot make; they throw UsageError. */
 export interface UsageCheckedCommand<T, U> extends CommandModule<T, U> {
@@ -26,9 +28,12 @@ export interface CommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** The run's secrets, masked in everything written to stdout and stderr (set by runCli). */
+  secrets?: Redactor;
 }
 
-export async function runCli(argv: string[], version: string, io: CommandIo = defaultIo()): Promise<number> {
+export async function runCli(argv: string[], version: string, rawIo: CommandIo = defaultIo()): Promise<number> {
+  const io: CommandIo = { ...rawIo, ...redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets) };
   let usageFailure: UsageError | undefined;
   let chosen: { command: UsageCheckedCommand<unknown, unknown>; args: unknown } | undefined;
   let commandOptions: string[] = [];
@@ -98,16 +103,16 @@ function usageErrorFrom(message: string, knownOptions: string[], argv: string[])
     explainUnknownArguments(message, knownOptions, argv) ??
     explainYargsMessage(message, argv[0]);
   if (explained) return new UsageError(explained.message, { hint: explained.hint });
-  return new UsageError(escapeControl(message.replace(/\s*\n\s*/g, ' ')), { hint: 'run "helm schema-rollback COMMAND --help" for its arguments and flags' });
+  return new UsageError(message.replace(/\s*\n\s*/g, ' '), { hint: 'run "helm schema-rollback COMMAND --help" for its arguments and flags' });
 }
 
 function reportError(err: unknown, io: CommandIo): number {
   if (err instanceof RollbackError) {
-    io.stderr.write(`Error: ${err.message}\n${err.hint ? `  fix: ${err.hint}\n` : ''}`);
+    io.stderr.write(`Error: ${printable(err.message)}\n${err.hint ? `  fix: ${printable(err.hint)}\n` : ''}`);
     return err.code;
   }
   const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  io.stderr.write(`Error: unexpected failure (a bug; please report it): ${text}\n`);
+  io.stderr.write(`Error: unexpected failure (a bug; please report it): ${printable(text)}\n`);
   return ExitCode.internal;
 }
 

@@ -7,19 +7,23 @@ import { createKubectl } from '../adapters/kubectl.js';
 import { createPortForwarder } from '../adapters/port-forward.js';
 import { createPostgresConnector } from '../adapters/postgres.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
-import type { DiscoveryCachePort, Log, ToolRegistry } from '../core/ports.js';
+import type { DatabaseConnector, DiscoveryCachePort, Log, ToolRegistry } from '../core/ports.js';
+import { printable, Redactor, type SecretSink } from '../core/redact.js';
 import { createDiscoveryCache, helmSettings } from '../adapters/helm-cache.js';
 import { getTool } from '../tools/index.js';
+import { locateTables } from '../tools/sql.js';
 
 export interface GlobalFlags {
   debug?: boolean;
   namespace?: string;
+  /** --database-url (status, rollback): a secret the moment it is read. */
+  databaseUrl?: string;
 }
 
 export interface Context {
   helm: ReturnType<typeof createHelm>;
   kube: ReturnType<typeof createKubectl>;
-  connector: ReturnType<typeof createPostgresConnector>;
+  connector: DatabaseConnector;
   /** kubectl port-forward, for databases that answer only inside the cluster. */
   forwarder: ReturnType<typeof createPortForwarder>;
   tools: ToolRegistry;
@@ -32,26 +36,48 @@ export interface Context {
   databaseUrlFromEnv?: string;
 }
 
-export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr: NodeJS.WritableStream): Context {
+/**
+ * `secrets` is the run's Redactor (CommandIo.secrets, which masks what is written to `stderr` and
+ * stdout): every secret an adapter reads is added to it.
+ */
+export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr: NodeJS.WritableStream, secrets: SecretSink = new Redactor()): Context {
   // Helm strips --debug and -n from a plugin's argv and passes HELM_DEBUG / HELM_NAMESPACE instead;
   // the flags exist for running the binary outside Helm.
   const debug = flags.debug === true || env['HELM_DEBUG'] === 'true';
   const namespace = flags.namespace || env['HELM_NAMESPACE'] || 'default';
-  const log: Log = { debug: (message) => debug && stderr.write(`debug: ${message}\n`) };
+  const log: Log = { debug: (message) => debug && stderr.write(`debug: ${printable(message)}\n`) };
+  const urlFromEnv = env[DATABASE_URL_ENV] || undefined;
+  for (const url of [flags.databaseUrl, urlFromEnv]) if (url) secrets.add(url);
+  if (flags.databaseUrl && hasPassword(flags.databaseUrl)) {
+    // Helm 4 with --debug logs a plugin's whole argv ("executing plugin command"), and ps shows it:
+    // the plugin masks its own output but cannot reach those.
+    stderr.write(`warning: --database-url carries a password, which shows in ps and in helm --debug's own "executing plugin command" line; set ${DATABASE_URL_ENV} instead\n`);
+  }
+  // Every URL a session is opened with (from a Secret, a $(VAR) expansion, a port-forward's local end) is a secret.
+  const postgres = createPostgresConnector();
+  const connector: DatabaseConnector = { connect: (url) => (secrets.add(url), postgres.connect(url)) };
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
   const helm = createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: childEnv, log });
   return {
     helm,
-    kube: createKubectl({ bin: kubectl, namespace, env: childEnv, log }),
-    connector: createPostgresConnector(),
+    kube: createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets }),
+    connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),
-    tools: { get: getTool },
+    tools: { get: getTool, locateTables },
     discoveryCache: createDiscoveryCache(helmSettings(env, (args) => helm.run(args)), log),
     log,
     debug,
     namespace,
-    databaseUrlFromEnv: env[DATABASE_URL_ENV] || undefined,
+    databaseUrlFromEnv: urlFromEnv,
   };
+}
+
+function hasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return /:\/\/[^/@\s]*:[^/@\s]+@/.test(url);
+  }
 }

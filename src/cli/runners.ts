@@ -23,7 +23,7 @@ export function createRunnerFactory(ctx: Context, opts: { source?: string }): (c
       });
     }
     if (choice.name === 'exec') {
-      checkExecTarget(choice.workload, choice.stop);
+      checkExecTarget(choice.workload, choice.stop, choice.stopFrom);
       return createExecRunner({ kube: ctx.kube, workload: choice.workload, container: choice.container });
     }
     const [kind, name] = splitRef(choice.workload);

@@ -34,13 +34,11 @@ const HABITS: Record<string, string> = { version: 'to' };
 export const COMMAND_NAMES = ['rollback', 'status', 'annotate', 'verify', 'revisions', 'completion', 'help', 'version'] as const;
 
 /**
- * A value as it may be echoed in a message: control characters (ANSI escapes among them) shown
- * escaped, and long values cut, so a pasted 100 kB value or an escape sequence never reaches the
- * terminal raw.
+ * A value as it may be echoed in a message, quoted and cut short: a pasted 100 kB value is named,
+ * not repeated. (Control characters are escaped where every message is written: printable().)
  */
 export function quoteInput(value: string, max = 80): string {
-  const shown = value.length > max ? `${value.slice(0, max)}… (${value.length} characters)` : value;
-  return JSON.stringify(shown).replace(/\\u001b/g, '\\e');
+  return `"${value.length > max ? `${value.slice(0, max)}… (${value.length} characters)` : value}"`;
 }
 
 /** Checks every parsed option of a command; throws the first problem as a UsageError. */
@@ -140,7 +138,7 @@ export function explainYargsMessage(message: string, firstWord: string | undefin
     const options = choices.split(', ').map((c) => c.replace(/^"|"$/g, ''));
     const near = closest(given.replace(/^"|"$/g, ''), options);
     return {
-      message: `--${name} ${escapeControl(given.length > 80 ? `${given.slice(0, 80)}…` : given)} is not one of: ${options.join(', ')}`,
+      message: `--${name} ${given.length > 80 ? `${given.slice(0, 80)}…` : given} is not one of: ${options.join(', ')}`,
       hint: near ? `did you mean --${name} ${near}?` : `give --${name} one of ${options.join(', ')}`,
     };
   }
@@ -155,12 +153,6 @@ export function explainYargsMessage(message: string, firstWord: string | undefin
     return { message: `missing ${usage.split(' ')[1]}`, hint: `helm schema-rollback ${usage}` };
   }
   return undefined;
-}
-
-/** Control characters (ANSI escapes among them) shown escaped: what the user typed never drives the terminal. */
-export function escapeControl(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => (c === '\u001b' ? '\\e' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 /** The --long flags typed before "--" that the command does not know (--no-X counts as X). */

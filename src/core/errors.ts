@@ -84,7 +84,11 @@ export class ReleaseNotFoundError extends RollbackError {
 export class ContractMissingError extends RollbackError {
   constructor(what: string) {
     super(ExitCode.contractMissing, `${what} carries no schema-rollback contract (no schema-rollback.io/* annotations)`, {
-      hint: 'annotate the chart (see README "The contract"), or give the track on the command line: --tool TOOL --revision REV',
+      // Every flag a rollback needs without a contract: --tool and --revision alone end in exit 7 (no
+      // workload to read the URL from), and without --stop nothing is stopped before the downs.
+      hint: 'annotate the chart (see README "The contract"), or give the contract on the command line: --tool TOOL --revision REV ' +
+        '(the revision the release\'s chart expects) --workload KIND/NAME [--container NAME] (the app holding the database URL and the code the downs run in) ' +
+        '--stop KIND/NAME (each workload that migrates on start, scaled to 0 before the downs; repeatable; without it nothing is stopped)',
     });
   }
 }

@@ -15,10 +15,13 @@ export interface TrackInput {
   state: TrackState;
   tool: MigrationTool;
   table: VersionTableRef;
+  /** When the table does not exist: the tables of the same name, or the tool's default name, in other schemas ("schema.table"). */
+  tablesElsewhere?: string[];
 }
 
 export type TrackDecision =
-  | { kind: 'revert'; step: TrackStep }
+  /** `warning`: the plan can go on, and the user should know this before saying yes. */
+  | { kind: 'revert'; step: TrackStep; warning?: string }
   | { kind: 'skip'; track: string; reason: string }
   | { kind: 'refuse'; track: string; reason: string; hint: string };
 
@@ -38,6 +41,18 @@ export function planTrack(input: TrackInput): TrackDecision {
       `${tool.name} table ${tableName(table)} is dirty at ${at}: a migration step started and did not finish` +
         (tool.name === 'golang-migrate' ? ' (after a failed down, golang-migrate leaves the PREVIOUS version marked dirty; after a failed up, the version that failed)' : ''),
       'inspect the schema, repair it by hand, then mark the true version clean (golang-migrate: migrate force VERSION) and run again',
+    );
+  }
+  if (!state.tableExists && target !== BASE) {
+    // Not "the target is newer than base": a missing table is nearly always a wrong --table/--schema.
+    const elsewhere = input.tablesElsewhere ?? [];
+    return refuse(
+      track,
+      `${tool.name} version table ${tableName(table)} does not exist${table.schema === undefined ? ' on the search_path' : ` in schema ${table.schema}`}` +
+        (elsewhere.length > 0 ? `; version tables that do exist: ${elsewhere.join(', ')}` : `, nor a table named ${[...new Set([table.table, tool.defaultTable])].join(' or ')} in any other schema`),
+      elsewhere.length > 0
+        ? `name the table the app's ${tool.name} writes with --table and --schema (annotations schema-rollback.io/table, schema-rollback.io/schema), e.g. ${splitFlags(elsewhere[0]!)}`
+        : `check the track's table and schema (--table, --schema) and the database in the URL: ${tool.name} has never run against this one`,
     );
   }
   if (state.revisions.length > 1) {
@@ -61,6 +76,14 @@ export function planTrack(input: TrackInput): TrackDecision {
     if (cmp(target, at) > 0) {
       return refuse(track, `the target revision ${target} is newer than the database's ${at}: that is an upgrade`, 'use helm upgrade; the application migrates up itself');
     }
+    if (chartRevision !== undefined && cmp(at, chartRevision) < 0) {
+      const step: TrackStep = { track, tool: tool.name, table, current: state.revisions, target, revisions: [] };
+      return {
+        kind: 'revert',
+        step,
+        warning: `the database (${at}) is behind the release's chart (${chartRevision}): the app has not migrated up to what its chart expects (a failed or pending migration?); the downs start from ${at}`,
+      };
+    }
   } else if (chartRevision !== undefined && at !== chartRevision) {
     return refuse(track, `the database (${at}) is not at the revision the release's chart expects (${chartRevision})`, 'check helm history and the version table; pass --revision REV if the release really holds another revision');
   }
@@ -70,6 +93,12 @@ export function planTrack(input: TrackInput): TrackDecision {
 
 function refuse(track: string, reason: string, hint: string): TrackDecision {
   return { kind: 'refuse', track, reason, hint };
+}
+
+/** "app.schema_migrations" → "--schema app --table schema_migrations". */
+function splitFlags(qualified: string): string {
+  const dot = qualified.indexOf('.');
+  return `--schema ${qualified.slice(0, dot)} --table ${qualified.slice(dot + 1)}`;
 }
 
 function tableName(t: VersionTableRef): string {

@@ -150,6 +150,11 @@ export interface MigrationHistory {
 /** The migration tools this build knows, by name. get() throws a UsageError naming the known ones. */
 export interface ToolRegistry {
   get(name: string): MigrationTool;
+  /**
+   * Optional: every existing table with one of these names, as "schema.table", for a message about
+   * a version table that is not where the track says (a wrong --table or --schema).
+   */
+  locateTables?(db: SqlClient, names: readonly string[]): Promise<string[]>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ export interface RunnerChoice {
   tracks: string[];
   /** The rendered workloads the rollback scales to 0 before any down (the exec runner cannot run in one of them). */
   stop: string[];
+  /** Where that list came from, for messages: the flag or the chart's annotation. */
+  stopFrom: '--stop' | 'schema-rollback.io/stop';
 }
 
 export interface WorkloadStop {
@@ -155,6 +157,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     }
     const runner = await deps.runnerFor({
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
+      stopFrom: opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop',
     });
     for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
     if (opts.sqlPreview && runner.capture) {
@@ -252,7 +255,8 @@ async function decide(
     const tool = deps.tools.get(spec.tool);
     const table = { table: spec.table ?? tool.defaultTable, schema: spec.schema };
     const state = await tool.readState(session, table);
-    const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table });
+    const tablesElsewhere = state.tableExists ? undefined : await deps.tools.locateTables?.(session, [table.table, tool.defaultTable]);
+    const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table, tablesElsewhere });
     // The contract's command, else the tool's own default (alembic downgrade REV); runners that need one refuse without.
     const command = spec.command ?? tool.defaultDownCommand;
     if (decision.kind === 'revert' && command) decision.step.command = await renderCommand(deps.helm, [...command], decision.step, release);

@@ -13,7 +13,7 @@
  */
 import { splitRef } from '../core/database-url.js';
 import { RefusedError, StepFailedError } from '../core/errors.js';
-import { revisionRange } from './step-text.js';
+import { failureOutput, revisionRange, TAIL_LINES } from './step-text.js';
 import type { KubeExecPort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 
 export interface ExecRunnerDeps {
@@ -31,7 +31,7 @@ export function createExecRunner(deps: ExecRunnerDeps): Runner {
       const pod = await deps.kube.findRunningPod(kind, name);
       const lines: string[] = [];
       const code = await deps.kube.exec(pod, deps.container, command, (line) => lines.push(line));
-      if (code !== 0) throw new Error(`the command in pod/${pod} exited with code ${code}${lines.length ? `; last output: ${lines[lines.length - 1]}` : ''}`);
+      if (code !== 0) throw new Error(`the command in pod/${pod} exited with code ${code}${lines.length ? `; last output: ${failureOutput(lines)}` : ''}`);
       return lines;
     },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
@@ -44,12 +44,13 @@ export function createExecRunner(deps: ExecRunnerDeps): Runner {
       const tail: string[] = [];
       const code = await deps.kube.exec(pod, deps.container, step.command, (line) => {
         tail.push(line);
-        if (tail.length > 5) tail.shift();
+        if (tail.length > TAIL_LINES) tail.shift();
         ctx.onOutput(line);
       });
       if (code === 0) return;
       // kubectl's own last line ("command terminated with exit code N") says nothing new.
-      const last = tail.filter((l) => !/^command terminated with exit code \d+$/.test(l)).pop();
+      const output = tail.filter((l) => !/^command terminated with exit code \d+$/.test(l));
+      const last = output.length ? failureOutput(output) : undefined;
       throw new StepFailedError(
         step.track,
         revisionRange(step),
@@ -72,12 +73,13 @@ export function normalizeWorkloadRef(ref: string): string {
  * Refuses an exec target that the rollback stops: its pods are deleted when it is scaled to 0, so
  * there would be nothing to exec into (or the down would be killed mid-way).
  */
-export function checkExecTarget(workload: string, stop: readonly string[]): void {
+export function checkExecTarget(workload: string, stop: readonly string[], stopFrom: '--stop' | 'schema-rollback.io/stop' = 'schema-rollback.io/stop'): void {
   const target = normalizeWorkloadRef(workload);
   if (stop.some((s) => normalizeWorkloadRef(s) === target)) {
     throw new RefusedError(
-      [`the exec runner runs the downs in a pod of ${workload}, which the rollback stops (schema-rollback.io/stop) before any down: its pods would be gone`],
-      'name a workload that runs the same image and is not stopped (a toolbox or worker) with --workload KIND/NAME [--container NAME], or use --runner job',
+      [`the exec runner runs the downs in a pod of ${workload}, which the rollback stops (${stopFrom === '--stop' ? 'your --stop' : 'the chart\'s schema-rollback.io/stop'}) before any down: its pods would be gone`],
+      'name a workload that runs the same image and is not stopped (a toolbox or worker) with --workload KIND/NAME [--container NAME], or use --runner job' +
+        (stopFrom === '--stop' ? `, or leave ${workload} out of --stop if it does not migrate on start` : ''),
     );
   }
 }

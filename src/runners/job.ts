@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RefusedError, StepFailedError, UsageError } from '../core/errors.js';
-import { revisionRange } from './step-text.js';
+import { failureOutput, revisionRange, TAIL_LINES } from './step-text.js';
 import type { KubeJobPort, KubeObject, Log, ProbePort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 
 export const MANAGED_BY = 'helm-schema-rollback';
@@ -179,7 +179,7 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
       const tail: string[] = [];
       const onLine = (line: string) => {
         tail.push(line);
-        if (tail.length > 5) tail.shift();
+        if (tail.length > TAIL_LINES) tail.shift();
         ctx.onOutput(line);
       };
       const stopLogs = new AbortController();
@@ -205,7 +205,7 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
       const why = outcome.status === 'timeout'
         ? `did not finish within ${deadline + WAIT_GRACE_SECONDS}s`
         : `failed (${[outcome.reason, outcome.message].filter(Boolean).join(': ') || 'no reason given'})`;
-      const last = tail.length ? `; last output: ${tail[tail.length - 1]}` : '';
+      const last = tail.length ? `; last output: ${failureOutput(tail)}` : '';
       const cause = new Error(`job/${name} ${why}${last}`);
       if (deps.keepOnFailure === false) {
         await deps.kube.deleteJob(name);
@@ -232,7 +232,7 @@ async function captureJob(kube: KubeJobPort, job: KubeObject, deadline: number, 
     clearTimeout(drained);
     if (outcome.status !== 'complete') {
       const why = outcome.status === 'timeout' ? 'did not finish' : `failed (${[outcome.reason, outcome.message].filter(Boolean).join(': ') || 'no reason given'})`;
-      throw new Error(`job/${name} ${why}${lines.length ? `; last output: ${lines[lines.length - 1]}` : ''}`);
+      throw new Error(`job/${name} ${why}${lines.length ? `; last output: ${failureOutput(lines)}` : ''}`);
     }
     return lines;
   } finally {

@@ -3,7 +3,7 @@
  * version-table read to VersionTableError. No connection, no I/O.
  */
 import { VersionTableError } from '../core/errors.js';
-import type { VersionTableRef } from '../core/ports.js';
+import type { SqlClient, VersionTableRef } from '../core/ports.js';
 
 /**
  * Quotes one identifier the way PostgreSQL (and lib/pq's QuoteIdentifier, and SQLAlchemy for
@@ -72,3 +72,13 @@ export function versionTableReadError(
   return undefined;
 }
 
+
+/** Every table (or view) named one of `names`, in any schema the user may see, as "schema.table", sorted. */
+export async function locateTables(db: SqlClient, names: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT table_schema || '.' || table_name AS name FROM information_schema.tables
+      WHERE table_name = ANY($1::text[]) AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`,
+    [[...new Set(names)]],
+  );
+  return rows.map((r) => r.name);
+}

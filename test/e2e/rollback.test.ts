@@ -5,10 +5,9 @@
  * it, and a rollback to 0.8.0 (core 8, vector 1) with the native runner and the 0.9.0 down files.
  */
 import assert from 'node:assert/strict';
-import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
-import { helmVersions, kubectl, makeTempDir, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
+import { helmVersions, kubectl, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import { query, type FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
 
@@ -111,14 +110,6 @@ for (const helm of helmVersions) {
   });
 }
 
-/** The 0.9.0 down files with 000011's down broken, as a release could ship them. */
-function brokenSource(): string {
-  const dir = join(makeTempDir('hsr-broken-'), 'kagent');
-  cpSync(SOURCE, dir, { recursive: true });
-  writeFileSync(join(dir, 'core', '000011_agent_instance_tasks.down.sql'), 'DROP TABLE agent_instance_tasks;\nSELECT 1 / 0;\n');
-  return dir;
-}
-
 for (const helm of helmVersions) {
   describe(`e2e rollback with a failing down file through ${helm.label}`, function () {
     this.timeout(300_000);
@@ -141,7 +132,7 @@ for (const helm of helmVersions) {
     });
 
     it('stops at the failing file leaving what golang-migrate leaves, restores the controller, and does not hand off', async () => {
-      const r = await sr(['kagent', '--to', '0.8.0', '--source', brokenSource(), '--yes']);
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', brokenKagentSource(), '--yes']);
       assert.equal(r.exitCode, 14, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /track core: down of 11 failed/);
       assert.match(r.stderr, /while the schema is at 11\. .*force 11", then re-run the rollback/);

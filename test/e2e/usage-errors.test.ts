@@ -44,7 +44,7 @@ const cases: Case[] = [
   { args: ['--to', '0.8.0'], says: [/missing RELEASE/] },
   { args: [], says: [/missing RELEASE/] },
   { args: ['Kagent', '--to', '0.8.0'], says: [/"Kagent" is not a Helm release name/] },
-  { args: [ansi, '--to', '0.8.0'], says: [/"kag\\e\[31ment" is not a Helm release name/] },
+  { args: [ansi, '--to', '0.8.0'], says: [/"kag\\x1b\[31ment" is not a Helm release name/] },
   { args: [long, '--to', '0.8.0'], says: [/\(100000 characters\)" is not a Helm release name/] },
   { args: ['kagent', '--to', '0.8.0', '-n', 'Bad_NS'], says: [/"Bad_NS" is not a Kubernetes namespace name/] },
   { args: ['kagent', '--to', '0.8.0', '--namespace='], says: [/--namespace needs a value/] },

@@ -4,11 +4,12 @@
  * native runner starts from exactly what an app migrating on start leaves. Kept in test/: the
  * plugin itself never runs ups.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { SqlClient } from '../../src/core/ports.js';
 import { parseMigrationFiles, type MigrationFiles } from '../../src/tools/golang-migrate-files.js';
+import { makeTempDir } from './plugin.js';
 import { query } from './postgres.js';
 import { ensureVersionTable, golangMigrate, resolveSchema, runMigrationBody, setVersion } from '../../src/tools/golang-migrate.js';
 
@@ -39,6 +40,17 @@ export async function migrateUp(db: SqlClient, table: string, files: MigrationFi
 
 /** The kagent fixture's migrations (test/fixtures/migrations/kagent: core 1..13, vector 1..3). */
 export const KAGENT_SOURCE = path.join(import.meta.dirname, '..', 'fixtures', 'migrations', 'kagent');
+
+/**
+ * A copy of the kagent 0.9.0 down files with 000011's down broken (drops a table, then fails), as a
+ * release could ship them; `failure` is the failing statement.
+ */
+export function brokenKagentSource(failure = 'SELECT 1 / 0;'): string {
+  const dir = path.join(makeTempDir('hsr-broken-'), 'kagent');
+  cpSync(KAGENT_SOURCE, dir, { recursive: true });
+  writeFileSync(path.join(dir, 'core', '000011_agent_instance_tasks.down.sql'), `DROP TABLE agent_instance_tasks;\n${failure}\n`);
+  return dir;
+}
 
 /** What the kagent controller of 0.9.0 leaves when it migrates on start (core 13, vector 3), plus user data. */
 export async function migrateKagent09(url: string): Promise<void> {

@@ -89,6 +89,10 @@ describe('runners/exec', () => {
     assert.equal(normalizeWorkloadRef('StatefulSet/db'), 'statefulset/db');
     assert.throws(() => checkExecTarget('deploy/openkat-api', ['deployment/openkat-api']), (err: unknown) => err instanceof RefusedError && err.code === 12 && /which the rollback stops/.test(err.message));
     assert.doesNotThrow(() => checkExecTarget('deployment/openkat-toolbox', ['deployment/openkat-api']));
+    // The refusal names where the stop came from: the chart's annotation, or the user's own --stop.
+    assert.throws(() => checkExecTarget('deployment/openkat-api', ['deployment/openkat-api']), /stops \(the chart's schema-rollback\.io\/stop\)/);
+    assert.throws(() => checkExecTarget('deployment/openkat-api', ['deployment/openkat-api'], '--stop'), (err: unknown) =>
+      err instanceof RefusedError && /stops \(your --stop\)/.test(err.message) && !/schema-rollback\.io\/stop/.test(err.message) && /leave deployment\/openkat-api out of --stop/.test(err.hint ?? ''));
   });
 
   it('finds pods by the workload\'s matchLabels', () => {

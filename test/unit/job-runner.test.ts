@@ -267,6 +267,18 @@ describe('job runner: running the Job', () => {
     assert.ok(unlisted instanceof StepFailedError);
     assert.match(unlisted.message, /^track core: down of 13 -> 8 failed: job\//);
 
+    // SQLAlchemy ends with a footer two lines below the cause: the message quotes from the cause on.
+    const sqlalchemy = fakeKube(failed, [
+      'Traceback (most recent call last):',
+      '  File "/app/migrations/versions/0010.py", line 20, in downgrade',
+      'sqlalchemy.exc.IntegrityError: (psycopg2.errors.NotNullViolation) column "sso_id" of relation "users" contains null values',
+      '[SQL: ALTER TABLE users ALTER COLUMN sso_id SET NOT NULL]',
+      '(Background on this error at: https://sqlalche.me/e/20/gkpj)',
+    ]);
+    const cause = await createJobRunner({ ...deps, kube: sqlalchemy.kube }).run(step, context()).then(() => undefined, (e: unknown) => e);
+    assert.ok(cause instanceof StepFailedError);
+    assert.match(cause.message, /; last output: sqlalchemy\.exc\.IntegrityError: .*contains null values \| \[SQL: ALTER TABLE users .*\] \| \(Background on this error at: \S+\)$/);
+
     const other = fakeKube({ status: 'timeout' }, []);
     const timeout = await createJobRunner({ ...deps, kube: other.kube, keepOnFailure: false, timeoutSeconds: 60 }).run(step, context()).then(() => undefined, (e: unknown) => e);
     assert.ok(timeout instanceof StepFailedError);

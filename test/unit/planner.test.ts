@@ -18,6 +18,25 @@ describe('planner: one track', () => {
     assert.deepEqual(d.kind === 'revert' && [d.step.current, d.step.target, d.step.table], [['13'], '8', { table: 'schema_migrations' }]);
   });
 
+  it('warns, and still reverts, when the database is behind the release\'s chart', () => {
+    const d = planTrack(gm('13', '8', ['11']));
+    assert.equal(d.kind, 'revert');
+    assert.match(d.kind === 'revert' ? (d.warning ?? '') : '', /the database \(11\) is behind the release's chart \(13\)/);
+    assert.equal((planTrack(gm('13', '8', ['13'])) as { warning?: string }).warning, undefined);
+  });
+
+  it('refuses a version table that does not exist, naming the ones that do (not "target newer than base")', () => {
+    const missing = { ...gm('13', '8', []), state: { tableExists: false, revisions: [], dirty: false }, table: { table: 'schema_migrations', schema: 'wrong' } };
+    const d = planTrack({ ...missing, tablesElsewhere: ['app.schema_migrations', 'public.schema_migrations'] });
+    assert.equal(d.kind, 'refuse');
+    assert.equal(d.kind === 'refuse' && d.reason, 'golang-migrate version table wrong.schema_migrations does not exist in schema wrong; version tables that do exist: app.schema_migrations, public.schema_migrations');
+    assert.match(d.kind === 'refuse' ? d.hint : '', /--schema app --table schema_migrations/);
+    const none = planTrack({ ...missing, table: { table: 'typo_migrations' }, tablesElsewhere: [] });
+    assert.match(none.kind === 'refuse' ? none.reason : '', /typo_migrations does not exist on the search_path, nor a table named typo_migrations or schema_migrations in any other schema/);
+    // At base with a base target, a missing table is just a tool that never ran.
+    assert.equal(planTrack({ ...missing, targetRevision: 'base' }).kind, 'skip');
+  });
+
   it('skips a track already at the target, without error', () => {
     assert.deepEqual(planTrack(gm('13', '8', ['8'])), { kind: 'skip', track: 'core', reason: 'already at 8' });
     assert.equal(planTrack(gm('3', 'base', [])).kind, 'skip');

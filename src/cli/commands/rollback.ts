@@ -4,6 +4,7 @@
  */
 import type { Argv } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
+import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import type { TrackStep } from '../../core/ports.js';
@@ -50,7 +51,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       if (typeof argv.to === 'string' && argv.to.trim() !== '') checkChartVersion('--to', argv.to);
     },
     handler: async (argv: RollbackFlags) => {
-      const ctx = createContext(argv, io.env, io.stderr);
+      const ctx = createContext(argv, io.env, io.stderr, io.secrets);
+      const extraHelmArgs = (argv['--'] ?? []).map(String);
+      // helm repeats --set values in its own output (--debug's USER-SUPPLIED VALUES, its errors).
+      for (const value of secretFlagValues(extraHelmArgs)) io.secrets?.add(value);
       const runner = argv.runner ?? (argv.source ? 'native' : 'job');
       if (runner === 'native' && !argv.source) {
         throw new UsageError('the native runner needs the current version\'s migration files', { hint: 'pass --source DIR|FILE.tar.gz|URL, or --runner job' });
@@ -63,7 +67,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       const prepared = await prepare(deps, {
         release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
         databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
-        portForward: portForwardFrom(argv), extraHelmArgs: (argv['--'] ?? []).map(String), sqlPreview: argv.dryRun === true,
+        portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: argv.dryRun === true,
       });
       // A port-forward opened for the plan stays up until the downs are verified.
       try {
@@ -97,7 +101,7 @@ export function renderPlan(plan: RollbackPlan): string {
   );
   const stops = plan.stop.map((s) => `scale ${s.ref} ${s.replicas}->0`).join(', ');
   // Runners that run the app's own tool show the exact command, so it is read before it runs.
-  const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${d.step.command.join(' ')}`] : []));
+  const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${printable(d.step.command.join(' '))}`] : []));
   const where = `${plan.runner === 'job' ? 'in a Job cloned from' : plan.runner === 'exec' ? 'by kubectl exec in a running pod of' : 'in'} ${plan.workload ?? 'the workload'}${plan.container ? ` container ${plan.container}` : ''}`;
   return [
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
@@ -107,10 +111,12 @@ export function renderPlan(plan: RollbackPlan): string {
       `Target revision of track ${track} discovered in ${d.image} (${d.command.join(' ')}${plan.targetSources[track] === 'discovered (cached)' ? ', answer cached' : ', in a Job'})`),
     '',
     renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
+    ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.warning ? [`Warning: track ${d.step.track}: ${d.warning}`] : [])),
     ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
-    `Steps: ${stops ? `${stops}; ` : ''}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
+    // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
+    `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
     '',
   ].join('\n');
 }
@@ -133,7 +139,9 @@ function planData(plan: RollbackPlan): unknown {
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
     target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources, discovered },
-    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, handoff,
+    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop,
+    // The user's flags after --: --set values are secrets as often as not (database.url=...).
+    handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
   };
 }
 

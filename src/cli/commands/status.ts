@@ -22,7 +22,7 @@ export function statusCommand(io: CommandIo): UsageCheckedCommand<GlobalFlags, S
       if (typeof argv.release === 'string') checkReleaseName(argv.release);
     },
     handler: async (argv: StatusFlags) => {
-      const ctx = createContext(argv, io.env, io.stderr);
+      const ctx = createContext(argv, io.env, io.stderr, io.secrets);
       const report = await status(ctx, {
         release: argv.release,
         overrides: overridesFrom(argv),
