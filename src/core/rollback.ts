@@ -156,7 +156,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     const runner = await deps.runnerFor({
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
     });
-    for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
+    await previewDowns(runner, decisions);
     if (opts.sqlPreview && runner.capture) {
       for (const d of decisions) {
         const spec = current.tracks.find((t) => d.kind === 'revert' && t.name === d.step.track);
@@ -175,6 +175,32 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
   } catch (err) {
     await route.close();
     throw err;
+  }
+}
+
+/**
+ * Asks the runner which downs it would run for each track (each with its file), so the plan shows
+ * them. Refusals of every track are gathered into one, so one pass fixes them all; nothing has
+ * changed yet.
+ */
+async function previewDowns(runner: Runner, decisions: TrackDecision[]): Promise<void> {
+  if (!runner.preview) return;
+  const refusals: RefusedError[] = [];
+  for (const d of decisions) {
+    if (d.kind !== 'revert') continue;
+    try {
+      const downs = await runner.preview(d.step);
+      d.step.downs = downs;
+      d.step.revisions = downs.map((x) => x.revision);
+    } catch (err) {
+      if (!(err instanceof RefusedError)) throw err;
+      // Each reason names its track, once they are listed together.
+      const track = `track ${d.step.track}`;
+      refusals.push(new RefusedError(err.reasons.map((r) => (r.startsWith(`${track}:`) ? r : `${track}: ${r}`)), err.hint));
+    }
+  }
+  if (refusals.length > 0) {
+    throw new RefusedError(refusals.flatMap((r) => r.reasons), [...new Set(refusals.map((r) => r.hint).filter((h) => h !== undefined))].join('; '));
   }
 }
 
