@@ -7,15 +7,21 @@
  *
  * Tarballs are read with node:zlib and the minimal tar reader below (ustar, GNU long names, pax
  * paths): no dependency for a format this small.
+ *
+ * Only regular files inside the source are read. A symbolic link (on disk or as a tar entry), a hard
+ * link, a device, FIFO or socket in a track's directory, and a tar entry whose path leaves the
+ * archive, are refused, naming the entry: following a link could run SQL from outside the source,
+ * and dropping it silently turns its migration into one without a down file.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { UsageError } from '../core/errors.js';
+import { RefusedError, UsageError } from '../core/errors.js';
 import type { Log } from '../core/ports.js';
-import { tarEntries } from './tar.js';
+import { tarEntries, type TarEntry } from './tar.js';
 
 export interface SourceFile {
   name: string;
@@ -39,8 +45,30 @@ export interface MigrationSourceOptions {
   log?: Log;
 }
 
-/** A tree of files in memory: directory path ('' = root) → file name → body. */
-type Tree = Map<string, Map<string, Buffer>>;
+/** One directory of an unpacked archive: its regular files, and the entries refused (name → why). */
+interface TreeDir {
+  files: Map<string, Buffer>;
+  refused: Map<string, string>;
+}
+
+/** A tree of files in memory: directory path ('' = root) → its directory. */
+type Tree = Map<string, TreeDir>;
+
+const emptyDir = (): TreeDir => ({ files: new Map(), refused: new Map() });
+
+/** Track names become path segments: only a plain name (the contract's track names are DNS labels). */
+function checkTrackName(track: string): void {
+  if (track === '' || track === '.' || track === '..' || /[/\\\0]/.test(track)) {
+    throw new UsageError(`track name "${track}" cannot name a directory of the migration source`, { hint: 'name the track with letters, digits and dashes (--track NAME)' });
+  }
+}
+
+function refuseEntries(origin: string, entries: string[]): RefusedError {
+  return new RefusedError(
+    entries.map((e) => `migration source ${origin}: ${e}`),
+    'give the migration files themselves: a directory or archive of regular files (copy linked files in, e.g. "cp -L" or "tar --dereference"); nothing was read from these entries and nothing was changed',
+  );
+}
 
 export function openMigrationSource(source: string, opts: MigrationSourceOptions): MigrationSource {
   if (/^https?:\/\//i.test(source) && !URL.canParse(source)) {
@@ -54,6 +82,7 @@ export function openMigrationSource(source: string, opts: MigrationSourceOptions
   return {
     origin,
     async files(track) {
+      checkTrackName(track);
       loading ??= load(source, origin, opts);
       const loaded = await loading;
       return typeof loaded === 'string' ? readTrackDirectory(loaded, track, opts.tracks) : trackFromTree(loaded, origin, track, opts.tracks);
@@ -85,19 +114,60 @@ const sourceHint = 'give --source a directory of migration files (one subdirecto
 
 async function readTrackDirectory(root: string, track: string, tracks: readonly string[]): Promise<{ origin: string; files: SourceFile[] }> {
   const sub = path.join(root, track);
-  const hasSub = await stat(sub).then((s) => s.isDirectory(), () => false);
+  // lstat: a track directory that is a link would lead out of the source.
+  const subInfo = await lstat(sub).catch(() => undefined);
+  if (subInfo?.isSymbolicLink()) {
+    throw refuseEntries(`${root}${path.sep}`, [`${track} is a symbolic link (to ${await readlink(sub)}), not a directory inside the source`]);
+  }
+  const hasSub = subInfo?.isDirectory() === true;
   if (!hasSub && tracks.length > 1) {
     throw new UsageError(`migration source ${root} has no directory ${track}/ for track ${track}`, { hint: sourceHint });
   }
   const dir = hasSub ? sub : root;
+  const origin = `${dir}${path.sep}`;
   const files: SourceFile[] = [];
+  const refused: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    // golang-migrate's file source skips subdirectories and follows symlinks to files.
+    // golang-migrate's file source skips subdirectories (and would follow links: this reader does not).
+    if (entry.isDirectory()) continue;
     const full = path.join(dir, entry.name);
-    const isFile = entry.isFile() || (entry.isSymbolicLink() && (await stat(full).then((s) => s.isFile(), () => false)));
-    if (isFile) files.push({ name: entry.name, body: await readFile(full, 'utf8') });
+    if (entry.isSymbolicLink()) {
+      refused.push(`${entry.name} is a symbolic link (to ${await readlink(full)})`);
+      continue;
+    }
+    if (!entry.isFile()) {
+      refused.push(`${entry.name} is not a regular file (a device, FIFO or socket)`);
+      continue;
+    }
+    const read = await readRegularFile(full);
+    if (typeof read === 'string') files.push({ name: entry.name, body: read });
+    else refused.push(`${entry.name} ${read.why}`);
   }
-  return { origin: `${dir}${path.sep}`, files };
+  if (refused.length > 0) throw refuseEntries(origin, refused);
+  return { origin, files };
+}
+
+/**
+ * Reads a file only if it is still a regular file with one name, checked on the open descriptor
+ * (O_NOFOLLOW: a link swapped in after readdir fails to open instead of being followed).
+ */
+async function readRegularFile(full: string): Promise<string | { why: string }> {
+  let handle;
+  try {
+    handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { why: code === 'ELOOP' ? 'is a symbolic link' : `cannot be read (${code ?? (err as Error).message})` };
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return { why: 'is not a regular file (a device, FIFO or socket)' };
+    // Another name for the same file may lie anywhere on the file system.
+    if (info.nlink > 1) return { why: `is a hard link (one of ${info.nlink} names of the same file)` };
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +177,8 @@ function trackFromTree(tree: Tree, origin: string, track: string, tracks: readon
   const root = treeRoot(tree, tracks);
   const sub = root === '' ? track : `${root}/${track}`;
   let dir: string;
+  const link = tree.get(root)?.refused.get(track);
+  if (link !== undefined) throw refuseEntries(`${origin}:${root === '' ? '' : `${root}/`}`, [`${track} ${link}, not a directory inside the source`]);
   if (tree.has(sub)) dir = sub;
   else if (tracks.length === 1) dir = root;
   else {
@@ -114,8 +186,11 @@ function trackFromTree(tree: Tree, origin: string, track: string, tracks: readon
       hint: sourceHint,
     });
   }
-  const files = [...(tree.get(dir) ?? new Map<string, Buffer>()).entries()].map(([name, body]) => ({ name, body: body.toString('utf8') }));
-  return { origin: `${origin}:${dir === '' ? '' : `${dir}/`}`, files };
+  const { files: bodies, refused } = tree.get(dir) ?? emptyDir();
+  const where = `${origin}:${dir === '' ? '' : `${dir}/`}`;
+  if (refused.size > 0) throw refuseEntries(where, [...refused].map(([name, why]) => `${name} ${why}`));
+  const files = [...bodies.entries()].map(([name, body]) => ({ name, body: body.toString('utf8') }));
+  return { origin: where, files };
 }
 
 /**
@@ -125,7 +200,8 @@ function trackFromTree(tree: Tree, origin: string, track: string, tracks: readon
 function treeRoot(tree: Tree, tracks: readonly string[]): string {
   let root = '';
   for (;;) {
-    if ((tree.get(root)?.size ?? 0) > 0) return root;
+    const here = tree.get(root);
+    if (here !== undefined && here.files.size + here.refused.size > 0) return root;
     const children = [...tree.keys()].filter((d) => d !== root && parentOf(d) === root);
     if (children.length !== 1 || tracks.includes(path.posix.basename(children[0]!))) return root;
     root = children[0]!;
@@ -146,16 +222,28 @@ function unpack(archive: Buffer, origin: string, maxBytes: number): Tree {
   if (tar.length < 512 || tar.toString('latin1', 257, 262) !== 'ustar') {
     throw new UsageError(`migration source ${origin} is neither a directory nor a tar or tar.gz archive`, { hint: sourceHint });
   }
-  const tree: Tree = new Map([['', new Map()]]);
+  const tree: Tree = new Map([['', emptyDir()]]);
   for (const entry of tarEntries(tar, (why) => new UsageError(`migration source ${origin}: broken tar archive (${why})`, { hint: sourceHint }))) {
     const clean = path.posix.normalize(entry.path.replace(/^(\.\/)+/, '')).replace(/\/+$/, '');
-    if (clean === '.' || clean === '' || clean.startsWith('../') || clean.startsWith('/')) continue;
+    if (clean === '.' || clean === '') continue;
+    if (clean === '..' || clean.startsWith('../') || clean.startsWith('/')) {
+      throw refuseEntries(origin, [`entry ${entry.path} lies outside the archive (an absolute path or one that climbs out with ..)`]);
+    }
     const dir = entry.type === 'dir' ? clean : parentOf(clean);
     // Register the directory and its ancestors, so treeRoot sees the shape even without dir entries.
-    for (let d = dir; d !== '' && !tree.has(d); d = parentOf(d)) tree.set(d, new Map());
-    if (entry.type === 'file') tree.get(dir)!.set(path.posix.basename(clean), entry.data);
+    for (let d = dir; d !== '' && !tree.has(d); d = parentOf(d)) tree.set(d, emptyDir());
+    const name = path.posix.basename(clean);
+    if (entry.type === 'file') tree.get(dir)!.files.set(name, entry.data);
+    else if (entry.type !== 'dir') tree.get(dir)!.refused.set(name, entryProblem(entry));
   }
   return tree;
+}
+
+/** Why a tar entry that is not a regular file or a directory is not read. */
+function entryProblem(entry: TarEntry): string {
+  if (entry.type === 'symlink') return `is a symbolic link (to ${entry.linkTarget})`;
+  if (entry.type === 'hardlink') return `is a hard link (to ${entry.linkTarget})`;
+  return 'is not a regular file (a device, FIFO or other special entry)';
 }
 
 // ---------------------------------------------------------------------------------------------

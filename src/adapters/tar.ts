@@ -6,15 +6,20 @@ import { gunzipSync } from 'node:zlib';
 
 export interface TarEntry {
   path: string;
-  type: 'file' | 'dir' | 'other';
+  /** 'other': a device, a FIFO, or a type this reader does not know. */
+  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
   data: Buffer;
+  /** For links: the path the entry points to. */
+  linkTarget?: string;
 }
 
 /** ustar/GNU/pax headers: 512-byte blocks, sizes in octal (or base-256), data padded to 512. */
 export function* tarEntries(tar: Buffer, broken: (why: string) => Error): Generator<TarEntry> {
   let offset = 0;
   let longName: string | undefined;
+  let longLink: string | undefined;
   let paxPath: string | undefined;
+  let paxLink: string | undefined;
   while (offset + 512 <= tar.length) {
     const header = tar.subarray(offset, offset + 512);
     if (header.every((b) => b === 0)) return;
@@ -31,17 +36,24 @@ export function* tarEntries(tar: Buffer, broken: (why: string) => Error): Genera
       longName = cString(data);
       continue;
     }
-    if (flag === 'x') {
-      paxPath = paxRecords(data).get('path') ?? paxPath;
+    if (flag === 'K') {
+      longLink = cString(data);
       continue;
     }
-    if (flag === 'g' || flag === 'K') continue;
+    if (flag === 'x') {
+      const records = paxRecords(data);
+      paxPath = records.get('path') ?? paxPath;
+      paxLink = records.get('linkpath') ?? paxLink;
+      continue;
+    }
+    if (flag === 'g') continue;
     // The POSIX prefix field only exists in "ustar\0" headers; GNU's "ustar  " uses those bytes otherwise.
     const prefix = header.toString('latin1', 257, 263) === 'ustar\0' ? cString(header.subarray(345, 500)) : '';
     const name = paxPath ?? longName ?? (prefix === '' ? cString(header.subarray(0, 100)) : `${prefix}/${cString(header.subarray(0, 100))}`);
-    longName = paxPath = undefined;
-    const type = flag === '0' || flag === '\0' || flag === '7' ? 'file' : flag === '5' ? 'dir' : 'other';
-    yield { path: name, type, data };
+    const link = paxLink ?? longLink ?? cString(header.subarray(157, 257));
+    longName = longLink = paxPath = paxLink = undefined;
+    const type = flag === '0' || flag === '\0' || flag === '7' ? 'file' : flag === '5' ? 'dir' : flag === '2' ? 'symlink' : flag === '1' ? 'hardlink' : 'other';
+    yield type === 'symlink' || type === 'hardlink' ? { path: name, type, data, linkTarget: link } : { path: name, type, data };
   }
 }
 

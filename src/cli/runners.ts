@@ -11,11 +11,11 @@ import type { Context } from './context.js';
 
 export const RUNNERS = ['native', 'job', 'exec'] as const;
 
-export function createRunnerFactory(ctx: Context, opts: { source?: string }): (choice: RunnerChoice) => Promise<Runner> {
+export function createRunnerFactory(ctx: Context, opts: { source?: string; allowMissingDowns?: boolean }): (choice: RunnerChoice) => Promise<Runner> {
   return async (choice) => {
     if (choice.name === 'native') {
       const source = openMigrationSource(opts.source!, { tracks: choice.tracks, log: ctx.log });
-      return createNativeRunner({ connector: ctx.connector, loadSource: golangMigrateFiles(source) });
+      return createNativeRunner({ connector: ctx.connector, loadSource: golangMigrateFiles(source), allowMissingDowns: opts.allowMissingDowns });
     }
     if (!choice.workload) {
       throw new UsageError(`the ${choice.name} runner ${choice.name === 'exec' ? 'runs in a pod of' : 'clones'} the workload that holds the current version's code, and the chart names none`, {

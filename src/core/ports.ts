@@ -335,10 +335,24 @@ export interface TrackStep {
   target: string;
   /** The revisions that will be reverted, newest first. */
   revisions: string[];
+  /** Each down as the runner will run it, from the files it reads (native); absent when the tool in the image decides. */
+  downs?: PlannedDown[];
   /** The down command (rendered argv) for runners that run the tool in the app's image. */
   command?: string[];
   /** --dry-run: the tool's offline SQL for this step (a preview: never run), or why there is none. */
   sqlPreview?: { command: string[]; lines: string[]; error?: string };
+}
+
+/** One down step as a runner that reads the migration files will run it, for the plan. */
+export interface PlannedDown {
+  /** The revision reverted. */
+  revision: string;
+  /** What the version table holds after the step; BASE at the bottom of the chain. */
+  to: string;
+  /** The down file run; absent when there is none and the version moves without running anything. */
+  file?: string;
+  /** Versions between `revision` and `to` that have no file at all, stepped over ("8", "8..10"). */
+  missing?: string;
 }
 
 export interface RunnerContext {
@@ -357,10 +371,11 @@ export interface RunnerContext {
 export interface Runner {
   readonly name: string;
   /**
-   * Optional: the revisions this runner would revert for the step, newest first, read from the
-   * migration files it will run (native). The plan shows them; run() refuses if they changed since.
+   * Optional: the downs this runner would run for the step, newest first, read from the migration
+   * files it will run (native): each with its file. The plan shows them; run() refuses if they
+   * changed since. Throws RefusedError when the files cannot revert the step as planned.
    */
-  preview?(step: TrackStep): Promise<string[]>;
+  preview?(step: TrackStep): Promise<PlannedDown[]>;
   /**
    * Optional: runs a read-only command (the tool's offline SQL) where run() would run the downs,
    * and returns its output lines. Throws when the command fails.

@@ -3,8 +3,8 @@
  * command works with. Flags win over annotations, so charts that are not annotated yet can still be
  * handled (LlamaCloud, OpenKAT today) and a wrong annotation can be corrected on the spot.
  */
-import { DEFAULT_TRACK, parseContract, type RunSpec, type Track } from './contract.js';
-import { ContractMissingError, UsageError } from './errors.js';
+import { BASE, DEFAULT_TRACK, parseContract, type RunSpec, type Track } from './contract.js';
+import { ContractInvalidError, ContractMissingError, UsageError } from './errors.js';
 import type { HelmPort, ReleaseInfo, ToolRegistry } from './ports.js';
 import { chartFullname, renderTemplate } from './template.js';
 
@@ -51,17 +51,33 @@ export function resolveContract(release: ReleaseInfo, overrides: ContractOverrid
     const target = pickTrack(tracks, overrides.track);
     tracks = tracks.map((t) => (t === target ? { ...t, ...definedOnly(overrides, TRACK_FLAGS) } : t));
   }
-  for (const track of tracks) {
-    const tool = tools.get(track.tool);
-    const problem = track.revision === undefined || track.revision === 'base' ? undefined : tool.checkRevision(track.revision);
-    if (problem) throw new UsageError(`track ${track.name}: revision "${track.revision}" is not a ${tool.name} revision: ${problem}`);
+  // A revision from --revision is a bad flag (exit 2); one from the annotations a broken contract (exit 5).
+  const flagged = overrides.revision === undefined ? undefined : (parsed ? pickTrack(tracks, overrides.track) : tracks[0]);
+  if (flagged) {
+    const [problem] = revisionProblems([flagged], tools);
+    if (problem) throw new UsageError(`--revision ${problem}`, { hint: `give the revision as ${flagged.tool} stores it in its version table` });
   }
+  const problems = revisionProblems(tracks.filter((t) => t !== flagged), tools);
+  if (problems.length > 0) throw new ContractInvalidError(where, problems);
   const run: RunSpec = { ...(parsed?.run ?? { stop: [] }), ...definedOnly(overrides, RUN_FLAGS) };
   for (const ref of overrides.stop ?? []) {
     if (!/^[A-Za-z]+\/\S+$/.test(ref)) throw new UsageError(`--stop "${ref}" is not KIND/NAME`, { hint: 'e.g. --stop deployment/my-app (repeat the flag for several workloads)' });
   }
-  const flagged = trackFlags.length + runFlags.length > 0;
-  return { source: !parsed ? 'flags' : flagged ? 'annotations and flags' : 'annotations', tracks, run };
+  const anyFlag = trackFlags.length + runFlags.length > 0;
+  return { source: !parsed ? 'flags' : anyFlag ? 'annotations and flags' : 'annotations', tracks, run };
+}
+
+/**
+ * Each track's revision checked with its tool's rules ("008" is not a golang-migrate revision: the
+ * tool stores 8): one line per problem, naming the track. A revision in another form would never
+ * equal what the version table holds, so a plan built on it could not be verified.
+ */
+export function revisionProblems(tracks: ReadonlyArray<Pick<TrackSpec, 'name' | 'tool' | 'revision'>>, tools: ToolRegistry): string[] {
+  return tracks.flatMap((track) => {
+    const tool = tools.get(track.tool);
+    const problem = track.revision === undefined || track.revision === BASE ? undefined : tool.checkRevision(track.revision);
+    return problem ? [`track ${track.name}: revision "${track.revision}" is not a ${tool.name} revision: ${problem}`] : [];
+  });
 }
 
 function pickTrack(tracks: TrackSpec[], name: string | undefined): TrackSpec {

@@ -6,17 +6,17 @@
  * where each track stands.
  */
 import { valid as semverValid, gt as semverGt } from 'semver';
-import { parseContract } from './contract.js';
+import { parseContract, type Track } from './contract.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
-import { RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
+import { ContractInvalidError, RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
   ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
   KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
-import { renderName, resolveContract, type ContractOverrides, type TrackSpec } from './resolve.js';
+import { renderName, resolveContract, revisionProblems, type ContractOverrides, type TrackSpec } from './resolve.js';
 
 export interface RollbackDeps {
   helm: HelmPort & ChartPort & HelmUpgradePort & ChartRenderPort;
@@ -159,7 +159,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
       stopFrom: opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop',
     });
-    for (const d of decisions) if (d.kind === 'revert' && runner.preview) d.step.revisions = await runner.preview(d.step);
+    await previewDowns(runner, decisions);
     if (opts.sqlPreview && runner.capture) {
       for (const d of decisions) {
         const spec = current.tracks.find((t) => d.kind === 'revert' && t.name === d.step.track);
@@ -178,6 +178,32 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
   } catch (err) {
     await route.close();
     throw err;
+  }
+}
+
+/**
+ * Asks the runner which downs it would run for each track (each with its file), so the plan shows
+ * them. Refusals of every track are gathered into one, so one pass fixes them all; nothing has
+ * changed yet.
+ */
+async function previewDowns(runner: Runner, decisions: TrackDecision[]): Promise<void> {
+  if (!runner.preview) return;
+  const refusals: RefusedError[] = [];
+  for (const d of decisions) {
+    if (d.kind !== 'revert') continue;
+    try {
+      const downs = await runner.preview(d.step);
+      d.step.downs = downs;
+      d.step.revisions = downs.map((x) => x.revision);
+    } catch (err) {
+      if (!(err instanceof RefusedError)) throw err;
+      // Each reason names its track, once they are listed together.
+      const track = `track ${d.step.track}`;
+      refusals.push(new RefusedError(err.reasons.map((r) => (r.startsWith(`${track}:`) ? r : `${track}: ${r}`)), err.hint));
+    }
+  }
+  if (refusals.length > 0) {
+    throw new RefusedError(refusals.flatMap((r) => r.reasons), [...new Set(refusals.map((r) => r.hint).filter((h) => h !== undefined))].join('; '));
   }
 }
 
@@ -225,8 +251,10 @@ async function targetRevisions(
     if (problem) throw new UsageError(`--target-revision ${opts.targetRevision}: ${problem}`, { hint: `give the ${track.tool} revision chart ${target.name} ${target.version} expects` });
     out.set(track.name, { revision: opts.targetRevision, source: 'flag' });
   }
-  const targetContract = parseContract(target.annotations, `target chart ${target.name} ${target.version}`);
+  const where = `target chart ${target.name} ${target.version}`;
+  const targetContract = parseContract(target.annotations, where);
   if (targetContract) {
+    checkTargetContract(deps, where, targetContract.tracks.filter((t) => !out.has(t.name)), tracks);
     for (const t of targetContract.tracks) if (!out.has(t.name)) out.set(t.name, { revision: t.revision, source: 'annotations' });
     return out;
   }
@@ -240,6 +268,24 @@ async function targetRevisions(
     out.set(track, { revision: d.revision, source: d.cached ? 'discovered (cached)' : 'discovered', discovered: { image: d.image, command: d.command } });
   }
   return out;
+}
+
+/**
+ * The target chart's tracks, checked before anything is read from the database: each revision in
+ * its tool's form (a golang-migrate "008" would never equal the 8 the table holds, so the downs
+ * would run and the check after them fail on every re-run), and each track on the tool the current
+ * chart runs its downs with. Tracks whose revision --target-revision replaces are not checked.
+ */
+function checkTargetContract(deps: RollbackDeps, where: string, targetTracks: readonly Track[], current: readonly TrackSpec[]): void {
+  const problems = revisionProblems(targetTracks, deps.tools);
+  if (problems.length > 0) throw new ContractInvalidError(where, problems);
+  const switched = targetTracks.flatMap((t) => {
+    const now = current.find((c) => c.name === t.name);
+    return now && now.tool !== t.tool ? [`track ${t.name}: the release's chart migrates it with ${now.tool}, ${where} with ${t.tool}; a rollback cannot cross a change of migration tool`] : [];
+  });
+  if (switched.length > 0) {
+    throw new RefusedError(switched, 'roll the schema back with the tools themselves, or correct the annotations (--target-revision REV --track NAME overrides one track\'s target)');
+  }
 }
 
 /** Reads every track's table in one session, then plans each; execution order is the reverse of up order. */

@@ -10,7 +10,7 @@
  */
 import { BASE } from '../core/contract.js';
 import { LockedError, RefusedError, StepFailedError } from '../core/errors.js';
-import type { DatabaseConnector, DatabaseSession, Runner, RunnerContext, TrackStep } from '../core/ports.js';
+import type { DatabaseConnector, DatabaseSession, PlannedDown, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 import { planGoto, parseMigrationFiles, type DownStep, type MigrationFiles } from '../tools/golang-migrate-files.js';
 import {
   advisoryLockKey,
@@ -29,6 +29,12 @@ export interface NativeRunnerDeps {
   loadSource: (track: string) => Promise<MigrationFiles>;
   /** How long to wait for golang-migrate's lock. Default 15 000 ms, the migrate CLI's -lock-timeout. */
   lockTimeoutMs?: number;
+  /**
+   * --allow-missing-downs: golang-migrate's own semantics for a version without a down file (the
+   * table moves past it, nothing runs) and for a hole in one-by-one numbering (stepped over).
+   * Default: such a plan is refused, since what those versions created would stay.
+   */
+  allowMissingDowns?: boolean;
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 15_000;
@@ -58,15 +64,66 @@ function refuseOtherTools(step: TrackStep): void {
   }
 }
 
+/**
+ * Steps golang-migrate would take without reverting a version: a version whose down file is
+ * missing (newMigration makes an empty migration: the table moves, nothing runs) and a hole in
+ * one-by-one numbering (Prev() steps over it). Either leaves that version's changes in the schema
+ * while the table says they are gone, so the plan is refused unless the user opted in.
+ */
+function refuseIncomplete(track: string, files: MigrationFiles, plan: DownStep[]): void {
+  const problems = plan.flatMap((down) => {
+    const step = `track ${track}: ${down.from} -> ${version(down.to)}`;
+    const out: string[] = [];
+    if (down.file === undefined) {
+      out.push(
+        `${step}: no down file ${down.expectedFile ?? `for version ${down.from}`} in ${files.origin}; golang-migrate would move the table past ${down.from} ` +
+          `running nothing, leaving what ${down.from}'s up file created in the schema`,
+      );
+    }
+    if (down.missing !== undefined) {
+      out.push(
+        `${step}: no file at all for ${missingText(down.missing)} in ${files.origin} (the files are numbered one by one, so this looks like a missing file); ` +
+          `golang-migrate would step from ${down.from} to ${version(down.to)}, leaving what ${missingText(down.missing)} created in the schema`,
+      );
+    }
+    return out;
+  });
+  if (problems.length > 0) {
+    throw new RefusedError(
+      problems,
+      'give the complete migrations of the release that is running now (--source); for a migration that cannot be undone, ship a down file that does nothing on purpose ' +
+        '(a comment and "SELECT 1;", as golang-migrate recommends); or, when those versions really need no down (nothing to undo, never applied), ' +
+        'pass --allow-missing-downs to move past them as golang-migrate does',
+    );
+  }
+}
+
+const missingText = (m: { first: string; last: string }) => (m.first === m.last ? `version ${m.first}` : `versions ${m.first}..${m.last}`);
+
+/** The plan's view of the steps: each with its file, or none. */
+function planned(plan: DownStep[]): PlannedDown[] {
+  return plan.map((down) => ({
+    revision: down.from,
+    to: down.to ?? BASE,
+    ...(down.file ? { file: down.file.name } : {}),
+    ...(down.missing ? { missing: down.missing.first === down.missing.last ? down.missing.first : `${down.missing.first}..${down.missing.last}` } : {}),
+  }));
+}
+
 export function createNativeRunner(deps: NativeRunnerDeps): Runner {
   const lockTimeoutMs = Math.max(1, deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  /** golang-migrate's steps for the step's versions, refused when incomplete (unless allowed). */
+  const stepsFor = (step: TrackStep, files: MigrationFiles): DownStep[] => {
+    const current = step.current[0] === undefined ? null : canonical(step.current[0]);
+    const plan = planGoto(files, current, step.target === BASE ? null : canonical(step.target));
+    if (!deps.allowMissingDowns) refuseIncomplete(step.track, files, plan);
+    return plan;
+  };
   return {
     name: 'native',
-    async preview(step: TrackStep): Promise<string[]> {
+    async preview(step: TrackStep): Promise<PlannedDown[]> {
       refuseOtherTools(step);
-      const files = await deps.loadSource(step.track);
-      const current = step.current[0] === undefined ? null : canonical(step.current[0]);
-      return planGoto(files, current, step.target === BASE ? null : canonical(step.target)).map((s) => s.from);
+      return planned(stepsFor(step, await deps.loadSource(step.track)));
     },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
       refuseOtherTools(step);
@@ -80,11 +137,11 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
       // Files first: nothing is locked while they are read or downloaded.
       const files = await deps.loadSource(step.track);
       if (files.ignored.length > 0) ctx.log.debug(`native: ${files.origin}: golang-migrate ignores ${files.ignored.join(', ')}`);
-      const plan = planGoto(files, current, target);
-      const planned = plan.map((s) => s.from);
-      if (planned.join(',') !== step.revisions.map(canonical).join(',')) {
+      const plan = stepsFor(step, files);
+      const reverts = plan.map((s) => s.from);
+      if (reverts.join(',') !== step.revisions.map(canonical).join(',')) {
         throw new RefusedError(
-          [`track ${step.track}: the files in ${files.origin} revert ${planned.join(', ') || 'nothing'}, the plan said ${step.revisions.join(', ') || 'nothing'}`],
+          [`track ${step.track}: the files in ${files.origin} revert ${reverts.join(', ') || 'nothing'}, the plan said ${step.revisions.join(', ') || 'nothing'}`],
           'plan again with the same migration source (--source) the rollback runs with',
         );
       }

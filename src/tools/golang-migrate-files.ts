@@ -77,6 +77,32 @@ export interface DownStep {
   to: string | null;
   /** The down file; undefined when the version has none (the version still moves, nothing runs). */
   file?: SourceFile;
+  /** The down file's name golang-migrate would look for, from the up file's, when `file` is missing. */
+  expectedFile?: string;
+  /**
+   * Versions between `from` and `to` without any file, which the tool steps over (its Prev() walks
+   * the files' index): set only when the files are numbered one by one, where a hole means a missing
+   * file; timestamped versions leave holes by design.
+   */
+  missing?: { first: string; last: string };
+}
+
+/**
+ * Whether versions count up one by one (`migrate create -seq`: 1, 2, 3, ...) rather than by time
+ * (20240301120000): the numbers span at most twice as many values as there are files. Only then
+ * is a hole between two versions read as a missing file.
+ */
+export function numberedOneByOne(files: MigrationFiles): boolean {
+  const index = files.migrations;
+  if (index.length < 2) return false;
+  const span = BigInt(index[index.length - 1]!.version) - BigInt(index[0]!.version) + 1n;
+  return span <= 2n * BigInt(index.length);
+}
+
+/** `000011_tasks.up.sql` → `000011_tasks.down.sql`: the down file the tool would pair with an up file. */
+function downNameFor(up: SourceFile | undefined): string | undefined {
+  const m = up === undefined ? null : MIGRATION_FILE_NAME.exec(up.name);
+  return m === null ? undefined : `${m[1]}_${m[2]}.down.${m[4]}`;
 }
 
 /**
@@ -116,11 +142,19 @@ export function planGoto(files: MigrationFiles, current: string | null, target: 
     throw new RefusedError([`target version ${canonical(target!)} is newer than the database's ${canonical(current)}: that is an upgrade, not a rollback`]);
   }
   const steps: DownStep[] = [];
+  const oneByOne = numberedOneByOne(files);
   // Walk Prev() one version at a time; below the first version lies NilVersion.
   for (let i = from; i > to; i--) {
     const migration = index[i]!;
     const step: DownStep = { from: migration.version, to: i === 0 ? null : index[i - 1]!.version };
     if (migration.down !== undefined) step.file = migration.down;
+    else {
+      const expected = downNameFor(migration.up);
+      if (expected !== undefined) step.expectedFile = expected;
+    }
+    if (oneByOne && step.to !== null && BigInt(step.from) - BigInt(step.to) > 1n) {
+      step.missing = { first: (BigInt(step.to) + 1n).toString(), last: (BigInt(step.from) - 1n).toString() };
+    }
     steps.push(step);
   }
   return steps;

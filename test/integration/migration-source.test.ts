@@ -4,14 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openMigrationSource } from '../../src/adapters/migration-source.js';
-import { UsageError } from '../../src/core/errors.js';
+import { ExitCode, RefusedError, UsageError } from '../../src/core/errors.js';
 
 const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/migrations/kagent');
 const names = async (source: string, track: string, tracks = ['core', 'vector']) => (await openMigrationSource(source, { tracks }).files(track)).files.map((f) => f.name).sort();
@@ -40,14 +40,93 @@ describe('adapters/migration-source', () => {
     assert.equal((await names(fixture, 'core', ['core'])).length, coreNames);
   });
 
-  it('top level only, following symlinks to files, as golang-migrate reads a directory', async () => {
-    const dir = path.join(work, 'links');
-    mkdirSync(path.join(dir, 'nested'), { recursive: true });
-    writeFileSync(path.join(dir, 'nested', '2_b.up.sql'), 'SELECT 2;');
-    symlinkSync(path.join(fixture, 'core', '000001_initial.up.sql'), path.join(dir, '000001_initial.up.sql'));
+  it('top level only, as golang-migrate reads a directory', async () => {
+    const dir = path.join(work, 'nested');
+    mkdirSync(path.join(dir, 'deeper'), { recursive: true });
+    writeFileSync(path.join(dir, 'deeper', '2_b.up.sql'), 'SELECT 2;');
+    writeFileSync(path.join(dir, '1_a.up.sql'), 'SELECT 1;');
     const { files } = await openMigrationSource(dir, { tracks: ['core'] }).files('core');
-    assert.deepEqual(files.map((f) => f.name), ['000001_initial.up.sql']);
-    assert.match(files[0]!.body, /CREATE TABLE agents/);
+    assert.deepEqual(files.map((f) => f.name), ['1_a.up.sql']);
+  });
+
+  describe('only regular files inside the source: anything else is refused, naming the entry, not followed or dropped', () => {
+    /** A copy of the fixture's core track to spoil. */
+    const coreCopy = (name: string) => {
+      const dir = path.join(work, name, 'core');
+      cpSync(path.join(fixture, 'core'), dir, { recursive: true });
+      return dir;
+    };
+    const refused = (...patterns: RegExp[]) => (err: unknown) => {
+      assert.ok(err instanceof RefusedError, String(err));
+      assert.equal(err.code, ExitCode.refused);
+      for (const p of patterns) assert.match(err.message, p);
+      assert.match(err.hint ?? '', /regular files/);
+      return true;
+    };
+    const outside = () => {
+      const file = path.join(work, 'outside.sql');
+      writeFileSync(file, 'DROP TABLE agents;');
+      return file;
+    };
+
+    it('a symbolic link to a file outside the source, and a FIFO, every one listed', async () => {
+      const dir = coreCopy('dir-links');
+      rmSync(path.join(dir, '000011_agent_instance_tasks.down.sql'));
+      symlinkSync(outside(), path.join(dir, '000011_agent_instance_tasks.down.sql'));
+      execFileSync('mkfifo', [path.join(dir, '000012_fifo.down.sql')]);
+      await assert.rejects(
+        names(path.dirname(dir), 'core'),
+        refused(/000011_agent_instance_tasks\.down\.sql is a symbolic link \(to .*outside\.sql\)/, /000012_fifo\.down\.sql is not a regular file/),
+      );
+    });
+
+    it('a hard link (another name of the same file may lie anywhere)', async () => {
+      const dir = coreCopy('dir-hard');
+      linkSync(path.join(dir, '000001_initial.up.sql'), path.join(work, 'dir-hard', 'elsewhere.sql'));
+      await assert.rejects(names(path.dirname(dir), 'core', ['core']), refused(/000001_initial\.up\.sql is a hard link \(one of 2 names/));
+    });
+
+    it('a track directory that is a symbolic link', async () => {
+      const root = path.join(work, 'dir-track-link');
+      mkdirSync(root);
+      symlinkSync(path.join(fixture, 'core'), path.join(root, 'core'));
+      await assert.rejects(names(root, 'core'), refused(/core is a symbolic link \(to .*\), not a directory inside the source/));
+    });
+
+    it('tar entries: a symbolic link (down file), a hard link, a track directory that is a link', async () => {
+      const dir = coreCopy('tar-links');
+      rmSync(path.join(dir, '000011_agent_instance_tasks.down.sql'));
+      symlinkSync('../../outside.sql', path.join(dir, '000011_agent_instance_tasks.down.sql'));
+      linkSync(path.join(dir, '000012_agent_instance_message_idempotency.down.sql'), path.join(dir, '000012_copy.txt'));
+      const file = tarball('links.tgz', ['-C', path.join(work, 'tar-links'), 'core']);
+      await assert.rejects(
+        names(file, 'core'),
+        refused(/links\.tgz:core\/: 000011_agent_instance_tasks\.down\.sql is a symbolic link \(to \.\.\/\.\.\/outside\.sql\)/, /is a hard link \(to core\/0000?12_/),
+      );
+      const root = path.join(work, 'tar-track-link');
+      mkdirSync(root);
+      symlinkSync('/etc', path.join(root, 'core'));
+      await assert.rejects(names(tarball('track-link.tgz', ['-C', root, 'core']), 'core'), refused(/core is a symbolic link \(to \/etc\), not a directory inside the source/));
+    });
+
+    it('a tar entry whose path leaves the archive (../ or absolute)', async () => {
+      const src = coreCopy('tar-escape');
+      const up = tarball('escape.tgz', ['-P', '--transform', 's,^core,../core,', '-C', path.dirname(src), 'core']);
+      await assert.rejects(names(up, 'core', ['core']), refused(/entry \.\.\/core\/ lies outside the archive/));
+      const absolute = tarball('absolute.tgz', ['-P', outside()]);
+      await assert.rejects(names(absolute, 'core', ['core']), refused(/entry \/.*outside\.sql lies outside the archive/));
+    });
+
+    it('a symbolic link elsewhere in the archive, outside the tracks read, is left alone', async () => {
+      const root = path.join(work, 'tar-other-link');
+      cpSync(fixture, root, { recursive: true });
+      symlinkSync('core', path.join(root, 'latest'));
+      assert.equal((await names(tarball('other-link.tgz', ['-C', root, '.']), 'core')).length, coreNames);
+    });
+
+    it('a track name that is not a plain name', async () => {
+      await assert.rejects(names(fixture, '../kagent'), (err: unknown) => err instanceof UsageError && /track name "\.\.\/kagent" cannot name a directory/.test(err.message));
+    });
   });
 
   for (const format of ['gnu', 'ustar', 'pax']) {

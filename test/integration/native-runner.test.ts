@@ -47,8 +47,8 @@ function revisionsBetween(current: string, target: string): string[] {
   return out;
 }
 
-const runnerFor = (source: string, lockTimeoutMs?: number) =>
-  createNativeRunner({ connector, loadSource: golangMigrateFiles(openMigrationSource(source, { tracks })), lockTimeoutMs });
+const runnerFor = (source: string, lockTimeoutMs?: number, allowMissingDowns?: boolean) =>
+  createNativeRunner({ connector, loadSource: golangMigrateFiles(openMigrationSource(source, { tracks })), lockTimeoutMs, allowMissingDowns });
 
 describe('native runner (golang-migrate downs over pg)', function () {
   this.timeout(120_000);
@@ -212,10 +212,13 @@ describe('native runner (golang-migrate downs over pg)', function () {
         assert.ok(!debug.some((m) => /unlock .* failed/.test(m)), debug.join('\n'));
       });
 
-      it('a version without a down file moves the version and runs nothing', async () => {
+      it('a version without a down file: refused, changing nothing; with allowMissingDowns the version moves and nothing runs, as golang-migrate does', async () => {
         const partial = copyFixture('no-down-12');
         unlinkSync(path.join(partial, 'core/000012_agent_instance_message_idempotency.down.sql'));
-        await runnerFor(partial).run(coreStep('11'), ctx);
+        await assert.rejects(runnerFor(partial).run(coreStep('11'), ctx), (err: unknown) => err instanceof RefusedError && /no down file 000012_agent_instance_message_idempotency\.down\.sql/.test(err.message));
+        assert.deepEqual(await versionRows('schema_migrations'), [{ version: '13', dirty: false }]);
+        assert.equal(output.length, 0, 'nothing ran');
+        await runnerFor(partial, undefined, true).run(coreStep('11'), ctx);
         assert.deepEqual(await versionRows('schema_migrations'), [{ version: '11', dirty: false }]);
         assert.deepEqual(await sql(`SELECT message_id FROM agent_instance_tasks`), [{ message_id: 'msg-1' }]);
         assert.ok(output.includes('core: 12 -> 11 (no down file: version moves, nothing runs)'));

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RefusedError, UsageError } from '../../src/core/errors.js';
-import { parseMigrationFiles, planGoto, type MigrationFiles } from '../../src/tools/golang-migrate-files.js';
+import { numberedOneByOne, parseMigrationFiles, planGoto, type MigrationFiles } from '../../src/tools/golang-migrate-files.js';
 
 const kagent = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/migrations/kagent');
 const fixture = (track: string): MigrationFiles =>
@@ -82,20 +82,45 @@ describe('tools/golang-migrate-files', () => {
       assert.match(step!.file!.body, /^SELECT 1;$/m);
     });
 
-    it('a version without a down file is a step with no body: the version still moves', () => {
-      const files = named('1_a.up.sql', '1_a.down.sql', '2_b.up.sql', '3_c.up.sql', '3_c.down.sql');
-      assert.deepEqual(shape(planGoto(files, '3', '1')), [
+    it('a version without a down file is a step with no body: the version still moves; the step names the file the tool looked for', () => {
+      const files = named('1_a.up.sql', '1_a.down.sql', '000002_b.up.sql', '3_c.up.sql', '3_c.down.sql');
+      const steps = planGoto(files, '3', '1');
+      assert.deepEqual(shape(steps), [
         ['3', '2', '3_c.down.sql'],
         ['2', '1', null],
       ]);
+      assert.equal(steps[1]!.expectedFile, '000002_b.down.sql');
+      assert.equal(steps[0]!.expectedFile, undefined);
     });
 
-    it('walks the versions that exist, not every integer (gaps, timestamps)', () => {
+    it('walks the versions that exist, not every integer (gaps, timestamps), and marks no hole where numbers are not one by one', () => {
       const files = named('5_a.up.sql', '20_b.up.sql', '20_b.down.sql', '300_c.up.sql', '300_c.down.sql');
-      assert.deepEqual(shape(planGoto(files, '300', '5')).map(([from, to]) => [from, to]), [
+      const steps = planGoto(files, '300', '5');
+      assert.deepEqual(shape(steps).map(([from, to]) => [from, to]), [
         ['300', '20'],
         ['20', '5'],
       ]);
+      assert.ok(steps.every((s) => s.missing === undefined));
+      const stamps = named('20240101120000_a.up.sql', '20240301090000_b.up.sql', '20240301090000_b.down.sql');
+      assert.equal(numberedOneByOne(stamps), false);
+      assert.equal(planGoto(stamps, '20240301090000', '20240101120000')[0]!.missing, undefined);
+    });
+
+    it('in files numbered one by one, a version with no file at all is a hole the step goes over (kagent core without 000008)', () => {
+      const files = parseMigrationFiles(
+        fixture('core').migrations.filter((m) => m.version !== '8').flatMap((m) => [m.up!, m.down!]),
+        'core/',
+      );
+      assert.equal(numberedOneByOne(files), true);
+      const steps = planGoto(files, '13', '7');
+      assert.deepEqual(steps.map((s) => [s.from, s.to, s.missing ?? null]), [
+        ['13', '12', null],
+        ['12', '11', null],
+        ['11', '10', null],
+        ['10', '9', null],
+        ['9', '7', { first: '8', last: '8' }],
+      ]);
+      assert.deepEqual(planGoto(named('1_a.up.sql', '2_b.up.sql', '5_e.up.sql'), '5', '1')[0]!.missing, { first: '3', last: '4' });
     });
 
     it('a version known by its down file alone counts (versionExists tries up, then down)', () => {

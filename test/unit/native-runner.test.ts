@@ -45,6 +45,61 @@ describe('runners/native: refusals before connecting', () => {
     await assert.rejects(runner.run(step({ current: ['1'], target: '3', revisions: [] }), ctx), /upgrade, not a rollback/);
   });
 
+  describe('versions the files cannot revert: refused at plan time unless --allow-missing-downs', () => {
+    const withoutDown2 = parseMigrationFiles(
+      ['000001_a.up.sql', '000001_a.down.sql', '000002_b.up.sql', '000003_c.up.sql', '000003_c.down.sql'].map((name) => ({ name, body: 'SELECT 1;' })),
+      'src/core/',
+    );
+    const without2 = parseMigrationFiles(
+      ['1_a.up.sql', '1_a.down.sql', '3_c.up.sql', '3_c.down.sql', '4_d.up.sql', '4_d.down.sql'].map((name) => ({ name, body: 'SELECT 1;' })),
+      'src/core/',
+    );
+    const stamps = parseMigrationFiles(
+      ['20240101120000_a.up.sql', '20240101120000_a.down.sql', '20240301090000_b.up.sql', '20240301090000_b.down.sql'].map((name) => ({ name, body: 'SELECT 1;' })),
+      'src/core/',
+    );
+    const runnerOf = (f: typeof files, allowMissingDowns?: boolean) => createNativeRunner({ connector, loadSource: async () => f, allowMissingDowns });
+
+    it('shows each step with its file', async () => {
+      assert.deepEqual(await runner.preview!(step()), [
+        { revision: '3', to: '2', file: '3_c.down.sql' },
+        { revision: '2', to: '1', file: '2_b.down.sql' },
+      ]);
+      assert.deepEqual(await runner.preview!(step({ target: 'base', revisions: [] })).then((d) => d.at(-1)), { revision: '1', to: 'base', file: '1_a.down.sql' });
+    });
+
+    it('refuses a missing down file, naming it, in preview and run, before connecting', async () => {
+      const noDown = (err: unknown) =>
+        err instanceof RefusedError &&
+        /track core: 2 -> 1: no down file 000002_b\.down\.sql in src\/core\/; golang-migrate would move the table past 2 running nothing/.test(err.message) &&
+        /--allow-missing-downs/.test(err.hint ?? '');
+      await assert.rejects(runnerOf(withoutDown2).preview!(step()), noDown);
+      await assert.rejects(runnerOf(withoutDown2).run(step(), ctx), noDown);
+    });
+
+    it('refuses a hole in one-by-one numbering: the step would go over a version with no file at all', async () => {
+      await assert.rejects(
+        runnerOf(without2).preview!(step({ current: ['4'], target: '1', revisions: [] })),
+        (err: unknown) => err instanceof RefusedError && /track core: 3 -> 1: no file at all for version 2 in src\/core\//.test(err.message),
+      );
+    });
+
+    it('with --allow-missing-downs, plans golang-migrate\'s own steps and shows what is missing', async () => {
+      assert.deepEqual(await runnerOf(withoutDown2, true).preview!(step()), [
+        { revision: '3', to: '2', file: '000003_c.down.sql' },
+        { revision: '2', to: '1' },
+      ]);
+      assert.deepEqual((await runnerOf(without2, true).preview!(step({ current: ['4'], target: '1', revisions: [] }))).at(-1), {
+        revision: '3', to: '1', file: '3_c.down.sql', missing: '2',
+      });
+    });
+
+    it('accepts the holes of timestamped versions, which are there by design', async () => {
+      const steps = await runnerOf(stamps).preview!(step({ current: ['20240301090000'], target: '20240101120000', revisions: [] }));
+      assert.deepEqual(steps, [{ revision: '20240301090000', to: '20240101120000', file: '20240301090000_b.down.sql' }]);
+    });
+  });
+
   it('reads the source once per run, before anything else', async () => {
     let loads = 0;
     const counting = createNativeRunner({ connector, loadSource: async (track) => (loads++, assert.equal(track, 'core'), files) });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { parseCommand } from '../../src/core/contract.js';
-import { ContractMissingError, ExitCode, UsageError } from '../../src/core/errors.js';
+import { ContractInvalidError, ContractMissingError, ExitCode, UsageError } from '../../src/core/errors.js';
 import type { HelmPort, ReleaseInfo } from '../../src/core/ports.js';
 import { renderName, resolveContract } from '../../src/core/resolve.js';
 import { inStep } from '../../src/core/status.js';
@@ -75,9 +75,29 @@ describe('resolving a release contract with flags', () => {
     });
   });
 
-  it("checks each revision with its tool's rules", () => {
-    assert.throws(() => resolveContract(release({}), { tool: 'golang-migrate', revision: 'abc' }, tools), /track main: revision "abc" is not a golang-migrate revision/);
+  it("checks each revision with its tool's rules: a bad --revision is a bad flag (exit 2)", () => {
+    assert.throws(
+      () => resolveContract(release({}), { tool: 'golang-migrate', revision: 'abc' }, tools),
+      (err: unknown) => err instanceof UsageError && /--revision track main: revision "abc" is not a golang-migrate revision/.test(err.message),
+    );
     assert.throws(() => resolveContract(release({}), { tool: 'nosuch' }, tools), /unknown migration tool "nosuch"/);
+  });
+
+  it('refuses a revision in the annotations not in its tool\'s form as an invalid contract (exit 5), every one listed, unless --revision replaces it', () => {
+    const bad = { ...twoTracks, 'schema-rollback.io/tracks': '- {name: core, tool: golang-migrate, revision: "013"}\n- {name: vector, tool: golang-migrate, revision: "x3"}' };
+    assert.throws(
+      () => resolveContract(release(bad), {}, tools),
+      (err: unknown) => {
+        assert.ok(err instanceof ContractInvalidError, String(err));
+        assert.equal(err.code, ExitCode.contractInvalid);
+        assert.match(err.message, /^chart kagent 0\.9\.0 \(release kagent\): invalid schema-rollback annotations:/);
+        assert.match(err.message, /track core: revision "013" is not a golang-migrate revision: write golang-migrate version "013" without leading zeros, as "13"/);
+        assert.match(err.message, /track vector: revision "x3" is not a golang-migrate revision/);
+        return true;
+      },
+    );
+    const corrected = resolveContract(release({ ...bad, 'schema-rollback.io/tracks': '- {name: core, tool: golang-migrate, revision: "013"}' }), { revision: '13' }, tools);
+    assert.deepEqual(corrected.tracks.map((t) => t.revision), ['13']);
   });
 });
 

@@ -19,6 +19,7 @@ interface RollbackFlags extends GlobalFlags, ContractFlags {
   to: string;
   chart?: string;
   source?: string;
+  allowMissingDowns?: boolean;
   runner?: string;
   targetRevision?: string;
   dryRun?: boolean;
@@ -37,6 +38,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('to', { type: 'string', demandOption: true, describe: 'Chart version to roll back to' })
         .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
         .option('source', { type: 'string', describe: "The CURRENT version's migration files for the native runner: a directory (one subdirectory per track), a .tar.gz, or an http(s) URL" })
+        .option('allow-missing-downs', { type: 'boolean', describe: "Native runner: move past a version that has no down file (or, in files numbered one by one, no file at all) running nothing, as golang-migrate does; refused by default, since what that version created stays" })
         .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source, else job' })
         .option('target-revision', { type: 'string', describe: "The revision the target chart version expects for the track (the only one, or --track's); wins over the target's annotations and skips discovery" })
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
@@ -59,9 +61,12 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       if (runner === 'native' && !argv.source) {
         throw new UsageError('the native runner needs the current version\'s migration files', { hint: 'pass --source DIR|FILE.tar.gz|URL, or --runner job' });
       }
+      if (argv.allowMissingDowns && runner !== 'native') {
+        throw new UsageError('--allow-missing-downs is for the native runner, which reads the down files itself', { hint: `drop it: with --runner ${runner} the app's own tool decides` });
+      }
       const deps = {
         ...ctx,
-        runnerFor: createRunnerFactory(ctx, { source: argv.source }),
+        runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true }),
         probe: createProbe(ctx, argv.release),
       };
       const prepared = await prepare(deps, {
@@ -113,12 +118,29 @@ export function renderPlan(plan: RollbackPlan): string {
     renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.warning ? [`Warning: track ${d.step.track}: ${d.warning}`] : [])),
     ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
+    ...downLines(plan),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
     // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
     `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
     '',
   ].join('\n');
+}
+
+/** Each down a runner that reads the files will run (native), with its file or the lack of one. */
+function downLines(plan: RollbackPlan): string[] {
+  const rows = plan.decisions.flatMap((d) =>
+    d.kind === 'revert' && d.step.downs
+      ? d.step.downs.map((down) => [
+          d.step.track,
+          `${down.revision} -> ${down.to}`,
+          [down.file ?? 'no down file: the version moves, nothing runs', down.missing ? `no file at all for ${down.missing}: stepped over` : '']
+            .filter(Boolean)
+            .join('; '),
+        ])
+      : [],
+  );
+  return rows.length === 0 ? [] : ['', renderTable(['TRACK', 'STEP', 'DOWN FILE'], rows).trimEnd()];
 }
 
 /** The target revision, and where it came from when the target chart's annotations did not say it. */
