@@ -9,6 +9,29 @@ import { maskArgv } from '../core/redact.js';
 /** Masks credential flags and helm's --set* values; one definition for every output (src/core/redact.ts). */
 export { maskArgv };
 
+/**
+ * Children run in their own process group (POSIX): a Ctrl-C at the terminal goes to the whole
+ * foreground group, and must reach only the plugin, which decides what to stop. Otherwise it would
+ * cut `helm upgrade` mid-way (a release stuck in pending-upgrade), or the `kubectl port-forward` a
+ * down is running through. Detached children outlive the plugin unless stopped, so every live one
+ * is killed when the plugin's process exits.
+ */
+const DETACHED = process.platform !== 'win32';
+const live = new Set<{ kill(signal?: NodeJS.Signals): boolean }>();
+let exitHook = false;
+
+function track<T extends PromiseLike<unknown> & { kill(signal?: NodeJS.Signals): boolean }>(child: T): T {
+  live.add(child);
+  child.then(() => live.delete(child), () => live.delete(child));
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGTERM');
+    });
+  }
+  return child;
+}
+
 export interface CommandResult {
   stdout: string;
   stderr: string;
@@ -27,14 +50,15 @@ export interface RunOptions {
 export async function runCommand(bin: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> {
   const { execa } = await import('execa');
   opts.log.debug(`exec: ${maskArgv([bin, ...args]).join(' ')}`);
-  const result = await execa(bin, [...args], {
+  const result = await track(execa(bin, [...args], {
     env: opts.env,
     extendEnv: false,
     reject: false,
     input: opts.input,
     timeout: opts.timeoutMs,
     stripFinalNewline: false,
-  });
+    detached: DETACHED,
+  }));
   const spawnError = result.failed && result.exitCode === undefined ? result.shortMessage : undefined;
   return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode, spawnError };
 }
@@ -63,7 +87,9 @@ export async function streamCommand(bin: string, args: readonly string[], opts: 
     stdin: 'ignore',
     cancelSignal: opts.signal,
     timeout: opts.timeoutMs,
+    detached: DETACHED,
   });
+  track(child);
   try {
     for await (const line of child.iterable({ from: opts.from })) opts.onLine(String(line));
   } catch {
@@ -105,7 +131,9 @@ export async function startCommand(bin: string, args: readonly string[], opts: B
     buffer: false,
     cancelSignal: controller.signal,
     forceKillAfterDelay: 2000,
+    detached: DETACHED,
   });
+  track(child);
   if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => opts.onStdout(line));
   if (child.stderr) createInterface({ input: child.stderr }).on('line', (line) => opts.onStderr(line));
   const ended = child.then((r) => ({

@@ -28,12 +28,14 @@ export interface CommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** The command line as given (set by runCli): a run that stops says to run it again. */
+  argv?: readonly string[];
   /** The run's secrets, masked in everything written to stdout and stderr (set by runCli). */
   secrets?: Redactor;
 }
 
 export async function runCli(argv: string[], version: string, rawIo: CommandIo = defaultIo()): Promise<number> {
-  const io: CommandIo = { ...rawIo, ...redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets) };
+  const io: CommandIo = { ...rawIo, ...redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets), argv };
   let usageFailure: UsageError | undefined;
   let chosen: { command: UsageCheckedCommand<unknown, unknown>; args: unknown } | undefined;
   let commandOptions: string[] = [];

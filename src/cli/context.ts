@@ -7,7 +7,9 @@ import { createKubectl } from '../adapters/kubectl.js';
 import { createPortForwarder } from '../adapters/port-forward.js';
 import { createPostgresConnector } from '../adapters/postgres.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
-import type { DatabaseConnector, DiscoveryCachePort, Log, ToolRegistry } from '../core/ports.js';
+import type { DatabaseConnector, DiscoveryCachePort, Log, RunRecordPort, ToolRegistry } from '../core/ports.js';
+import { createRunRecords } from '../adapters/run-records.js';
+import { hostname, userInfo } from 'node:os';
 import { printable, Redactor, type SecretSink } from '../core/redact.js';
 import { createDiscoveryCache, helmSettings } from '../adapters/helm-cache.js';
 import { getTool } from '../tools/index.js';
@@ -34,6 +36,10 @@ export interface Context {
   namespace: string;
   /** $SCHEMA_ROLLBACK_DATABASE_URL */
   databaseUrlFromEnv?: string;
+  /** The run record of each release's rollback, as a ConfigMap beside the release. */
+  runRecords: RunRecordPort;
+  /** USER@HOST (pid N): who a run record says holds a rollback. */
+  holder: string;
 }
 
 /**
@@ -60,9 +66,12 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
   const helm = createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: childEnv, log });
+  const kube = createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets });
   return {
     helm,
-    kube: createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets }),
+    kube,
+    runRecords: createRunRecords(kube),
+    holder: `${env['USER'] || safeUserName()}@${hostname()} (pid ${process.pid})`,
     connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),
     tools: { get: getTool, locateTables },
@@ -79,5 +88,13 @@ function hasPassword(url: string): boolean {
     return new URL(url).password !== '';
   } catch {
     return /:\/\/[^/@\s]*:[^/@\s]+@/.test(url);
+  }
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
   }
 }

@@ -47,6 +47,11 @@ export const ExitCode = {
   revisionBackwards: 19,
   /** The target chart version's revision could not be discovered (no workload, the probe Job failed, no single head). Nothing was changed. */
   discoveryFailed: 20,
+  /**
+   * The run was interrupted (SIGINT, SIGTERM, SIGHUP): it stopped on a whole step; the output says
+   * where each track stands and the one command that finishes the job.
+   */
+  interrupted: 21,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -157,6 +162,13 @@ export class RefusedError extends RollbackError {
 export class LockedError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {
     super(ExitCode.locked, message, details);
+  }
+}
+
+/** The operator interrupted the run; it stopped on a step boundary (or cancelled the step it was in). */
+export class InterruptedError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.interrupted, message, details);
   }
 }
 

@@ -40,7 +40,9 @@ export function planTrack(input: TrackInput): TrackDecision {
       track,
       `${tool.name} table ${tableName(table)} is dirty at ${at}: a migration step started and did not finish` +
         (tool.name === 'golang-migrate' ? ' (after a failed down, golang-migrate leaves the PREVIOUS version marked dirty; after a failed up, the version that failed)' : ''),
-      'inspect the schema, repair it by hand, then mark the true version clean (golang-migrate: migrate force VERSION) and run again',
+      tool.name === 'golang-migrate'
+        ? `find which step failed. A failed DOWN leaves the version below the one it reverted, dirty, and PostgreSQL rolled the file back: the schema is still at the next version above ${at}, so "migrate -path DIR -database URL force NEXT". A failed UP of ${at} (the app starting) rolled back too: the schema is at the version below it, so "force PREVIOUS". Check the schema first, then run again (after this plugin's own failed run, its record names the exact version)`
+        : 'inspect the schema, repair it by hand, then mark the true version clean with the tool, and run again',
     );
   }
   if (!state.tableExists && target !== BASE) {

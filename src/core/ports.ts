@@ -125,6 +125,13 @@ export interface MigrationTool {
    * Without it, only equal strings match.
    */
   names?(wanted: string, stored: string): boolean;
+  /**
+   * Optional, for tools that mark a version table dirty (golang-migrate): the exact repair after a
+   * DOWN of this run failed, knowing the revisions the step was reverting (newest first, when the
+   * plan lists them) and the step's last output lines. Returns the version the schema is really at
+   * and the command that marks it clean.
+   */
+  dirtyRepair?(state: TrackState, reverting: readonly string[], output?: readonly string[]): { version: string; command: string } | undefined;
 }
 
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */
@@ -359,6 +366,12 @@ export interface RunnerContext {
   /** The database URL: runners pass it to the tool, never print it. */
   databaseUrl: string;
   log: Log;
+  /**
+   * Aborted on the operator's second interrupt: stop the step now. A runner cancels what it can so
+   * that the tool's own bookkeeping decides where the track stands (golang-migrate: the running
+   * statement is cancelled, PostgreSQL rolls the file back, the table says dirty).
+   */
+  abort?: AbortSignal;
   /** Progress for people: tool output lines, step boundaries. */
   onOutput(line: string): void;
 }
@@ -427,4 +440,46 @@ export interface PublishedChartsPort {
    * parallel and cached by digest. `wanted` picks versions before anything is fetched.
    */
   publishedCharts(ref: string, wanted?: (version: string) => boolean): Promise<PublishedChart[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run record: who is rolling a release back, since when, and how far each step got. Kept in
+// the cluster (a ConfigMap in the release's namespace), where a crash of the operator's machine
+// cannot lose it; one per release.
+
+export interface RunRecordStep {
+  /** "scale deploy/kagent-controller 1->0", "down core 13->8", "helm upgrade --version 0.8.0". */
+  name: string;
+  started: string;
+  ended?: string;
+  result?: 'ok' | 'failed' | 'interrupted';
+  detail?: string;
+}
+
+export interface RunRecord {
+  release: string;
+  namespace: string;
+  /** USER@HOST (pid N) of the run. */
+  holder: string;
+  /** When the run took the lock (ISO 8601). */
+  since: string;
+  /** Chart versions: from (the release's) and to (the target). */
+  from: string;
+  to: string;
+  /** running while the run holds its lock; the others once it ended without finishing. */
+  state: 'running' | 'failed' | 'interrupted' | 'handoff-failed';
+  /** The workloads the run scaled to 0, with their replicas before, so a later run restores the right count. */
+  stopped: Array<{ ref: string; replicas: number }>;
+  steps: RunRecordStep[];
+  /** Per track: the exact repair a dirty track needs, as the failed step left it. */
+  repairs?: Record<string, string>;
+  /** The one command that finishes the job, when the run ended without finishing. */
+  next?: string;
+}
+
+export interface RunRecordPort {
+  read(release: string): Promise<RunRecord | undefined>;
+  /** Writes the record whole (created or replaced). */
+  write(record: RunRecord): Promise<void>;
+  remove(release: string): Promise<void>;
 }

@@ -10,12 +10,14 @@ import { parseContract, type Track } from './contract.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
-import { ContractInvalidError, RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
+import { ContractInvalidError, RefusedError, UsageError } from './errors.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
   ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
-  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
+  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, Runner, RunRecord, RunRecordPort, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
+import type { TrackStanding } from './execute.js';
+import { checkRunLockFree } from './run-lock.js';
 import { renderName, resolveContract, revisionProblems, type ContractOverrides, type TrackSpec } from './resolve.js';
 
 export interface RollbackDeps {
@@ -28,6 +30,8 @@ export interface RollbackDeps {
   /** kubectl port-forward, for a database that answers only inside the cluster. */
   forwarder: PortForwardPort;
   tools: ToolRegistry;
+  /** Who is rolling the release back and how far it got, kept in the cluster (the run lock's record). */
+  runRecords: RunRecordPort;
   /** The runner the user chose, built by the CLI (which knows processes and sockets) for this release. */
   runnerFor(context: RunnerChoice): Promise<Runner>;
   log: Log;
@@ -102,6 +106,8 @@ export interface RollbackPlan {
   workload?: string;
   container?: string;
   handoff: UpgradeRequest;
+  /** The record of an earlier run of this release that did not finish (interrupted, failed, hand-off failed). */
+  previousRun?: RunRecord;
 }
 
 export type RollbackEvent =
@@ -109,7 +115,17 @@ export type RollbackEvent =
   | { type: 'track:start'; step: TrackStep }
   | { type: 'track:output'; track: string; line: string }
   | { type: 'track:done'; track: string; state: TrackState }
-  | { type: 'stopped'; tracks: Array<{ track: string; state?: TrackState; target: string; outcome: 'done' | 'failed' | 'not started' }> }
+  | {
+      type: 'stopped';
+      tracks: TrackStanding[];
+      /** What became of the workloads the run scaled to 0, and why they were kept at 0. */
+      workloads: 'restored' | 'kept' | 'none';
+      why?: string;
+      /** Per dirty track: the exact repair. */
+      repairs: Record<string, string>;
+    }
+  | { type: 'previous-run'; record: RunRecord }
+  | { type: 'warning'; message: string }
   | { type: 'handoff:start'; argv: string[] }
   | { type: 'handoff:output'; line: string };
 
@@ -144,16 +160,28 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
   const targetOf = (t: TrackSpec) => targets.get(t.name)?.revision;
   const route = await openDatabase(deps, url, { mode: 'auto', ...opts.portForward, namespace: release.namespace });
   try {
-    const decisions = await decide(deps, route.session, current.tracks, targetOf, release).finally(() => route.session.close());
+    // A run in progress is reported as such before its half-done tables are judged (a dirty table
+    // mid-step is not a thing to repair by hand).
+    const [previousRun, decisions] = await (async () => {
+      await checkRunLockFree(route.session, { namespace: release.namespace, release: release.name, records: deps.runRecords });
+      return Promise.all([
+        deps.runRecords.read(release.name),
+        decide(deps, route.session, current.tracks, targetOf, release),
+      ]);
+    })().finally(() => route.session.close());
     const refusals = decisions.filter((d): d is Extract<TrackDecision, { kind: 'refuse' }> => d.kind === 'refuse');
     if (refusals.length > 0) {
-      throw new RefusedError(refusals.map((r) => `track ${r.track}: ${r.reason}`), refusals.map((r) => r.hint).join('; '));
+      // A dirty track left by this plugin's own failed run: its record names the exact repair.
+      const hints = refusals.map((r) => previousRun?.repairs?.[r.track] ?? r.hint);
+      throw new RefusedError(refusals.map((r) => `track ${r.track}: ${r.reason}`), [...new Set(hints)].join('; '));
     }
     const stop: WorkloadStop[] = [];
     for (const template of current.run.stop) {
       const stopRef = await renderName(template, release, deps.helm);
       const [kind, name] = splitRef(stopRef);
-      stop.push({ ref: stopRef, replicas: await deps.kube.getReplicas(kind, name) });
+      const replicas = await deps.kube.getReplicas(kind, name);
+      // A workload an earlier run of this release kept at 0 is restored to what it had before that run.
+      stop.push({ ref: stopRef, replicas: replicas || (previousRun?.stopped.find((p) => p.ref === stopRef)?.replicas ?? 0) });
     }
     const runner = await deps.runnerFor({
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
@@ -173,6 +201,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       targetSources: Object.fromEntries([...targets].map(([track, t]) => [track, t.source])),
       discovered: Object.fromEntries([...targets].flatMap(([track, t]) => (t.discovered ? [[track, t.discovered]] : []))),
       databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
+      ...(previousRun ? { previousRun } : {}),
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {
@@ -336,81 +365,4 @@ async function renderCommand(helm: HelmPort, command: string[], step: TrackStep,
   return Promise.all(command.map((arg) => renderName(arg, release, helm, vars)));
 }
 
-/** Carries out a prepared plan. Emits events for the CLI's progress output. */
-export async function execute(deps: RollbackDeps, prepared: Prepared, emit: (e: RollbackEvent) => void): Promise<void> {
-  const { plan, databaseUrl, runner } = prepared;
-  const steps = plan.decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
-  const scaled: WorkloadStop[] = [];
-  const done: string[] = [];
-  let current: TrackStep | undefined;
-  try {
-    for (const w of plan.stop) {
-      const [kind, name] = splitRef(w.ref);
-      await deps.kube.scale(kind, name, 0);
-      scaled.push(w);
-      emit({ type: 'scaled', ref: w.ref, from: w.replicas, to: 0 });
-    }
-    for (const step of steps) {
-      current = step;
-      emit({ type: 'track:start', step });
-      await runner.run(step, { databaseUrl, log: deps.log, onOutput: (line) => emit({ type: 'track:output', track: step.track, line }) });
-      emit({ type: 'track:done', track: step.track, state: await verify(deps, databaseUrl, step) });
-      done.push(step.track);
-      current = undefined;
-    }
-  } catch (err) {
-    await restore(deps, scaled, emit);
-    emit({ type: 'stopped', tracks: await standings(deps, databaseUrl, steps, done, current) });
-    throw err;
-  }
-  emit({ type: 'handoff:start', argv: ['helm', 'upgrade', plan.handoff.release, plan.handoff.chart, '--version', plan.handoff.version] });
-  await deps.helm.upgrade(plan.handoff, (line) => emit({ type: 'handoff:output', line }));
-}
-
-/** The runner said it is done; the version table must say so too, as the tool would have left it. */
-async function verify(deps: RollbackDeps, url: string, step: TrackStep): Promise<TrackState> {
-  const tool = deps.tools.get(step.tool);
-  const session = await deps.connector.connect(url);
-  try {
-    const state = await tool.readState(session, step.table);
-    const landed = step.target === 'base'
-      ? state.revisions.length === 0
-      : state.revisions.length === 1 && (state.revisions[0] === step.target || tool.names?.(step.target, state.revisions[0]!) === true);
-    if (state.dirty || !landed) {
-      throw new StepFailedError(step.track, step.target, new Error(`after the downs the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, not ${step.target}`));
-    }
-    return state;
-  } finally {
-    await session.close();
-  }
-}
-
-/** Where every track of the plan stands after a failure, read again from the database (best effort). */
-async function standings(deps: RollbackDeps, url: string, steps: TrackStep[], done: string[], failed: TrackStep | undefined) {
-  let session: Awaited<ReturnType<DatabaseConnector['connect']>> | undefined;
-  try {
-    session = await deps.connector.connect(url);
-  } catch {
-    session = undefined;
-  }
-  const out = [];
-  for (const step of steps) {
-    const outcome = done.includes(step.track) ? 'done' : step === failed ? 'failed' : 'not started';
-    const state = session ? await deps.tools.get(step.tool).readState(session, step.table).catch(() => undefined) : undefined;
-    out.push({ track: step.track, state, target: step.target, outcome } as const);
-  }
-  await session?.close();
-  return out;
-}
-
-async function restore(deps: RollbackDeps, scaled: WorkloadStop[], emit: (e: RollbackEvent) => void): Promise<void> {
-  for (const w of scaled.reverse()) {
-    const [kind, name] = splitRef(w.ref);
-    try {
-      await deps.kube.scale(kind, name, w.replicas);
-      emit({ type: 'scaled', ref: w.ref, from: 0, to: w.replicas });
-    } catch (err) {
-      deps.log.debug(`restoring ${w.ref} to ${w.replicas} failed: ${err instanceof RollbackError ? err.message : String(err)}`);
-    }
-  }
-}
+export { execute, type RunControl } from './execute.js';

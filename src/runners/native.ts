@@ -238,7 +238,8 @@ function stepFailedHint(err: MigrationStepError, where: string, from: string): s
       ? [`the down file failed and PostgreSQL rolled all of its statements back (unless the file commits on its own)`, from]
       : ['the down file ran, but marking the step clean failed', v ?? '-1'];
   return (
-    `${what}; ${where} now holds (${version(v)}, dirty=true), as golang-migrate leaves it, while the schema is at ${real}. ` +
+    // (-1, dirty) after a failed first migration: golang-migrate's NilVersion, written as a row, not an empty table.
+    `${what}; ${where} now holds (${v ?? '-1'}, dirty=true), as golang-migrate leaves it, while the schema is at ${real}. ` +
     `Fix the cause, check the schema, run "migrate -path DIR -database URL force ${real}", then re-run the rollback`
   );
 }

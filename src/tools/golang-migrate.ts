@@ -109,7 +109,23 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
   }
 }
 
-export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions, readMigrations };
+/**
+ * After a failed down from F golang-migrate leaves (previous of F, dirty) while PostgreSQL rolled the
+ * file's one implicit transaction back: the schema is still at F, the smallest reverted revision
+ * above what the table says ((-1, dirty): the first one). Forcing anything else makes the next run
+ * skip F's down (or run it twice). When the plan does not list the revisions (the tool in the image
+ * walked them), F is the version of the file the tool's error names ("in line 0: 000011_x.down.sql").
+ */
+function dirtyRepair(state: TrackState, reverting: readonly string[], output: readonly string[] = []): { version: string; command: string } | undefined {
+  if (!state.dirty) return undefined;
+  const at = state.revisions[0] === undefined ? -1n : BigInt(state.revisions[0]);
+  const above = reverting.map((r) => BigInt(r)).filter((r) => r > at).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const named = [...output].reverse().map((line) => /\b([0-9]+)_[^\s/]*\.down\.[A-Za-z]+\b/.exec(line)?.[1]).find((v) => v !== undefined);
+  const version = above[0]?.toString() ?? (named !== undefined && BigInt(named) > at ? BigInt(named).toString() : undefined);
+  return version === undefined ? undefined : { version, command: `migrate -path DIR -database URL force ${version}` };
+}
+
+export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions, readMigrations, dirtyRepair };
 
 // ---------------------------------------------------------------------------------------------
 // The advisory lock golang-migrate takes (database/util.go GenerateAdvisoryLockId, v4.15+).

@@ -124,7 +124,7 @@ for (const helm of helmVersions) {
     this.timeout(300_000);
     const s = kagent(helm, 'hsr-rollback-job-fail-', brokenImage);
 
-    it('stops at the failing step as golang-migrate leaves it, keeps the Job for its log, restores the controller, does not hand off', async () => {
+    it('stops at the failing step as golang-migrate leaves it, keeps the Job for its log, keeps the controller stopped on the dirty table with the exact repair, does not hand off', async () => {
       const r = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--yes']);
       assert.equal(r.exitCode, 14, `${r.stdout}\n${r.stderr}`);
       // vector went first and finished; core reverted 13 and 12, then 11's down failed: the image's
@@ -144,9 +144,12 @@ for (const helm of helmVersions) {
       assert.ok(r.stderr.includes(`kubectl logs job/${name} -n ai`), r.stderr);
       const [pod] = s.world.cluster.double!.list(POD, { namespace: NS, labelSelector: `job-name=${name}` });
       assert.match(s.world.cluster.double!.podLogs(NS, pod!.metadata.name!) ?? '', /error: migration failed: division by zero/);
-      // The controller is back at its replicas, and helm was not called.
-      assert.match(r.stderr, /scaled deployment\/kagent-controller 0 -> 2/);
-      assert.equal(await s.replicas(), '2');
+      // The controller stays at 0: started on the dirty table it would take it for a failed up and
+      // force the wrong version. The repair names the version the schema is at (11, rolled back).
+      assert.doesNotMatch(r.stderr, /scaled deployment\/kagent-controller 0 -> 2/);
+      assert.equal(await s.replicas(), '0');
+      assert.match(r.stderr, /Workloads kept at 0: track core is dirty/);
+      assert.match(r.stderr, /repair core: the schema is at 11: check it, then run "migrate -path DIR -database URL force 11"/);
       assert.doesNotMatch(r.stderr, /helm upgrade kagent/);
       const history = JSON.parse((await s.plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
       assert.deepEqual(history.map((h: { chart: string }) => h.chart), ['kagent-0.9.0']);

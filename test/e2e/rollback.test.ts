@@ -131,7 +131,7 @@ for (const helm of helmVersions) {
       await world?.close();
     });
 
-    it('stops at the failing file leaving what golang-migrate leaves, restores the controller, and does not hand off', async () => {
+    it('stops at the failing file leaving what golang-migrate leaves, keeps the controller stopped on the dirty table, and does not hand off', async () => {
       const r = await sr(['kagent', '--to', '0.8.0', '--source', brokenKagentSource(), '--yes']);
       assert.equal(r.exitCode, 14, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /track core: down of 11 failed/);
@@ -143,8 +143,10 @@ for (const helm of helmVersions) {
       const [{ tasks }] = await query<{ tasks: string | null }>(db.url, "SELECT to_regclass('agent_instance_tasks')::text AS tasks");
       assert.equal(tasks, 'agent_instance_tasks');
       assert.match(r.stderr, /Where each track stands:\n  vector: 1, target 1, done\n  core: 10 \(dirty\), target 8, failed\n/);
-      assert.match(r.stderr, /scaled deployment\/kagent-controller 0 -> 2/);
-      assert.equal(await replicas(), '2');
+      assert.doesNotMatch(r.stderr, /scaled deployment\/kagent-controller 0 -> 2/);
+      assert.equal(await replicas(), '0');
+      assert.match(r.stderr, /Workloads kept at 0: track core is dirty/);
+      assert.match(r.stderr, /repair core: the schema is at 11: check it, then run "migrate -path DIR -database URL force 11"/);
       const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
       assert.deepEqual(history.map((h: { chart: string }) => h.chart), ['kagent-0.9.0']);
     });
@@ -153,9 +155,10 @@ for (const helm of helmVersions) {
       const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes']);
       assert.equal(r.exitCode, 12, r.stderr);
       assert.match(r.stderr, /track core: golang-migrate table schema_migrations is dirty at 10/);
-      assert.match(r.stderr, /migrate force VERSION/);
+      // The failed run's record in the cluster names the exact repair.
+      assert.match(r.stderr, /fix: the schema is at 11: check it, then run "migrate -path DIR -database URL force 11"/);
       assert.deepEqual(await versionRows(db.url), [[{ version: '10', dirty: true }], [{ version: '1', dirty: false }]]);
-      assert.equal(await replicas(), '2');
+      assert.equal(await replicas(), '0');
     });
 
     it('after the repair the hint names (force 11, fixed files), a re-run finishes and hands off', async () => {
@@ -164,6 +167,9 @@ for (const helm of helmVersions) {
       assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /^vector\s+none: already at 1/m);
       assert.match(r.stdout, /^core\s+golang-migrate\s+11\s+8\s+11, 10, 9\s+native$/m);
+      assert.match(r.stdout, /^Previous run by \S+@\S+ \(pid \d+\) since \S+ \(to 0\.8\.0\) did not finish: failed at "down core 13->8"/m);
+      // The controller the failed run kept at 0 is counted at its replicas before that run (2), not 0.
+      assert.match(r.stdout, /scale deployment\/kagent-controller 2->0/);
       assert.deepEqual(await versionRows(db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
       const [{ tasks }] = await query<{ tasks: string | null }>(db.url, "SELECT to_regclass('agent_instance_tasks')::text AS tasks");
       assert.equal(tasks, null);

@@ -7,12 +7,13 @@ import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
-import type { TrackStep } from '../../core/ports.js';
+import type { RunRecord, TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { contractOverrideOptions, databaseOptions, rollbackContractOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createProbe, createRunnerFactory, RUNNERS } from '../runners.js';
 import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
+import { watchInterrupts } from '../interrupts.js';
 
 interface RollbackFlags extends GlobalFlags, ContractFlags {
   release: string;
@@ -69,32 +70,45 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true }),
         probe: createProbe(ctx, argv.release),
       };
-      const prepared = await prepare(deps, {
-        release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
-        databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
-        portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: argv.dryRun === true,
-      });
-      // A port-forward opened for the plan stays up until the downs are verified.
+      const interrupts = watchInterrupts(io.stderr);
       try {
-        const { plan } = prepared;
-        io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
-        if (argv.dryRun) {
-          const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
-          const discovered = Object.values(plan.targetSources).includes('discovered');
-          const jobs = [discovered ? 'the discovery' : '', previewed ? 'the SQL preview' : ''].filter(Boolean).join(' and ');
-          io.stderr.write(`dry run: nothing was changed${jobs ? ` (${jobs} ran in a Job, now removed)` : ''}\n`);
-          return;
+        const prepared = await prepare(deps, {
+          release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
+          databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
+          portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: argv.dryRun === true,
+        });
+        // A port-forward opened for the plan stays up until the downs are verified.
+        try {
+          const { plan } = prepared;
+          io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
+          if (argv.dryRun) {
+            const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
+            const discovered = Object.values(plan.targetSources).includes('discovered');
+            const jobs = [discovered ? 'the discovery' : '', previewed ? 'the SQL preview' : ''].filter(Boolean).join(' and ');
+            io.stderr.write(`dry run: nothing was changed${jobs ? ` (${jobs} ran in a Job, now removed)` : ''}\n`);
+            return;
+          }
+          if (!argv.yes && !(await confirm(io))) {
+            throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y, or pass --yes to run without asking' });
+          }
+          interrupts.acting();
+          const rerun = `run the same command again: ${commandLine(io.argv ?? [], argv.yes === true)}`;
+          await execute(deps, prepared, (e) => io.stderr.write(describe(e)), { stop: interrupts.stop, abort: interrupts.abort, holder: ctx.holder, rerun });
+          io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
+        } finally {
+          await prepared.close();
         }
-        if (!argv.yes && !(await confirm(io))) {
-          throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y, or pass --yes to run without asking' });
-        }
-        await execute(deps, prepared, (e) => io.stderr.write(describe(e)));
-        io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
       } finally {
-        await prepared.close();
+        interrupts.dispose();
       }
     },
   };
+}
+
+/** The command as typed, for "run the same command again" (quoted for a POSIX shell; secrets masked by the output). */
+function commandLine(args: readonly string[], yes: boolean): string {
+  const quoted = maskArgv(args).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  return `helm schema-rollback ${quoted.join(' ')}${yes ? '' : ' (add --yes to skip the question)'}`;
 }
 
 export function renderPlan(plan: RollbackPlan): string {
@@ -112,6 +126,7 @@ export function renderPlan(plan: RollbackPlan): string {
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
     `Database URL from ${plan.databaseUrlSource}`,
     ...(plan.databaseRoute === 'direct' ? [] : [`Database reached through ${plan.databaseRoute}`]),
+    ...(plan.previousRun ? [previousRunLine(plan.previousRun)] : []),
     ...Object.entries(plan.discovered).map(([track, d]) =>
       `Target revision of track ${track} discovered in ${d.image} (${d.command.join(' ')}${plan.targetSources[track] === 'discovered (cached)' ? ', answer cached' : ', in a Job'})`),
     '',
@@ -125,6 +140,12 @@ export function renderPlan(plan: RollbackPlan): string {
     `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
     '',
   ].join('\n');
+}
+
+/** An earlier run that did not finish, from its record in the cluster: the plan starts from where the database is. */
+function previousRunLine(r: RunRecord): string {
+  const last = r.steps.at(-1);
+  return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) did not finish: ${r.state}${last ? ` at "${last.name}"` : ''}; planned from where the database is now`;
 }
 
 /** Each down a runner that reads the files will run (native), with its file or the lack of one. */
@@ -177,9 +198,17 @@ function describe(e: RollbackEvent): string {
       return [
         'Stopped before helm upgrade: the release is still on its current chart. Where each track stands:',
         ...e.tracks.map((t) => `  ${t.track}: ${t.state ? `${t.state.revisions.join(',') || 'base'}${t.state.dirty ? ' (dirty)' : ''}` : 'unreadable'}, target ${t.target}, ${t.outcome}`),
-        `Next: fix the cause named below${e.tracks.some((t) => t.state?.dirty) ? ' (a dirty track must be repaired and marked clean first, as it says)' : ''}, then run the same command again; finished tracks are skipped.`,
+        ...Object.entries(e.repairs).map(([track, repair]) => `  repair ${track}: ${repair}`),
+        ...(e.workloads === 'kept' ? [`Workloads kept at 0: ${e.why}. The hand-off (or your own scale-up once repaired) starts them.`] : []),
+        `Next: ${Object.keys(e.repairs).length > 0 ? 'repair as said above, then ' : e.workloads === 'kept' && e.tracks.every((t) => t.outcome === 'done') ? '' : 'fix the cause named below, then '}run the same command again; tracks already at their target are skipped.`,
         '',
       ].join('\n');
+    case 'previous-run': {
+      const r = e.record;
+      const last = r.steps.at(-1);
+      return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) ended ${r.state}${last ? ` at step "${last.name}" (${last.result ?? 'not finished'})` : ''}; this run continues from where the database is.\n`;
+    }
+    case 'warning': return `warning: ${e.message}\n`;
     case 'handoff:start': return `${e.argv.join(' ')}\n`;
     case 'handoff:output': return `  helm | ${e.line}\n`;
   }

@@ -1,0 +1,40 @@
+/**
+ * The run record (src/core/run-lock.ts) as a ConfigMap in the release's namespace, through kubectl:
+ * it lives with the release, survives the operator's machine, and is readable by whoever may read
+ * the release. Never holds a secret: holder, times, step names and repair commands only.
+ */
+import type { RunRecord, RunRecordPort } from '../core/ports.js';
+import type { Kubectl } from './kubectl.js';
+
+const KEY = 'run.json';
+
+export function runRecordName(release: string): string {
+  return `${release}-schema-rollback-run`;
+}
+
+export function createRunRecords(kube: Pick<Kubectl, 'run'>): RunRecordPort {
+  return {
+    async read(release) {
+      const out = await kube.run(['get', 'configmap', runRecordName(release), '--ignore-not-found', '-o', 'json']);
+      if (out.trim() === '') return undefined;
+      const text = (JSON.parse(out) as { data?: Record<string, string> }).data?.[KEY];
+      return text ? (JSON.parse(text) as RunRecord) : undefined;
+    },
+    async write(record) {
+      const configMap = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: runRecordName(record.release),
+          labels: { 'app.kubernetes.io/managed-by': 'helm-schema-rollback', 'schema-rollback.io/release': record.release },
+        },
+        data: { [KEY]: JSON.stringify(record, null, 2) },
+      };
+      // apply: creates the record or replaces it whole, in one call.
+      await kube.run(['apply', '--server-side', '--force-conflicts', '--field-manager=helm-schema-rollback', '-f', '-'], JSON.stringify(configMap));
+    },
+    async remove(release) {
+      await kube.run(['delete', 'configmap', runRecordName(release), '--ignore-not-found']);
+    },
+  };
+}
