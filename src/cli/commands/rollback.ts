@@ -166,7 +166,7 @@ function describe(e: RollbackEvent, plan: RollbackPlan): string {
       return [
         `The hand-off failed after the downs: the schema is where chart ${plan.target.version} expects it, the release is still on chart ${plan.release.version}. Where everything stands:`,
         ...e.tracks.map((t) => (t.outcome === 'verified' ? `  ${t.track}: ${t.at}, target ${t.target}, done and verified` : `  ${t.track}: ${t.reason} (skipped)`)),
-        `  release ${plan.release.name}: chart ${plan.release.version} deployed; its upgrade to ${plan.target.version} failed (the newest revision in "helm history ${plan.release.name}")`,
+        `  release ${plan.release.name}: chart ${plan.release.version} deployed; its upgrade to ${plan.target.version} failed (helm history ${plan.release.name})`,
         ...e.kept.map((w) => `  ${w.ref}: kept at 0${w.replicas > 0 ? ` (was ${w.replicas})` : ''}: it migrates on start, so chart ${plan.release.version}'s code would migrate the schema up again (or run on an older schema than it expects)`),
         '',
       ].join('\n');
