@@ -6,7 +6,7 @@
 import semver from 'semver';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError, UsageError } from '../core/errors.js';
-import type { ChartInfo, ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, Log, ReleaseInfo, ValuesMode } from '../core/ports.js';
+import type { ChartInfo, ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, Log, ReleaseInfo, UpgradeRequest, ValuesMode } from '../core/ports.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
 
 export interface HelmOptions {
@@ -48,6 +48,13 @@ export function createHelm(opts: HelmOptions): Helm {
       throw err;
     }
     return releaseFromMetadata(JSON.parse(stdout) as Record<string, unknown>, opts.namespace);
+  };
+  /** The hand-off's argv (without --namespace), the same for its check and for the upgrade itself. */
+  const handoffArgs = async (request: UpgradeRequest): Promise<string[]> => {
+    const major = await helmMajor();
+    // Read right before upgrading: a failed upgrade in between is a new latest revision.
+    const applyMethod = major >= 4 ? (await getRelease(request.release)).applyMethod : undefined;
+    return upgradeArgs({ ...request, reuseValues: request.reuseValues ?? 'reset-then-reuse', extra: request.extra ?? [], helmMajor: major, applyMethod });
   };
   return {
     namespace: opts.namespace,
@@ -112,17 +119,49 @@ export function createHelm(opts: HelmOptions): Helm {
       const versions = found.filter((c) => c.name === ref).map((c) => c.version);
       return versions.sort((a, b) => (semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : 0));
     },
+    async checkUpgrade(request) {
+      // Last, so that it wins over a --dry-run among the user's flags (pflag: the last one counts).
+      // "server": templates' lookup calls read the cluster, as in the real upgrade; Helm 3.13+ and 4
+      // accept it, and neither writes anything in any dry-run mode. Stdout (the rendered manifests,
+      // Secrets included) is dropped here and never logged.
+      try {
+        await run([...(await handoffArgs(request)), '--dry-run=server']);
+      } catch (err) {
+        throw maskValuesInError(err, request.extra ?? []);
+      }
+    },
     async upgrade(request, onOutput = () => undefined) {
-      const major = await helmMajor();
-      // Read right before upgrading: a failed upgrade in between is a new latest revision.
-      const applyMethod = major >= 4 ? (await getRelease(request.release)).applyMethod : undefined;
-      const args = upgradeArgs({ ...request, reuseValues: request.reuseValues ?? 'reset-then-reuse', extra: request.extra ?? [], helmMajor: major, applyMethod });
-      const argv = [...args, '--namespace', opts.namespace];
+      const argv = [...(await handoffArgs(request)), '--namespace', opts.namespace];
       const result = await streamCommand(opts.bin, argv, { env: opts.env, log: opts.log, from: 'all', onLine: onOutput });
       if (result.spawnError) throw new RollbackError(ExitCode.commandFailed, `cannot run helm (${opts.bin}): ${result.spawnError}`);
-      if (result.exitCode !== 0) throw helmError([opts.bin, ...argv], result.exitCode, result.stderr);
+      if (result.exitCode !== 0) throw maskValuesInError(helmError([opts.bin, ...argv], result.exitCode, result.stderr), request.extra ?? []);
+    },
+    async deployedRelease(name) {
+      const history = JSON.parse(await run(['history', name, '-o', 'json'])) as Array<{ revision: number; status: string }>;
+      const deployed = history.filter((h) => h.status === 'deployed').map((h) => h.revision).sort((a, b) => b - a)[0];
+      if (deployed === undefined) return undefined;
+      return releaseFromMetadata(JSON.parse(await run(['get', 'metadata', name, '--revision', String(deployed), '-o', 'json'])) as Record<string, unknown>, opts.namespace);
     },
   };
+}
+
+/**
+ * helm echoes some values back in its errors ("failed parsing --set-json data {...}"): the values
+ * of the user's --set-style flags are masked in the error's text as they are in argv.
+ */
+function maskValuesInError(err: unknown, extra: readonly string[]): unknown {
+  if (!(err instanceof CommandFailedError)) return err;
+  const masked = maskArgv(['helm', ...extra]).slice(1);
+  const valueOf = (arg: string) => (arg.startsWith('--') ? arg.slice(arg.indexOf('=') + 1) : arg);
+  let stderr = err.stderr;
+  extra.forEach((arg, i) => {
+    if (masked[i] === arg) return;
+    const [value, hidden] = [valueOf(arg), valueOf(masked[i]!)];
+    // The whole value first, then each of its assignments: helm quotes either.
+    const pairs: Array<[string, string]> = [[value, hidden], ...value.split(',').map((kv, k): [string, string] => [kv, hidden.split(',')[k] ?? '***'])];
+    for (const [plain, shown] of pairs) if (plain && plain !== shown) stderr = stderr.split(plain).join(shown);
+  });
+  return new CommandFailedError(err.argv, err.exitCode, stderr);
 }
 
 export interface UpgradeArgsOptions {

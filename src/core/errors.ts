@@ -48,10 +48,16 @@ export const ExitCode = {
   /** The target chart version's revision could not be discovered (no workload, the probe Job failed, no single head). Nothing was changed. */
   discoveryFailed: 20,
   /**
+   * The hand-off (helm upgrade --version TARGET) failed after the downs: every track is at its
+   * target, the release is still on the newer chart, its workloads are kept at 0. Re-running the same
+   * command retries only the hand-off.
+   */
+  handoffFailed: 21,
+  /**
    * The run was interrupted (SIGINT, SIGTERM, SIGHUP): it stopped on a whole step; the output says
    * where each track stands and the one command that finishes the job.
    */
-  interrupted: 21,
+  interrupted: 22,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -191,15 +197,27 @@ export class MigrationsError extends RollbackError {
   }
 }
 
-/** Chart.yaml would change (`annotate --check`): a revision is not the migrations' head. */
+/** The target chart version's revision could not be discovered. Nothing was changed. */
 export class DiscoveryError extends RollbackError {
   constructor(message: string, details: ErrorDetails = {}) {
     super(ExitCode.discoveryFailed, message, details);
   }
 }
 
+/** Chart.yaml would change (`annotate --check`): a revision is not the migrations' head. */
 export class StaleAnnotationError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {
     super(ExitCode.revisionStale, message, details);
+  }
+}
+
+/**
+ * helm upgrade failed after every down was done and verified: the schema is at the target's
+ * revisions while the release still runs the newer chart, whose workloads stay at 0. `cause` is
+ * helm's error; the hint says how to finish (the same command again retries only the hand-off).
+ */
+export class HandoffFailedError extends RollbackError {
+  constructor(readonly helmMessage: string, hint: string, cause?: unknown) {
+    super(ExitCode.handoffFailed, `the hand-off failed after the downs: ${helmMessage}`, { hint, cause });
   }
 }

@@ -15,9 +15,9 @@
  *   bookkeeping then says where it stands).
  */
 import { splitRef } from './database-url.js';
-import { InterruptedError, RefusedError, RollbackError, StepFailedError } from './errors.js';
+import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError, RollbackError, StepFailedError } from './errors.js';
 import type { DatabaseConnector, TrackState, TrackStep } from './ports.js';
-import type { Prepared, RollbackDeps, RollbackEvent, WorkloadStop } from './rollback.js';
+import { helmSays, type HandoffTrackStanding, type Prepared, type RollbackDeps, type RollbackEvent, type WorkloadStop } from './rollback.js';
 import { RunJournal, takeRunLock } from './run-lock.js';
 
 export interface RunControl {
@@ -95,6 +95,7 @@ async function runSteps(
   const { plan, databaseUrl, runner } = prepared;
   const scaled: WorkloadStop[] = [];
   const done: string[] = [];
+  const verified = new Map<string, TrackState>();
   let current: TrackStep | undefined;
   // The failed step's last lines: a tool's error names what failed (golang-migrate: the file).
   let output: string[] = [];
@@ -123,7 +124,9 @@ async function runSteps(
           emit({ type: 'track:output', track: step.track, line });
         };
         await runner.run(step, { databaseUrl, log: deps.log, abort: control.abort, onOutput });
-        emit({ type: 'track:done', track: step.track, state: await verify(deps, databaseUrl, step) });
+        const state = await verify(deps, databaseUrl, step);
+        verified.set(step.track, state);
+        emit({ type: 'track:done', track: step.track, state });
       } catch (err) {
         await journal.end(entry, control.abort.aborted ? 'interrupted' : 'failed', err instanceof Error ? err.message : String(err));
         throw err;
@@ -151,7 +154,15 @@ async function runSteps(
   } catch (err) {
     await journal.end(entry, 'failed', err instanceof Error ? err.message : String(err));
     await journal.close('handoff-failed', { next: control.rerun });
-    throw err;
+    // Not restored: started now, the workloads that migrate on start would run the newer chart's
+    // code on the older schema, and migrate it up again. The re-run's hand-off sets their replicas.
+    const tracks = plan.decisions.flatMap((d): HandoffTrackStanding[] =>
+      d.kind === 'revert'
+        ? [{ track: d.step.track, outcome: 'verified', at: verified.get(d.step.track)?.revisions.join(',') || 'base', target: d.step.target }]
+        : d.kind === 'skip' ? [{ track: d.track, outcome: 'skipped', reason: d.reason }] : []);
+    emit({ type: 'handoff:failed', tracks, kept: stops });
+    const said = err instanceof CommandFailedError ? `helm upgrade failed: ${helmSays(err.stderr)}` : err instanceof Error ? err.message : String(err);
+    throw new HandoffFailedError(said, `fix what helm names, then ${control.rerun}: the tracks at their target are skipped and only the hand-off is retried`, err);
   }
   await journal.end(entry, 'ok');
 }

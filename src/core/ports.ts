@@ -265,8 +265,22 @@ export interface UpgradeRequest {
 export interface HelmUpgradePort {
   /** The major version of $HELM_BIN (3 or 4): flags differ between them. */
   helmMajor(): Promise<number>;
+  /**
+   * `helm upgrade` exactly as upgrade() would run it (same values mode and flags, the user's extra
+   * flags included) plus `--dry-run=server`: helm reads the flags and values files, renders the
+   * target chart (lookup against the cluster) and validates the manifests against the cluster's
+   * schemas, changing nothing. What only the API server decides on a real write (admission
+   * webhooks, immutable fields, quotas) and hooks are not checked. Throws CommandFailedError.
+   */
+  checkUpgrade(request: UpgradeRequest): Promise<void>;
   /** Runs `helm upgrade`; output lines go to onOutput as they come. Throws CommandFailedError. */
   upgrade(request: UpgradeRequest, onOutput?: (line: string) => void): Promise<void>;
+  /**
+   * The release's newest revision whose status is "deployed" (`helm history`, then `helm get
+   * metadata --revision N`), or undefined when it has none. After a failed upgrade the newest
+   * revision is the failed one (getRelease reads that), while the deployed one is what still runs.
+   */
+  deployedRelease(name: string): Promise<ReleaseInfo | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,14 +3,16 @@
  * nothing (it is all --dry-run does); execute() stops the workloads that migrate on start, runs each
  * track's downs with the CURRENT version's code, verifies each version table, and hands off to
  * `helm upgrade --version TARGET`. A failure before the hand-off restores the workloads and says
- * where each track stands.
+ * where each track stands. The hand-off is checked in prepare (helm upgrade --dry-run) before
+ * anything changes; if the real one still fails, the workloads stay at 0 (the newer code would
+ * migrate the schema up again) and a re-run of the same command retries only the hand-off.
  */
 import { valid as semverValid, gt as semverGt } from 'semver';
 import { parseContract, type Track } from './contract.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
-import { ContractInvalidError, RefusedError, UsageError } from './errors.js';
+import { CommandFailedError, ContractInvalidError, RefusedError, UsageError } from './errors.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
   ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
@@ -108,6 +110,14 @@ export interface RollbackPlan {
   handoff: UpgradeRequest;
   /** The record of an earlier run of this release that did not finish (interrupted, failed, hand-off failed). */
   previousRun?: RunRecord;
+  /** How the hand-off was checked in prepare, before anything changed. */
+  handoffCheck: 'helm upgrade --dry-run=server';
+  /**
+   * Set when the release's newest revision is a failed upgrade to the target version (a hand-off
+   * that did not finish): the release is then its deployed revision, the one that still runs, and
+   * this run retries the hand-off after whatever downs remain.
+   */
+  unfinishedHandoff?: { revision: number };
 }
 
 export type RollbackEvent =
@@ -127,7 +137,14 @@ export type RollbackEvent =
   | { type: 'previous-run'; record: RunRecord }
   | { type: 'warning'; message: string }
   | { type: 'handoff:start'; argv: string[] }
-  | { type: 'handoff:output'; line: string };
+  | { type: 'handoff:output'; line: string }
+  /** helm upgrade failed after the downs: where every track stands (at its target) and the workloads kept at 0. */
+  | { type: 'handoff:failed'; tracks: HandoffTrackStanding[]; kept: WorkloadStop[] };
+
+/** A track when the hand-off failed: its downs done and verified in this run, or skipped by the plan (the reason says where it is). */
+export type HandoffTrackStanding =
+  | { track: string; outcome: 'verified'; at: string; target: string }
+  | { track: string; outcome: 'skipped'; reason: string };
 
 export interface Prepared {
   plan: RollbackPlan;
@@ -142,7 +159,7 @@ export interface Prepared {
 }
 
 export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promise<Prepared> {
-  const release = await deps.helm.getRelease(opts.release);
+  const { release, unfinishedHandoff } = await releaseToRollBack(deps, opts);
   checkTargetVersion(release, opts.to);
   const current = resolveContract(release, opts.overrides, deps.tools);
   const ref = opts.chart ?? (await deps.helm.findChartRef(release.chart));
@@ -169,12 +186,16 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
         decide(deps, route.session, current.tracks, targetOf, release),
       ]);
     })().finally(() => route.session.close());
-    const refusals = decisions.filter((d): d is Extract<TrackDecision, { kind: 'refuse' }> => d.kind === 'refuse');
-    if (refusals.length > 0) {
+    const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
+    // Before the first down: a hand-off that cannot even render would leave the schema down and the
+    // newer chart's workloads at 0. Listed with the tracks' refusals, so one run shows every problem.
+    const refusals = [
       // A dirty track left by this plugin's own failed run: its record names the exact repair.
-      const hints = refusals.map((r) => previousRun?.repairs?.[r.track] ?? r.hint);
-      throw new RefusedError(refusals.map((r) => `track ${r.track}: ${r.reason}`), [...new Set(hints)].join('; '));
-    }
+      ...decisions.flatMap((d) => (d.kind === 'refuse' ? [{ reason: `track ${d.track}: ${d.reason}`, hint: previousRun?.repairs?.[d.track] ?? d.hint }] : [])),
+      ...rollbackOnFailure(opts.extraHelmArgs, release, target),
+      ...(await checkHandoff(deps, handoff, target)),
+    ];
+    if (refusals.length > 0) throw new RefusedError(refusals.map((r) => r.reason), [...new Set(refusals.map((r) => r.hint))].join('; '));
     const stop: WorkloadStop[] = [];
     for (const template of current.run.stop) {
       const stopRef = await renderName(template, release, deps.helm);
@@ -194,7 +215,6 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
         if (d.kind === 'revert' && spec) await previewSql(deps, runner, spec, d.step, release, route.url);
       }
     }
-    const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     const plan: RollbackPlan = {
       release,
       target,
@@ -202,6 +222,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       discovered: Object.fromEntries([...targets].flatMap(([track, t]) => (t.discovered ? [[track, t.discovered]] : []))),
       databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
       ...(previousRun ? { previousRun } : {}),
+      handoffCheck: 'helm upgrade --dry-run=server', ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {
@@ -234,6 +255,57 @@ async function previewDowns(runner: Runner, decisions: TrackDecision[]): Promise
   if (refusals.length > 0) {
     throw new RefusedError(refusals.flatMap((r) => r.reasons), [...new Set(refusals.map((r) => r.hint).filter((h) => h !== undefined))].join('; '));
   }
+}
+
+/**
+ * The release to roll back. When its newest revision is a failed upgrade to the target version (a
+ * hand-off that did not finish, ours or a plain `helm upgrade --version TARGET`), that revision is
+ * not what runs: the deployed one is, with the newer chart's contract, workloads and down files.
+ */
+async function releaseToRollBack(deps: RollbackDeps, opts: RollbackOptions): Promise<{ release: ReleaseInfo; unfinishedHandoff?: { revision: number } }> {
+  const latest = await deps.helm.getRelease(opts.release);
+  if (latest.status !== 'failed' || latest.version !== opts.to) return { release: latest };
+  const deployed = await deps.helm.deployedRelease(opts.release);
+  return deployed ? { release: deployed, unfinishedHandoff: { revision: latest.revision } } : { release: latest };
+}
+
+/** The hand-off as it will run, with --dry-run=server: a refusal naming helm's error, or none. */
+async function checkHandoff(deps: RollbackDeps, handoff: UpgradeRequest, target: ChartInfo): Promise<Array<{ reason: string; hint: string }>> {
+  try {
+    await deps.helm.checkUpgrade(handoff);
+    return [];
+  } catch (err) {
+    if (!(err instanceof CommandFailedError)) throw err;
+    return [{
+      reason: `the hand-off would fail: helm upgrade ${handoff.release} ${handoff.chart} --version ${handoff.version} --dry-run=server says: ${helmSays(err.stderr)}`,
+      hint: `fix what helm names (chart ${target.name} ${target.version} rendered with the release's values and your helm flags after "--"), then run again; --dry-run repeats the check without changing anything`,
+    }];
+  }
+}
+
+/**
+ * helm's own undo of a failed upgrade (--atomic in Helm 3, --rollback-on-failure in Helm 4) would,
+ * after the downs, bring the newer chart back with its workloads' replicas: its code would then run
+ * on the older schema and migrate it up again. Without it the workloads stay at 0 and a re-run
+ * retries the hand-off.
+ */
+function rollbackOnFailure(extra: readonly string[], release: ReleaseInfo, target: ChartInfo): Array<{ reason: string; hint: string }> {
+  const flag = extra.find((a) => /^--(atomic|rollback-on-failure)(=(true|1|t|T|TRUE|True))?$/.test(a));
+  if (!flag) return [];
+  return [{
+    reason: `${flag} after "--": if the hand-off failed, helm would roll the release back to chart ${release.version} and start its workloads on the schema of ${target.version}, which they would migrate up again`,
+    hint: `drop ${flag.split('=')[0]}: when the hand-off fails the workloads stay at 0 and the same command retries it`,
+  }];
+}
+
+/**
+ * helm's error on one line: from its "Error:" line to the end (Helm 4 spreads a template error over
+ * indented lines), without the prefix and the warnings before it; else its last line.
+ */
+export function helmSays(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const from = lines.findIndex((l) => l.startsWith('Error:'));
+  return (from >= 0 ? lines.slice(from) : lines.slice(-1)).join(' ').replace(/^Error:\s*/, '') || 'no message';
 }
 
 function checkTargetVersion(release: ReleaseInfo, to: string): void {

@@ -15,7 +15,8 @@
  * Not modelled: `metadata.managedFields` (apply conflicts are, see field-owners.ts), serving custom
  * resources of CRDs, typed-client protobuf bodies other than Secret/ConfigMap/Namespace/ServiceAccount
  * (`kubectl create job|deployment`), SPDY for exec, container restarts, pagination,
- * watching Tables (`kubectl get -w`), admission/validation beyond a few immutable fields.
+ * watching Tables (`kubectl get -w`), admission/validation beyond a few immutable fields and the
+ * webhook-like denials a test sets up with denyWrites().
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
@@ -30,8 +31,8 @@ import { writeKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
 import { handlePortForward } from './portforward.js';
 import { mustFind } from './registry.js';
-import { createHandler, recordRequest, type RequestRecord } from './server.js';
-import { clone, type KubeObject } from './types.js';
+import { createHandler, recordRequest, type AdmissionRule, type RequestRecord } from './server.js';
+import { ApiError, clone, type KubeObject } from './types.js';
 import { startWorkloadControllers } from './workloads.js';
 
 export { CONTEXTS } from './kubeconfig.js';
@@ -78,6 +79,13 @@ export interface KubeDouble {
   waitFor<T extends KubeObject = KubeObject>(ref: ResourceRef, name: string, namespace: string, predicate: (o: T) => boolean, timeoutMs?: number): Promise<T>;
   /** A container's log so far (first container if not named); undefined if the pod never ran. */
   podLogs(namespace: string, pod: string, container?: string): string | undefined;
+  /**
+   * Denies writes (create, update, patch, delete) of the named object as a validating admission
+   * webhook would, with the API server's answer to a denial (400, `admission webhook "WEBHOOK" denied
+   * the request: MESSAGE`); reads and subresources (scale, status) pass. Returns a function that
+   * lifts the denial.
+   */
+  denyWrites(rule: { resource: ResourceRef; name: string; namespace?: string; webhook: string; message: string }): () => void;
   /** Helm releases decoded from release Secrets and ConfigMaps, sorted by name then revision. */
   helmReleases(opts?: { namespace?: string; name?: string }): HelmRelease[];
   /** Kills pod processes, ends watches and exec sessions, closes the server. */
@@ -95,7 +103,8 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
   const requests: RequestRecord[] = [];
   const streams = new Set<ServerResponse>();
   const upgraded = new Set<Duplex>();
-  const server = createServer(createHandler({ api, kubelet, requests, streams }));
+  const admission = new Set<AdmissionRule>();
+  const server = createServer(createHandler({ api, kubelet, requests, streams, admission }));
   server.on('upgrade', (req, socket, head: Buffer) => {
     if (head.length) socket.unshift(head); // bytes the client sent right after its request
     upgraded.add(socket);
@@ -174,6 +183,15 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
     podLogs: (namespace, pod, container) => {
       const p = api.find(mustFind({ group: '', resource: 'pods' }), namespace, pod);
       return p && kubelet.logText(p, container);
+    },
+    denyWrites: ({ resource, name, namespace, webhook, message }) => {
+      const def = defOf(resource);
+      const rule: AdmissionRule = (r) =>
+        r.def === def && r.name === name && r.ns === nsOf(resource, namespace) && r.sub === undefined
+          ? new ApiError(400, 'BadRequest', `admission webhook "${webhook}" denied the request: ${message}`)
+          : undefined;
+      admission.add(rule);
+      return () => void admission.delete(rule);
     },
     helmReleases: (o = {}) =>
       releaseRefs

@@ -110,6 +110,23 @@ describe('kube double: kubectl', function () {
     assert.ok(kube.requests.some((r) => r.method === 'PATCH' && r.path.endsWith('/deployments/web/scale') && r.contentType === 'application/merge-patch+json'));
   });
 
+  it('denies writes of one object as an admission webhook would, lets reads and scale through, and lifts the denial', async () => {
+    await ok(['apply', '-f', manifest('frozen', deployment('frozen', 1))]);
+    const lift = kube.denyWrites({ resource: DEPLOY, name: 'frozen', webhook: 'freeze.policy.example', message: 'change freeze' });
+    const changed = deployment('frozen', 1);
+    changed.metadata.labels = { ...changed.metadata.labels, tier: 'changed' };
+    const denied = await k(['apply', '-f', manifest('frozen', changed)]);
+    assert.notEqual(denied.exitCode, 0);
+    assert.match(denied.stderr, /admission webhook "freeze\.policy\.example" denied the request: change freeze/);
+    assert.equal(kube.get(DEPLOY, 'frozen')!.metadata.labels!.tier, undefined);
+    assert.match(await ok(['get', 'deployment', 'frozen', '-o', 'name']), /deployment\.apps\/frozen/);
+    await ok(['scale', 'deployment/frozen', '--replicas=0']);
+    lift();
+    await ok(['apply', '-f', manifest('frozen', changed)]);
+    assert.equal(kube.get(DEPLOY, 'frozen')!.metadata.labels!.tier, 'changed');
+    await ok(['delete', 'deployment', 'frozen']);
+  });
+
   it('execs into a Deployment pod with the pod environment, propagating the exit code', async () => {
     if (!kube.get(DEPLOY, 'web')) await ok(['apply', '-f', manifest('web', deployment('web', 1))]);
     const r = await k(['exec', 'deploy/web', '--', 'sh', '-c', 'echo "$GREETING $SHOUT $DB_URL $CFG_MODE in $PWD"; echo oops >&2; exit 3']);

@@ -35,7 +35,21 @@ export interface ServerContext {
   requests: RequestRecord[];
   /** Open watch and log-follow responses, ended by close(). */
   streams: Set<ServerResponse>;
+  /** Validating admission: each rule may deny a write (see KubeDouble.denyWrites). */
+  admission: Set<AdmissionRule>;
 }
+
+/** A write the double is about to accept: what a validating admission webhook is shown. */
+export interface AdmissionRequest {
+  method: string;
+  def: ResourceDef;
+  ns?: string;
+  name?: string;
+  sub?: string;
+}
+
+/** Returns the error a webhook's denial turns into, or undefined to let the write through. */
+export type AdmissionRule = (request: AdmissionRequest) => ApiError | undefined;
 
 export interface ResourceRoute {
   def: ResourceDef;
@@ -165,6 +179,13 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   if (sub && !(def.subresources ?? []).includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   if ((req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') && body === undefined) {
     throw new ApiError(400, 'BadRequest', `${req.method} ${path} needs a request body`);
+  }
+  if (req.method !== 'GET') {
+    const request = { method: req.method ?? '', def, ns, name: name ?? body?.metadata?.name, sub };
+    for (const rule of ctx.admission) {
+      const denied = rule(request);
+      if (denied) throw denied;
+    }
   }
   switch (req.method) {
     case 'GET': {

@@ -3,7 +3,7 @@
  * the plan, ask (or --yes), execute. --dry-run stops after the plan and changes nothing.
  */
 import type { Argv } from 'yargs';
-import { ExitCode, RollbackError, UsageError } from '../../core/errors.js';
+import { ExitCode, HandoffFailedError, RollbackError, UsageError } from '../../core/errors.js';
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
@@ -92,8 +92,18 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
             throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y, or pass --yes to run without asking' });
           }
           interrupts.acting();
-          const rerun = `run the same command again: ${commandLine(io.argv ?? [], argv.yes === true)}`;
-          await execute(deps, prepared, (e) => io.stderr.write(describe(e)), { stop: interrupts.stop, abort: interrupts.abort, holder: ctx.holder, rerun });
+          const again = sameCommand(ctx.namespace, io.env, io.argv ?? []);
+          try {
+            await execute(deps, prepared, (e) => io.stderr.write(describe(e, plan)), { stop: interrupts.stop, abort: interrupts.abort, holder: ctx.holder, rerun: `run the same command again: ${again}` });
+          } catch (err) {
+            if (err instanceof HandoffFailedError) {
+              const { release, target } = plan;
+              throw new HandoffFailedError(err.helmMessage,
+                `fix what helm names, then finish with: ${again}\n  (it skips the tracks at their target and retries only helm upgrade ${release.name} ${plan.handoff.chart} --version ${target.version}, checked first with --dry-run; that upgrade sets the workloads' replicas from chart ${target.version})`,
+                err.cause);
+            }
+            throw err;
+          }
           io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
         } finally {
           await prepared.close();
@@ -105,12 +115,6 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
   };
 }
 
-/** The command as typed, for "run the same command again" (quoted for a POSIX shell; secrets masked by the output). */
-function commandLine(args: readonly string[], yes: boolean): string {
-  const quoted = maskArgv(args).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
-  return `helm schema-rollback ${quoted.join(' ')}${yes ? '' : ' (add --yes to skip the question)'}`;
-}
-
 export function renderPlan(plan: RollbackPlan): string {
   const r = plan.release;
   const rows = plan.decisions.map((d) =>
@@ -118,7 +122,10 @@ export function renderPlan(plan: RollbackPlan): string {
       ? [d.step.track, d.step.tool, d.step.current.join(',') || 'base', targetText(plan, d.step.track, d.step.target), d.step.revisions.join(', ') || '(tool decides)', plan.runner]
       : [d.track, '', '', '', d.kind === 'skip' ? `none: ${d.reason}` : d.reason, ''],
   );
-  const stops = plan.stop.map((s) => `scale ${s.ref} ${s.replicas}->0`).join(', ');
+  // A workload already at 0 (stopped by a run whose hand-off failed) has no replicas to restore: say so.
+  const stops = plan.stop.map((s) => (s.replicas === 0 ? `keep ${s.ref} at 0 (it is at 0 now)` : `scale ${s.ref} ${s.replicas}->0`)).join(', ');
+  const reverts = plan.decisions.some((d) => d.kind === 'revert');
+  const unfinished = plan.unfinishedHandoff;
   // Runners that run the app's own tool show the exact command, so it is read before it runs.
   const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${printable(d.step.command.join(' '))}`] : []));
   const where = `${plan.runner === 'job' ? 'in a Job cloned from' : plan.runner === 'exec' ? 'by kubectl exec in a running pod of' : 'in'} ${plan.workload ?? 'the workload'}${plan.container ? ` container ${plan.container}` : ''}`;
@@ -127,6 +134,9 @@ export function renderPlan(plan: RollbackPlan): string {
     `Database URL from ${plan.databaseUrlSource}`,
     ...(plan.databaseRoute === 'direct' ? [] : [`Database reached through ${plan.databaseRoute}`]),
     ...(plan.previousRun ? [previousRunLine(plan.previousRun)] : []),
+    ...(unfinished
+      ? [`Revision ${unfinished.revision} of the release is a failed upgrade to ${plan.target.version} (a hand-off that did not finish); revision ${r.revision} (chart ${r.version}) is what runs. Tracks at their target are skipped; the hand-off is retried.`]
+      : []),
     ...Object.entries(plan.discovered).map(([track, d]) =>
       `Target revision of track ${track} discovered in ${d.image} (${d.command.join(' ')}${plan.targetSources[track] === 'discovered (cached)' ? ', answer cached' : ', in a Job'})`),
     '',
@@ -137,7 +147,8 @@ export function renderPlan(plan: RollbackPlan): string {
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
     // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
-    `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
+    `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}${reverts ? 'downs in this order, each verified' : 'no downs (every track is at its target)'}; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept; the workloads get the replicas chart ${plan.target.version} renders)`,
+    `Hand-off checked (helm upgrade --dry-run): chart ${plan.target.version} renders with the release's values and your flags, and its manifests validate (${plan.handoffCheck}); a real write can still be refused (admission, immutable fields, hooks)`,
     '',
   ].join('\n');
 }
@@ -178,17 +189,17 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
 }
 
 function planData(plan: RollbackPlan): unknown {
-  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff } = plan;
+  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
     target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources, discovered },
-    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop,
+    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
   };
 }
 
-function describe(e: RollbackEvent): string {
+function describe(e: RollbackEvent, plan: RollbackPlan): string {
   switch (e.type) {
     case 'scaled': return `scaled ${e.ref} ${e.from} -> ${e.to}\n`;
     case 'track:start': return `track ${e.step.track}: ${e.step.tool} down ${e.step.current.join(',') || 'base'} -> ${e.step.target}\n`;
@@ -211,7 +222,34 @@ function describe(e: RollbackEvent): string {
     case 'warning': return `warning: ${e.message}\n`;
     case 'handoff:start': return `${e.argv.join(' ')}\n`;
     case 'handoff:output': return `  helm | ${e.line}\n`;
+    case 'handoff:failed':
+      return [
+        `The hand-off failed after the downs: the schema is where chart ${plan.target.version} expects it, the release is still on chart ${plan.release.version}. Where everything stands:`,
+        ...e.tracks.map((t) => (t.outcome === 'verified' ? `  ${t.track}: ${t.at}, target ${t.target}, done and verified` : `  ${t.track}: ${t.reason} (skipped)`)),
+        `  release ${plan.release.name}: chart ${plan.release.version} deployed; its upgrade to ${plan.target.version} failed (helm history ${plan.release.name})`,
+        ...e.kept.map((w) => `  ${w.ref}: kept at 0${w.replicas > 0 ? ` (was ${w.replicas})` : ''}: it migrates on start, so chart ${plan.release.version}'s code would migrate the schema up again (or run on an older schema than it expects)`),
+        '',
+      ].join('\n');
   }
+}
+
+/**
+ * This very command, to run again after a failed hand-off. Helm takes its global flags out of a
+ * plugin's argv (-n, --kube-context arrive as HELM_NAMESPACE, HELM_KUBECONTEXT), so they are put
+ * back in front; values that may be secrets (--database-url, --set ...) are shown as ***.
+ */
+function sameCommand(namespace: string, env: NodeJS.ProcessEnv, argv: readonly string[]): string {
+  // Helm strips -n and --kube-context from a plugin's argv (HELM_NAMESPACE, HELM_KUBECONTEXT): put them back.
+  const args = argv.filter((a, i, all) => !['-n', '--namespace'].includes(a) && !['-n', '--namespace'].includes(all[i - 1] ?? '') && !/^--namespace=|^-n./.test(a));
+  const masked = maskArgv(args).map((a, i) => (args[i - 1] === '--database-url' ? '***' : a.startsWith('--database-url=') ? '--database-url=***' : a));
+  const context = env['HELM_KUBECONTEXT'] ? ['--kube-context', env['HELM_KUBECONTEXT']] : [];
+  const words = ['helm', '-n', namespace, ...context, 'schema-rollback', ...masked].map(shellWord);
+  return `${words.join(' ')}${masked.some((a) => a.includes('***')) ? '   (*** is a value not shown here: give it again)' : ''}`;
+}
+
+/** A word as a POSIX shell reads it back. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 async function confirm(io: CommandIo): Promise<boolean> {
