@@ -49,7 +49,10 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
       return built;
     }) as CommandModule<T, U>['builder'],
     handler: (args) => {
-      chosen = { command: command as UsageCheckedCommand<unknown, unknown>, args };
+      // A copy as the handler sees it now: on its way out yargs moves the words after "--" into
+      // argv._ of the same object (kCopyDoubleDash), and helm's flags after "--" must stay apart.
+      const copy = { ...args, _: [...args._], ...(Array.isArray(args['--']) ? { '--': [...(args['--'] as unknown[])] } : {}) };
+      chosen = { command: command as UsageCheckedCommand<unknown, unknown>, args: copy };
     },
   });
   try {

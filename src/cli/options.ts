@@ -17,7 +17,8 @@ export interface ContractFlags {
   workload?: string;
   container?: string;
   databaseUrlEnv?: string;
-  stop?: string | string[];
+  /** false: --no-stop, nothing is stopped (over the chart's schema-rollback.io/stop). */
+  stop?: string | string[] | false;
   databaseUrl?: string;
   portForward?: PortForwardMode;
   portForwardTarget?: string;
@@ -40,7 +41,7 @@ export function rollbackContractOptions<T>(y: Argv<T>) {
   return y
     .option('command', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Down command run in the workload\'s image by the job and exec runners, with {{ .Revision }} etc. (e.g. "poetry run alembic downgrade {{ .Revision }}"); default: the tool\'s' })
     // Not array: true, which would swallow the release positional after it; repeating the flag gives an array.
-    .option('stop', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of a workload that migrates on start, scaled to 0 before the downs (repeatable; replaces schema-rollback.io/stop)' });
+    .option('stop', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'KIND/NAME of a workload that migrates on start, scaled to 0 before the downs (repeatable; replaces schema-rollback.io/stop; --no-stop: stop nothing)' });
 }
 
 export function databaseOptions<T>(y: Argv<T>) {
@@ -76,6 +77,6 @@ export function overridesFrom(flags: ContractFlags): ContractOverrides {
     if (!parsed.command) throw new UsageError(`--command ${JSON.stringify(flags.command)}: ${parsed.problems.join('; ')}`, { hint: 'e.g. --command "poetry run alembic downgrade {{ .Revision }}"' });
     command = parsed.command;
   }
-  const stop = flags.stop === undefined ? undefined : [flags.stop].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const stop = flags.stop === undefined ? undefined : flags.stop === false ? [] : [flags.stop].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   return { track, tool, revision, table, schema, command, workload, container, databaseUrlEnv, stop };
 }

@@ -105,6 +105,11 @@ async function runSteps(
   try {
     for (const w of stops) {
       interruptedBefore(`scaling ${w.ref}`);
+      if (w.atZero) {
+        // Stopped by an earlier run: nothing to do, but a failure restores it like the others.
+        scaled.push(w);
+        continue;
+      }
       const [kind, name] = splitRef(w.ref);
       const step = await journal.begin(`scale ${w.ref} ${w.replicas}->0`);
       await deps.kube.scale(kind, name, 0);
@@ -123,7 +128,7 @@ async function runSteps(
           output = [...output.slice(-19), line];
           emit({ type: 'track:output', track: step.track, line });
         };
-        await runner.run(step, { databaseUrl, log: deps.log, abort: control.abort, onOutput });
+        await runner.run(step, { databaseUrl, log: deps.log, stop: control.stop, abort: control.abort, onOutput });
         const state = await verify(deps, databaseUrl, step);
         verified.set(step.track, state);
         emit({ type: 'track:done', track: step.track, state });
@@ -137,9 +142,8 @@ async function runSteps(
     }
   } catch (err) {
     await stopped(deps, { databaseUrl, steps, done, current, output, scaled, journal, emit, control, err });
-    throw control.stop.aborted && !(err instanceof InterruptedError)
-      ? new InterruptedError(`interrupted: ${err instanceof Error ? err.message : String(err)}`, { hint: control.rerun, cause: err })
-      : err;
+    if (err instanceof InterruptedError) throw err.hint ? err : new InterruptedError(err.message, { hint: control.rerun, cause: err });
+    throw control.stop.aborted ? new InterruptedError(`interrupted: ${err instanceof Error ? err.message : String(err)}`, { hint: control.rerun, cause: err }) : err;
   }
   // Every track is at its target. From here the newer code must not start again: it would migrate up.
   if (control.stop.aborted) {

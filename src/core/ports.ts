@@ -386,6 +386,8 @@ export interface RunnerContext {
    * statement is cancelled, PostgreSQL rolls the file back, the table says dirty).
    */
   abort?: AbortSignal;
+  /** Aborted on the first interrupt: a runner that runs several files stops after the one running now. */
+  stop?: AbortSignal;
   /** Progress for people: tool output lines, step boundaries. */
   onOutput(line: string): void;
 }

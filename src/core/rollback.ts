@@ -82,6 +82,8 @@ export interface WorkloadStop {
   ref: string;
   /** spec.replicas before the rollback, restored on failure. */
   replicas: number;
+  /** Already at 0 when planned: an earlier run of this release stopped it (replicas: what it had before that run, from its record). */
+  atZero?: boolean;
 }
 
 /**
@@ -202,7 +204,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       const [kind, name] = splitRef(stopRef);
       const replicas = await deps.kube.getReplicas(kind, name);
       // A workload an earlier run of this release kept at 0 is restored to what it had before that run.
-      stop.push({ ref: stopRef, replicas: replicas || (previousRun?.stopped.find((p) => p.ref === stopRef)?.replicas ?? 0) });
+      stop.push(replicas > 0 ? { ref: stopRef, replicas } : { ref: stopRef, replicas: previousRun?.stopped.find((p) => p.ref === stopRef)?.replicas ?? 0, atZero: true });
     }
     const runner = await deps.runnerFor({
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),

@@ -9,7 +9,7 @@
  * moved since the plan → run each step → check the end state → unlock, close.
  */
 import { BASE } from '../core/contract.js';
-import { LockedError, RefusedError, StepFailedError } from '../core/errors.js';
+import { InterruptedError, LockedError, RefusedError, StepFailedError } from '../core/errors.js';
 import type { DatabaseConnector, DatabaseSession, PlannedDown, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 import { planGoto, parseMigrationFiles, type DownStep, type MigrationFiles } from '../tools/golang-migrate-files.js';
 import {
@@ -159,7 +159,16 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
         await acquireLock(session, key, lockTimeoutMs, step.track, table);
         ctx.log.debug(`native: track ${step.track}: holding pg_advisory_lock(${key}) for ${displayName(table)}`);
         try {
-          await runLocked(session, step, table, plan, current, target, ctx);
+          // A second interrupt cancels the statement running now: PostgreSQL rolls the file back and
+          // golang-migrate's bookkeeping (previous version, dirty) says where the track stands.
+          const [{ pid }] = (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+          const cancel = () => void cancelBackend(deps.connector, ctx.databaseUrl, pid, ctx);
+          ctx.abort?.addEventListener('abort', cancel, { once: true });
+          try {
+            await runLocked(session, step, table, plan, current, target, ctx);
+          } finally {
+            ctx.abort?.removeEventListener('abort', cancel);
+          }
         } finally {
           await session.query('SELECT pg_advisory_unlock($1)', [key]).catch((err: unknown) => {
             // The session closes next, which releases the lock anyway.
@@ -201,7 +210,11 @@ async function runLocked(
   // The driver creates a missing table when it opens; it can only be missing when nothing is applied.
   if (!state.tableExists) await ensureVersionTable(session, table);
 
-  for (const down of plan) {
+  for (const [i, down] of plan.entries()) {
+    // A first interrupt ends the track on a whole file: the one running finishes, no other starts.
+    if (i > 0 && (ctx.stop?.aborted || ctx.abort?.aborted)) {
+      throw new InterruptedError(`track ${step.track}: stopped after the down of ${plan[i - 1]!.from}; ${where} holds (${plan[i - 1]!.to ?? '-1'}, clean)`);
+    }
     ctx.onOutput(`${step.track}: ${down.from} -> ${version(down.to)}${down.file === undefined ? ' (no down file: version moves, nothing runs)' : ` (${down.file.name})`}`);
     try {
       await runDownStep(session, table, down);
@@ -242,6 +255,19 @@ function stepFailedHint(err: MigrationStepError, where: string, from: string): s
     `${what}; ${where} now holds (${v ?? '-1'}, dirty=true), as golang-migrate leaves it, while the schema is at ${real}. ` +
     `Fix the cause, check the schema, run "migrate -path DIR -database URL force ${real}", then re-run the rollback`
   );
+}
+
+async function cancelBackend(connector: DatabaseConnector, url: string, pid: number, ctx: RunnerContext): Promise<void> {
+  try {
+    const session = await connector.connect(url);
+    try {
+      await session.query('SELECT pg_cancel_backend($1)', [pid]);
+    } finally {
+      await session.close();
+    }
+  } catch (err) {
+    ctx.log.debug(`native: cancelling backend ${pid} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** The tool's pg_advisory_lock, queued like the tool's but bounded with lock_timeout (55P03 when it runs out). */

@@ -52,7 +52,7 @@ describe(`e2e: messages that say what is wrong and what to do, through ${helm.la
   });
 
   it('a plan that stops nothing says so plainly', async () => {
-    const r = await plan(['--stop', '']);
+    const r = await plan(['--no-stop']);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /^Steps: nothing is stopped before the downs \(no --stop, no schema-rollback\.io\/stop\); downs in this order/m);
   });
@@ -70,7 +70,7 @@ describe(`e2e: messages that say what is wrong and what to do, through ${helm.la
     const r = await s.sr([name, '--to', '0.8.0', '--dry-run']);
     assert.notEqual(r.exitCode, 0);
     assert.ok(!r.stderr.includes('\u001b'), `a raw escape reached the terminal:\n${JSON.stringify(r.stderr.slice(0, 500))}`);
-    assert.match(r.stderr, /\\x1b\[2J\\x1b\[31mkagentx+…\(\d+ more characters\)/);
+    assert.match(r.stderr, /\\x1b\[2J\\x1b\[31mkagentx+… \(100015 characters\)/);
     assert.ok(r.stderr.length < 5_000, `${r.stderr.length} characters of error for one name`);
   });
 });

@@ -168,8 +168,8 @@ for (const helm of helmVersions) {
       assert.match(r.stdout, /^vector\s+none: already at 1/m);
       assert.match(r.stdout, /^core\s+golang-migrate\s+11\s+8\s+11, 10, 9\s+native$/m);
       assert.match(r.stdout, /^Previous run by \S+@\S+ \(pid \d+\) since \S+ \(to 0\.8\.0\) did not finish: failed at "down core 13->8"/m);
-      // The controller the failed run kept at 0 is counted at its replicas before that run (2), not 0.
-      assert.match(r.stdout, /scale deployment\/kagent-controller 2->0/);
+      // The controller the failed run kept at 0 is restored, on a failure, to its replicas before that run (2), not 0.
+      assert.match(r.stdout, /keep deployment\/kagent-controller at 0 \(it is at 0 now; 2 before the previous run\)/);
       assert.deepEqual(await versionRows(db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
       const [{ tasks }] = await query<{ tasks: string | null }>(db.url, "SELECT to_regclass('agent_instance_tasks')::text AS tasks");
       assert.equal(tasks, null);

@@ -123,7 +123,9 @@ export function renderPlan(plan: RollbackPlan): string {
       : [d.track, '', '', '', d.kind === 'skip' ? `none: ${d.reason}` : d.reason, ''],
   );
   // A workload already at 0 (stopped by a run whose hand-off failed) has no replicas to restore: say so.
-  const stops = plan.stop.map((s) => (s.replicas === 0 ? `keep ${s.ref} at 0 (it is at 0 now)` : `scale ${s.ref} ${s.replicas}->0`)).join(', ');
+  const stops = plan.stop
+    .map((s) => (s.atZero ? `keep ${s.ref} at 0 (it is at 0 now${s.replicas > 0 ? `; ${s.replicas} before the previous run` : ''})` : `scale ${s.ref} ${s.replicas}->0`))
+    .join(', ');
   const reverts = plan.decisions.some((d) => d.kind === 'revert');
   const unfinished = plan.unfinishedHandoff;
   // Runners that run the app's own tool show the exact command, so it is read before it runs.
