@@ -47,6 +47,8 @@ export const ExitCode = {
   revisionBackwards: 19,
   /** The target chart version's revision could not be discovered (no workload, the probe Job failed, no single head). Nothing was changed. */
   discoveryFailed: 20,
+  /** The copy of the data the downs destroy could not be made (no room, no CREATE privilege). No down ran. */
+  archiveFailed: 21,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -189,5 +191,12 @@ export class DiscoveryError extends RollbackError {
 export class StaleAnnotationError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {
     super(ExitCode.revisionStale, message, details);
+  }
+}
+
+/** The copy before the downs failed; its transaction was rolled back and no down ran. */
+export class ArchiveError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.archiveFailed, message, details);
   }
 }

@@ -7,6 +7,7 @@
  */
 import { valid as semverValid, gt as semverGt } from 'semver';
 import { parseContract, type Track } from './contract.js';
+import { archiveAtRisk, assessDataAtRisk, DEFAULT_ARCHIVE_MAX_BYTES, type ArchiveOptions, type ArchivePlan, type ArchivedCopy, type DataAtRisk } from './data-at-risk.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
@@ -57,6 +58,8 @@ export interface RollbackOptions {
    * downs would run, for tracks on the tool's default down command, and put it in the plan.
    */
   sqlPreview?: boolean;
+  /** The copy of the data at risk kept before the downs; default: on, at most 1 GiB. */
+  archive?: ArchiveOptions;
 }
 
 export interface RunnerChoice {
@@ -102,10 +105,15 @@ export interface RollbackPlan {
   workload?: string;
   container?: string;
   handoff: UpgradeRequest;
+  /** What the downs destroy, counted live (README "Data at risk"). */
+  dataAtRisk: DataAtRisk[];
+  /** Where the copy of it is kept before the downs, or that none is (--no-archive). */
+  archive: ArchivePlan;
 }
 
 export type RollbackEvent =
   | { type: 'scaled'; ref: string; from: number; to: number }
+  | { type: 'archived'; schema: string; copies: ArchivedCopy[] }
   | { type: 'track:start'; step: TrackStep }
   | { type: 'track:output'; track: string; line: string }
   | { type: 'track:done'; track: string; state: TrackState }
@@ -166,6 +174,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
         if (d.kind === 'revert' && spec) await previewSql(deps, runner, spec, d.step, release, route.url);
       }
     }
+    const risk = await assessDataAtRisk(deps, runner, decisions, route.url, opts.archive ?? { enabled: true, maxBytes: DEFAULT_ARCHIVE_MAX_BYTES });
     const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     const plan: RollbackPlan = {
       release,
@@ -173,6 +182,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       targetSources: Object.fromEntries([...targets].map(([track, t]) => [track, t.source])),
       discovered: Object.fromEntries([...targets].flatMap(([track, t]) => (t.discovered ? [[track, t.discovered]] : []))),
       databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
+      dataAtRisk: risk.dataAtRisk, archive: risk.archive,
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {
@@ -350,6 +360,7 @@ export async function execute(deps: RollbackDeps, prepared: Prepared, emit: (e: 
       scaled.push(w);
       emit({ type: 'scaled', ref: w.ref, from: w.replicas, to: 0 });
     }
+    await archiveAtRisk(deps, plan, databaseUrl, emit);
     for (const step of steps) {
       current = step;
       emit({ type: 'track:start', step });
