@@ -246,6 +246,7 @@ export function consolidate(items: readonly DataAtRisk[]): DataAtRisk[] {
 }
 
 const count = (n: number) => n.toLocaleString('en-US');
+const rowsText = (n: number) => `${count(n)} ${n === 1 ? 'row' : 'rows'}`;
 /** schema.table, without the schema when it is public (as people write it). */
 const tableName = (i: { schema?: string; table?: string }) => (i.schema === undefined || i.schema === 'public' ? i.table! : `${i.schema}.${i.table}`);
 
@@ -254,9 +255,9 @@ export function describeRisk(i: DataAtRisk): string {
   const missing = 'does not exist now';
   switch (i.kind) {
     case 'drop-table':
-      return `table ${tableName(i)} (${i.exists ? `${count(i.rows!)} rows` : missing}) dropped`;
+      return `table ${tableName(i)} (${i.exists ? rowsText(i.rows!) : missing}) dropped`;
     case 'truncate':
-      return `table ${tableName(i)} (${i.exists ? `${count(i.rows!)} rows` : missing}) truncated`;
+      return `table ${tableName(i)} (${i.exists ? rowsText(i.rows!) : missing}) truncated`;
     case 'delete':
       return `rows of ${tableName(i)} deleted (${!i.exists ? missing : i.partial ? `those matching a WHERE, of ${count(i.rows!)}` : `all ${count(i.rows!)}`})`;
     case 'drop-column':
@@ -264,7 +265,7 @@ export function describeRisk(i: DataAtRisk): string {
     case 'type-change':
       return `column ${tableName(i)}.${i.column} type changed${i.fromType ? ` from ${i.fromType}` : ''} to ${i.toType} (${i.exists ? `${count(i.rows!)} non-null` : missing})`;
     case 'drop-schema':
-      return `schema ${i.schema} (${i.exists ? `${i.tables!.length} tables, ${count(i.rows!)} rows` : missing}) dropped with CASCADE`;
+      return `schema ${i.schema} (${i.exists ? `${i.tables!.length} tables, ${rowsText(i.rows!)}` : missing}) dropped with CASCADE`;
     case 'unknown':
       return `track ${i.track}${i.statement ? `, ${i.source}` : ''}: may destroy data the analyser cannot see (${i.reason}${i.statement ? `: ${i.statement}` : ''})`;
   }
