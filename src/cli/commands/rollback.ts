@@ -206,7 +206,7 @@ function describe(e: RollbackEvent): string {
     case 'archived':
       return [
         `copied the data at risk into schema ${e.schema} (one transaction, before the first down):`,
-        ...e.copies.map((c) => `  ${e.schema}.${c.name}: ${c.rows.toLocaleString('en-US')} rows of ${c.from.schema}.${c.from.table}${c.column ? ` (column ${c.column}${c.columns ? ' with the primary key' : ', every column'})` : ''}\n    restore: ${c.restore}`),
+        ...e.copies.map((c) => `  ${e.schema}.${c.name}: ${c.rows.toLocaleString('en-US')} ${c.rows === 1 ? 'row' : 'rows'} of ${c.from.schema}.${c.from.table}${c.column ? ` (column ${c.column}${c.columns ? ' with the primary key' : ', every column'})` : ''}\n    restore: ${c.restore}`),
         '',
       ].join('\n');
     case 'track:start': return `track ${e.step.track}: ${e.step.tool} down ${e.step.current.join(',') || 'base'} -> ${e.step.target}\n`;
