@@ -58,6 +58,8 @@ export const ExitCode = {
    * where each track stands and the one command that finishes the job.
    */
   interrupted: 22,
+  /** The copy of the data the downs destroy could not be made (no room, no CREATE privilege). No down ran. */
+  archiveFailed: 23,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -219,5 +221,12 @@ export class StaleAnnotationError extends RollbackError {
 export class HandoffFailedError extends RollbackError {
   constructor(readonly helmMessage: string, hint: string, cause?: unknown) {
     super(ExitCode.handoffFailed, `the hand-off failed after the downs: ${helmMessage}`, { hint, cause });
+  }
+}
+
+/** The copy before the downs failed; its transaction was rolled back and no down ran. */
+export class ArchiveError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.archiveFailed, message, details);
   }
 }

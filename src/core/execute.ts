@@ -18,6 +18,7 @@ import { splitRef } from './database-url.js';
 import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError, RollbackError, StepFailedError } from './errors.js';
 import type { DatabaseConnector, TrackState, TrackStep } from './ports.js';
 import { helmSays, type HandoffTrackStanding, type Prepared, type RollbackDeps, type RollbackEvent, type WorkloadStop } from './rollback.js';
+import { archiveAtRisk } from './data-at-risk.js';
 import { RunJournal, takeRunLock } from './run-lock.js';
 
 export interface RunControl {
@@ -116,6 +117,13 @@ async function runSteps(
       scaled.push(w);
       await journal.end(step, 'ok');
       emit({ type: 'scaled', ref: w.ref, from: w.replicas, to: 0 });
+    }
+    // After the stop, so no row written later is missing from the copy; before the first down.
+    if (plan.archive.enabled && plan.dataAtRisk.length > 0) {
+      interruptedBefore('the copy of the data at risk');
+      const entry = await journal.begin(`copy the data at risk into ${plan.archive.schema}`);
+      await archiveAtRisk(deps, plan, databaseUrl, emit);
+      await journal.end(entry, 'ok');
     }
     for (const step of steps) {
       interruptedBefore(`the downs of track ${step.track}`);

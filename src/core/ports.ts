@@ -406,6 +406,11 @@ export interface Runner {
    */
   preview?(step: TrackStep): Promise<PlannedDown[]>;
   /**
+   * Optional: the text of each down file preview() lists, in the order they run, for the plan's
+   * data-at-risk analysis (runners that run SQL files themselves).
+   */
+  downScripts?(step: TrackStep): Promise<Array<{ file: string; sql: string }>>;
+  /**
    * Optional: runs a read-only command (the tool's offline SQL) where run() would run the downs,
    * and returns its output lines. Throws when the command fails.
    */

@@ -9,6 +9,7 @@
  */
 import { valid as semverValid, gt as semverGt } from 'semver';
 import { parseContract, type Track } from './contract.js';
+import { assessDataAtRisk, DEFAULT_ARCHIVE_MAX_BYTES, type ArchiveOptions, type ArchivePlan, type ArchivedCopy, type DataAtRisk } from './data-at-risk.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
@@ -63,6 +64,8 @@ export interface RollbackOptions {
    * downs would run, for tracks on the tool's default down command, and put it in the plan.
    */
   sqlPreview?: boolean;
+  /** The copy of the data at risk kept before the downs; default: on, at most 1 GiB. */
+  archive?: ArchiveOptions;
 }
 
 export interface RunnerChoice {
@@ -120,10 +123,15 @@ export interface RollbackPlan {
    * this run retries the hand-off after whatever downs remain.
    */
   unfinishedHandoff?: { revision: number };
+  /** What the downs destroy, counted live (README "Data at risk"). */
+  dataAtRisk: DataAtRisk[];
+  /** Where the copy of it is kept before the downs, or that none is (--no-archive). */
+  archive: ArchivePlan;
 }
 
 export type RollbackEvent =
   | { type: 'scaled'; ref: string; from: number; to: number }
+  | { type: 'archived'; schema: string; copies: ArchivedCopy[] }
   | { type: 'track:start'; step: TrackStep }
   | { type: 'track:output'; track: string; line: string }
   | { type: 'track:done'; track: string; state: TrackState }
@@ -217,6 +225,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
         if (d.kind === 'revert' && spec) await previewSql(deps, runner, spec, d.step, release, route.url);
       }
     }
+    const risk = await assessDataAtRisk(deps, runner, decisions, route.url, opts.archive ?? { enabled: true, maxBytes: DEFAULT_ARCHIVE_MAX_BYTES });
     const plan: RollbackPlan = {
       release,
       target,
@@ -225,6 +234,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
       ...(previousRun ? { previousRun } : {}),
       handoffCheck: 'helm upgrade --dry-run=server', ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
+      dataAtRisk: risk.dataAtRisk, archive: risk.archive,
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {

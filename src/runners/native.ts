@@ -125,6 +125,10 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
       refuseOtherTools(step);
       return planned(stepsFor(step, await deps.loadSource(step.track)));
     },
+    async downScripts(step: TrackStep): Promise<Array<{ file: string; sql: string }>> {
+      refuseOtherTools(step);
+      return stepsFor(step, await deps.loadSource(step.track)).flatMap((down) => (down.file ? [{ file: down.file.name, sql: down.file.body }] : []));
+    },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
       refuseOtherTools(step);
       if (step.current.length > 1) {

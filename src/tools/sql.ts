@@ -4,18 +4,9 @@
  */
 import { VersionTableError } from '../core/errors.js';
 import type { SqlClient, VersionTableRef } from '../core/ports.js';
+import { quoteIdent } from '../core/sql-names.js';
 
-/**
- * Quotes one identifier the way PostgreSQL (and lib/pq's QuoteIdentifier, and SQLAlchemy for
- * mixed-case names) does: wrapped in double quotes, embedded double quotes doubled. A quoted
- * lowercase name means the same as the bare name, so quoting every identifier is always safe.
- * Throws on an empty name or a NUL character, which PostgreSQL cannot hold in an identifier.
- */
-export function quoteIdent(name: string): string {
-  if (name.length === 0) throw new Error('an SQL identifier cannot be empty');
-  if (name.includes('\0')) throw new Error('an SQL identifier cannot contain a NUL character');
-  return `"${name.replace(/"/g, '""')}"`;
-}
+export { quoteIdent } from '../core/sql-names.js';
 
 /** `"schema"."table"`, or `"table"` when the schema is left to search_path. */
 export function qualifiedName(ref: VersionTableRef): string {

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
+import pg from 'pg';
+import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09, migrateUp, readTrack } from '../harness/golang-migrate-up.js';
+import { assertInOrder } from '../harness/scenario.js';
 import { helmVersions, kubectl, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import { query, type FreshDatabase } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
@@ -175,6 +177,83 @@ for (const helm of helmVersions) {
       assert.equal(tasks, null);
       const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
       assert.equal(history.at(-1).chart, 'kagent-0.8.0');
+    });
+  });
+}
+
+for (const helm of helmVersions) {
+  describe(`e2e rollback: data at risk and the copy before the downs through ${helm.label}`, function () {
+    this.timeout(300_000);
+    let world: World;
+    let db: FreshDatabase;
+    let plugin: InstalledPlugin;
+    const sr = (args: string[]): Promise<RunResult> => plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
+    const atRisk = {
+      instances: 'SELECT * FROM agent_instances ORDER BY id',
+      tasks: 'SELECT * FROM agent_instance_tasks ORDER BY instance_id, task_id',
+      cards: 'SELECT id, agent_card FROM runtime_revisions ORDER BY id',
+    };
+
+    before(async () => {
+      world = await startWorld(helm.bin, 'hsr-rollback-archive-');
+      ({ db, plugin } = world);
+      await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`, '--set', 'replicaCount=2']);
+      await migrateKagent09(db.url);
+      await query(db.url, `INSERT INTO tasks (id, session_id, data) VALUES ('t1', 's1', '{"q": 1}'), ('t2', 's2', '{"q": 2}');
+        INSERT INTO runtime_revisions (id, agent_id, revision, image, agent_card) VALUES (1, 'a1', 1, 'kagent:0.9.0', '{"name": "helper"}'), (2, 'a2', 1, 'kagent:0.9.0', NULL);
+        INSERT INTO agent_instances (id, agent_id, revision_id, status, operation) VALUES ('i1', 'a1', 1, 'running', 'scale');
+        INSERT INTO agent_instance_tasks (instance_id, task_id, message_id) VALUES ('i1', 't1', 'msg-1'), ('i1', 't2', NULL);`);
+    });
+
+    after(async () => {
+      await world?.close();
+    });
+
+    it('the plan lists the data at risk with live counts (and -o json its stable shape), changing nothing', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /^Data at risk: column runtime_revisions\.agent_card \(1 non-null\) dropped; table agent_instance_tasks \(2 rows\) dropped; table agent_instances \(1 row\) dropped$/m);
+      assert.match(r.stdout, /^Copy before the downs: copied into schema schema_rollback_archive of the same database before the first down \(about .+; limit 1 GiB\)$/m);
+      const json = JSON.parse((await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '-o', 'json'])).stdout);
+      assert.deepEqual(json.dataAtRisk.map((i: Record<string, unknown>) => [i.track, i.kind, i.schema, i.table, i.column, i.exists, i.rows, i.source]), [
+        ['core', 'drop-column', 'public', 'runtime_revisions', 'agent_card', true, 1, '000013_runtime_revision_agent_card.down.sql'],
+        ['core', 'drop-table', 'public', 'agent_instance_tasks', undefined, true, 2, '000011_agent_instance_tasks.down.sql'],
+        ['core', 'drop-table', 'public', 'agent_instances', undefined, true, 1, '000009_agent_instances.down.sql'],
+      ]);
+      assert.deepEqual({ ...json.archive, bytes: typeof json.archive.bytes }, { enabled: true, schema: 'schema_rollback_archive', maxBytes: 1024 ** 3, bytes: 'number' });
+      const none = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '--no-archive']);
+      assert.match(none.stdout, /^Copy before the downs: no copy kept \(--no-archive\)$/m);
+      const small = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes', '--archive-max-size', '1KB']);
+      assert.equal(small.exitCode, 12, small.stderr);
+      assert.match(small.stderr, /over --archive-max-size 1000 bytes/);
+      const [{ s }] = await query<{ s: string | null }>(db.url, "SELECT to_regnamespace('schema_rollback_archive')::text AS s");
+      assert.equal(s, null);
+      assert.deepEqual(await versionRows(db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
+    });
+
+    it('copies what the downs drop after the controller is stopped and before the first down; the printed restore statements bring every row back', async () => {
+      const before = await Promise.all(Object.values(atRisk).map((q) => query(db.url, q)));
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes']);
+      assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+      assertInOrder(r.stderr, [
+        'scaled deployment/kagent-controller 2 -> 0',
+        'copied the data at risk into schema schema_rollback_archive (one transaction, before the first down):',
+        /schema_rollback_archive\.kagent_\d{14}_public_agent_instance_tasks: 2 rows of public\.agent_instance_tasks/,
+        'track vector:',
+      ]);
+      assert.deepEqual(await versionRows(db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
+      // Back on the newer schema (an upgrade whose app migrates up), then the restore lines as printed, parents first.
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        await migrateUp(client, 'schema_migrations', readTrack(join(SOURCE, 'core')));
+      } finally {
+        await client.end();
+      }
+      const restores = [...r.stderr.matchAll(/^ {4}restore: (.*)$/gm)].map((m) => m[1]!);
+      assert.equal(restores.length, 3, r.stderr);
+      for (const sql of restores.sort((a, b) => Number(b.includes('"agent_instances"')) - Number(a.includes('"agent_instances"')))) await query(db.url, sql);
+      assert.deepEqual(await Promise.all(Object.values(atRisk).map((q) => query(db.url, q))), before);
     });
   });
 }

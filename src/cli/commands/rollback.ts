@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { ExitCode, HandoffFailedError, RollbackError, UsageError } from '../../core/errors.js';
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
+import { ARCHIVE_SCHEMA, DEFAULT_ARCHIVE_MAX_BYTES, describeRisk, destroysData, formatBytes } from '../../core/data-at-risk.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import type { RunRecord, TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
@@ -25,6 +26,8 @@ interface RollbackFlags extends GlobalFlags, ContractFlags {
   targetRevision?: string;
   dryRun?: boolean;
   yes?: boolean;
+  archive?: boolean;
+  archiveMaxSize?: string;
   output: OutputFormat;
   '--'?: string[];
 }
@@ -43,7 +46,9 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source, else job' })
         .option('target-revision', { type: 'string', describe: "The revision the target chart version expects for the track (the only one, or --track's); wins over the target's annotations and skips discovery" })
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
-        .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting' })
+        .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting (the plan still lists the data at risk)' })
+        .option('archive', { type: 'boolean', default: true, describe: `Copy what the downs destroy into schema ${ARCHIVE_SCHEMA} of the same database before the first down; --no-archive keeps no copy (take your own backup)` })
+        .option('archive-max-size', { type: 'string', describe: 'Refuse the rollback when that copy would be larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' })
         .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
     checkUsage: (argv: RollbackFlags & { _?: unknown[] }) => {
       if (typeof argv.release === 'string') {
@@ -52,6 +57,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         checkReleaseName(argv.release);
       }
       if (typeof argv.to === 'string' && argv.to.trim() !== '') checkChartVersion('--to', argv.to);
+      if (argv.archiveMaxSize !== undefined) {
+        parseSize(argv.archiveMaxSize);
+        if (argv.archive === false) throw new UsageError('--archive-max-size limits the copy that --no-archive turns off', { hint: 'drop one of them' });
+      }
     },
     handler: async (argv: RollbackFlags) => {
       const ctx = createContext(argv, io.env, io.stderr, io.secrets);
@@ -75,7 +84,9 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         const prepared = await prepare(deps, {
           release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
           databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
-          portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: argv.dryRun === true,
+          // The offline SQL preview also feeds the data-at-risk analysis, so a real run asks for it too.
+          portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: true,
+          archive: { enabled: argv.archive !== false, maxBytes: argv.archiveMaxSize === undefined ? DEFAULT_ARCHIVE_MAX_BYTES : parseSize(argv.archiveMaxSize) },
         });
         // A port-forward opened for the plan stays up until the downs are verified.
         try {
@@ -88,8 +99,8 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
             io.stderr.write(`dry run: nothing was changed${jobs ? ` (${jobs} ran in a Job, now removed)` : ''}\n`);
             return;
           }
-          if (!argv.yes && !(await confirm(io))) {
-            throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y, or pass --yes to run without asking' });
+          if (!argv.yes && !(await confirm(io, plan))) {
+            throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'answer y (or type the release name, when the downs destroy data), or pass --yes to run without asking' });
           }
           interrupts.acting();
           const again = sameCommand(ctx.namespace, io.env, io.argv ?? []);
@@ -148,6 +159,7 @@ export function renderPlan(plan: RollbackPlan): string {
     ...downLines(plan),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
+    ...dataAtRiskLines(plan),
     // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
     `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}${reverts ? 'downs in this order, each verified' : 'no downs (every track is at its target)'}; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept; the workloads get the replicas chart ${plan.target.version} renders)`,
     `Hand-off checked (helm upgrade --dry-run): chart ${plan.target.version} renders with the release's values and your flags, and its manifests validate (${plan.handoffCheck}); a real write can still be refused (admission, immutable fields, hooks)`,
@@ -159,6 +171,27 @@ export function renderPlan(plan: RollbackPlan): string {
 function previousRunLine(r: RunRecord): string {
   const last = r.steps.at(-1);
   return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) did not finish: ${r.state}${last ? ` at "${last.name}"` : ''}; planned from where the database is now`;
+}
+
+/**
+ * What the downs destroy, counted live, and where the copy of it goes. The first line is the design's
+ * one-liner; what the analyser cannot read is listed under it, one statement per line.
+ */
+export function dataAtRiskLines(plan: RollbackPlan): string[] {
+  const known = plan.dataAtRisk.filter((i) => i.kind !== 'unknown');
+  const unknown = plan.dataAtRisk.filter((i) => i.kind === 'unknown');
+  const copied = plan.dataAtRisk.some((i) => (i.copyBytes ?? 0) > 0);
+  const copy = !plan.archive.enabled
+    ? 'no copy kept (--no-archive)'
+    : copied
+      ? `copied into schema ${plan.archive.schema} of the same database before the first down (about ${formatBytes(plan.archive.bytes)}; limit ${formatBytes(plan.archive.maxBytes)})`
+      : 'nothing to copy';
+  return [
+    `Data at risk: ${known.length > 0 ? known.map(describeRisk).join('; ') : unknown.length > 0 ? 'nothing the analyser can see' : 'none (the downs drop no table, column or rows)'}`,
+    ...unknown.map((i) => `  ${describeRisk(i)}`),
+    ...(known.length > 0 || unknown.length > 0 ? [`Copy before the downs: ${copy}`] : []),
+    '',
+  ];
 }
 
 /** Each down a runner that reads the files will run (native), with its file or the lack of one. */
@@ -191,11 +224,11 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
 }
 
 function planData(plan: RollbackPlan): unknown {
-  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff } = plan;
+  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff, dataAtRisk, archive } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
     target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources, discovered },
-    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
+    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, dataAtRisk, archive, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
   };
@@ -204,6 +237,12 @@ function planData(plan: RollbackPlan): unknown {
 function describe(e: RollbackEvent, plan: RollbackPlan): string {
   switch (e.type) {
     case 'scaled': return `scaled ${e.ref} ${e.from} -> ${e.to}\n`;
+    case 'archived':
+      return [
+        `copied the data at risk into schema ${e.schema} (one transaction, before the first down):`,
+        ...e.copies.map((c) => `  ${e.schema}.${c.name}: ${c.rows.toLocaleString('en-US')} ${c.rows === 1 ? 'row' : 'rows'} of ${c.from.schema}.${c.from.table}${c.column ? ` (column ${c.column}${c.columns ? ' with the primary key' : ', every column'})` : ''}\n    restore: ${c.restore}`),
+        '',
+      ].join('\n');
     case 'track:start': return `track ${e.step.track}: ${e.step.tool} down ${e.step.current.join(',') || 'base'} -> ${e.step.target}\n`;
     case 'track:output': return `  ${e.track} | ${e.line}\n`;
     case 'track:done': return `track ${e.track}: verified at ${e.state.revisions.join(',') || 'base'}\n`;
@@ -254,7 +293,33 @@ function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-async function confirm(io: CommandIo): Promise<boolean> {
+/**
+ * The question before acting. When the downs destroy stored data (or may: SQL the analyser cannot
+ * read), it names what goes with its row counts and wants the release name typed, not a reflex "y".
+ */
+export function confirmationQuestion(plan: RollbackPlan): { question: string; accepts(answer: string): boolean } {
+  if (!destroysData(plan.dataAtRisk)) return { question: 'Proceed? [y/N] ', accepts: (a) => /^y(es)?$/i.test(a) };
+  const known = plan.dataAtRisk.filter((i) => i.kind !== 'unknown' && i.exists && (i.rows ?? 0) > 0);
+  const unseen = plan.dataAtRisk.some((i) => i.kind === 'unknown');
+  const what = [
+    ...(known.length > 0 ? [`The downs destroy data: ${known.map(describeRisk).join(', ')}.`] : []),
+    ...(unseen ? ['Some downs may destroy data the analyser cannot see (listed above).'] : []),
+    plan.archive.enabled ? (known.length > 0 ? `A copy is kept in schema ${plan.archive.schema} first.` : '') : 'No copy is kept (--no-archive).',
+  ].filter(Boolean);
+  return { question: `${what.join(' ')} Type the release name (${plan.release.name}) to proceed: `, accepts: (a) => a === plan.release.name };
+}
+
+/** --archive-max-size: bytes, or a number with KB/MB/GB/TB (powers of 1000) or KiB/MiB/GiB/TiB (powers of 1024). */
+export function parseSize(text: string): number {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|bytes?|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i.exec(text);
+  const units: Record<string, number> = { b: 1, byte: 1, bytes: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
+  if (!m) {
+    throw new UsageError(`--archive-max-size ${JSON.stringify(text)} is not a size`, { hint: 'give bytes or a number with a unit: 500MB, 2GiB, 1073741824' });
+  }
+  return Math.floor(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
+}
+
+async function confirm(io: CommandIo, plan: RollbackPlan): Promise<boolean> {
   const stdin = io.stdin as NodeJS.ReadStream | undefined;
   if (!stdin?.isTTY) {
     throw new RollbackError(ExitCode.aborted, 'refusing to act without confirmation: standard input is not a terminal', { hint: 'pass --yes (after reading the plan, e.g. with --dry-run)' });
@@ -262,7 +327,8 @@ async function confirm(io: CommandIo): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: stdin, output: io.stderr });
   try {
-    return /^y(es)?$/i.test((await rl.question('Proceed? [y/N] ')).trim());
+    const { question, accepts } = confirmationQuestion(plan);
+    return accepts((await rl.question(question)).trim());
   } finally {
     rl.close();
   }

@@ -1,0 +1,423 @@
+/**
+ * Data at risk, and the copy kept before the downs destroy it.
+ *
+ * - At plan time, the SQL the downs will run (the native runner's down files, or the tool's offline
+ *   SQL preview for runners that run the tool in the app's image) is read by the analyser
+ *   (sql-analysis.ts); every table, column, type change, DELETE, TRUNCATE and DROP SCHEMA ... CASCADE
+ *   is resolved and counted live through the DatabaseSession port. What cannot be read is listed
+ *   as such.
+ * - At run time, right after the workloads are stopped and before the first down, one transaction
+ *   copies what is at risk into an archive schema of the same database (CREATE TABLE ... AS SELECT),
+ *   so that nothing written before the copy is lost and everything copied can be put back.
+ *
+ * Naming, sizing and the statements are pure functions here; only assessDataAtRisk and
+ * archiveAtRisk talk to the database, through the ports.
+ */
+import { ArchiveError, RefusedError, RollbackError } from './errors.js';
+import type { DatabaseConnector, Log, Runner, SqlClient, TrackStep } from './ports.js';
+import type { TrackDecision } from './planner.js';
+import { analyseSql, type SqlFinding, type SqlName } from './sql-analysis.js';
+import { quoteIdent } from './sql-names.js';
+
+/** The schema copies are kept in, in the release's own database. */
+export const ARCHIVE_SCHEMA = 'schema_rollback_archive';
+/** --archive-max-size's default: 1 GiB. */
+export const DEFAULT_ARCHIVE_MAX_BYTES = 1024 ** 3;
+
+export type RiskKind = SqlFinding['kind'];
+
+/** One thing the downs destroy, as the plan shows it (`dataAtRisk` in -o json: this shape is public). */
+export interface DataAtRisk {
+  track: string;
+  kind: RiskKind;
+  /** The table's schema as resolved in the database (or as written when it does not exist); the schema itself for drop-schema. */
+  schema?: string;
+  table?: string;
+  column?: string;
+  /** Whether the table (for column kinds: the column) exists now. Absent for unknown. */
+  exists?: boolean;
+  /** Live: the table's rows; for a column, its non-null values; for a schema, the rows of all its tables. */
+  rows?: number;
+  /** delete: the statement has a WHERE, so only some of `rows` go. */
+  partial?: boolean;
+  /** type-change: the column's type now, and the type the statement gives it. */
+  fromType?: string;
+  toType?: string;
+  /** drop-schema: each table in the schema, with its rows. */
+  tables?: Array<{ table: string; rows: number }>;
+  /** unknown: why the analyser cannot tell. */
+  reason?: string;
+  /** Where the statement comes from: the down file, or the offline SQL command. */
+  source: string;
+  statement: string;
+  /** Estimated bytes of the copy kept before the downs (0 when nothing is copied). */
+  copyBytes?: number;
+  /** drop-column and type-change: the primary key columns kept with the column in the copy (absent: the whole table is copied). */
+  key?: string[];
+}
+
+export interface ArchivePlan {
+  /** false with --no-archive: the plan says "no copy kept". */
+  enabled: boolean;
+  schema: string;
+  maxBytes: number;
+  /** Estimated size of every copy. */
+  bytes: number;
+}
+
+export interface ArchiveOptions {
+  enabled: boolean;
+  maxBytes: number;
+}
+
+/** What one script of a track runs, and where it comes from. */
+interface Script {
+  source: string;
+  sql: string;
+}
+
+/**
+ * The SQL each track's downs will run: the runner's down files, or the offline preview. A track
+ * whose downs are not visible gets one `unknown` entry saying why.
+ */
+async function scriptsOf(runner: Runner, step: TrackStep): Promise<Script[] | string> {
+  if (runner.downScripts) return (await runner.downScripts(step)).map((s) => ({ source: s.file, sql: s.sql }));
+  const preview = step.sqlPreview;
+  if (preview && !preview.error) return [{ source: preview.command.join(' '), sql: preview.lines.join('\n') }];
+  if (preview?.error) return `the SQL preview (${preview.command.join(' ')}) failed, so the downs' SQL is unknown`;
+  return `the downs run with ${step.tool} in the app's image (${runner.name} runner), which offers no SQL preview for this track`;
+}
+
+/**
+ * The plan's data at risk: every destructive statement of every track's downs, resolved and counted
+ * live, and the size of the copy. Refuses (exit 12) when the copy would exceed maxBytes.
+ */
+export async function assessDataAtRisk(
+  deps: { connector: DatabaseConnector; log: Log },
+  runner: Runner,
+  decisions: readonly TrackDecision[],
+  databaseUrl: string,
+  archive: ArchiveOptions,
+): Promise<{ dataAtRisk: DataAtRisk[]; archive: ArchivePlan }> {
+  const found: Array<{ track: string; step: TrackStep; finding: SqlFinding; source: string }> = [];
+  const blind: DataAtRisk[] = [];
+  for (const d of decisions) {
+    if (d.kind !== 'revert') continue;
+    const scripts = await scriptsOf(runner, d.step);
+    if (typeof scripts === 'string') {
+      blind.push({ track: d.step.track, kind: 'unknown', reason: scripts, source: runner.name, statement: '' });
+      continue;
+    }
+    for (const script of scripts) {
+      for (const finding of analyseSql(script.sql)) {
+        if (!isVersionTable(finding, d.step)) found.push({ track: d.step.track, step: d.step, finding, source: script.source });
+      }
+    }
+  }
+  let items: DataAtRisk[] = [];
+  if (found.length > 0) {
+    const session = await deps.connector.connect(databaseUrl);
+    try {
+      for (const f of found) items.push(await measure(session, f.track, f.step, f.finding, f.source));
+    } finally {
+      await session.close();
+    }
+  }
+  items = consolidate([...blind, ...items]);
+  const bytes = items.reduce((sum, i) => sum + (i.copyBytes ?? 0), 0);
+  const plan: ArchivePlan = { enabled: archive.enabled, schema: ARCHIVE_SCHEMA, maxBytes: archive.maxBytes, bytes };
+  if (archive.enabled && bytes > archive.maxBytes) {
+    throw new RefusedError(
+      [`the copy of the data at risk kept before the downs would take about ${formatBytes(bytes)} in ${ARCHIVE_SCHEMA}, over --archive-max-size ${formatBytes(archive.maxBytes)} (${items.filter((i) => i.copyBytes).map((i) => `${describeRisk(i)}: ${formatBytes(i.copyBytes!)}`).join('; ')})`],
+      `make sure the database has room and pass --archive-max-size ${formatBytes(Math.ceil(bytes * 1.2))}, or take your own backup of these tables and pass --no-archive`,
+    );
+  }
+  deps.log.debug(`data at risk: ${items.length} item(s), copy about ${bytes} bytes`);
+  return { dataAtRisk: items, archive: plan };
+}
+
+/** alembic's offline script deletes, updates and at base drops its own version table: bookkeeping, not data. */
+function isVersionTable(f: SqlFinding, step: TrackStep): boolean {
+  if (f.kind === 'drop-schema' || (f.kind === 'unknown' && f.table === undefined)) return false;
+  const t = f.table!;
+  return t.name === step.table.table && (t.schema === undefined || step.table.schema === undefined || t.schema === step.table.schema);
+}
+
+/** The relation a name resolves to, as the downs' session would resolve it (its search_path), or the track's schema. */
+async function resolve(db: SqlClient, name: SqlName, step: TrackStep): Promise<{ schema: string; table: string; oid: number } | undefined> {
+  const candidates = name.schema !== undefined
+    ? [`${quoteIdent(name.schema)}.${quoteIdent(name.name)}`]
+    : [quoteIdent(name.name), ...(step.table.schema ? [`${quoteIdent(step.table.schema)}.${quoteIdent(name.name)}`] : [])];
+  for (const regclass of candidates) {
+    const { rows } = await db.query<{ schema: string; table: string; oid: number }>(
+      `SELECT n.nspname AS schema, c.relname AS table, c.oid::int8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`,
+      [regclass],
+    );
+    if (rows[0]) return { ...rows[0], oid: Number(rows[0].oid) };
+  }
+  return undefined;
+}
+
+const qualified = (schema: string, table: string) => `${quoteIdent(schema)}.${quoteIdent(table)}`;
+
+async function tableCount(db: SqlClient, schema: string, table: string, oid: number): Promise<{ rows: number; bytes: number }> {
+  const { rows } = await db.query<{ n: string; bytes: string }>(
+    `SELECT count(*)::int8 AS n, pg_total_relation_size($1::oid::regclass)::int8 AS bytes FROM ${qualified(schema, table)}`,
+    [oid],
+  );
+  return { rows: Number(rows[0]!.n), bytes: Number(rows[0]!.bytes) };
+}
+
+async function primaryKey(db: SqlClient, oid: number): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+      WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+    [oid],
+  );
+  return rows.map((r) => r.name);
+}
+
+/** Resolves and counts one finding. */
+async function measure(db: SqlClient, track: string, step: TrackStep, f: SqlFinding, source: string): Promise<DataAtRisk> {
+  const base = { track, kind: f.kind, source, statement: f.statement };
+  if (f.kind === 'unknown') {
+    return { ...base, reason: f.reason, ...(f.table ? { schema: f.table.schema, table: f.table.name } : {}) };
+  }
+  if (f.kind === 'drop-schema') {
+    const { rows: tables } = await db.query<{ table: string; oid: number }>(
+      `SELECT c.relname AS table, c.oid::int8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
+      [f.schema],
+    );
+    const exists = (await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [f.schema])).rows.length > 0;
+    const counted = [];
+    let bytes = 0;
+    for (const t of tables) {
+      const c = await tableCount(db, f.schema, t.table, Number(t.oid));
+      counted.push({ table: t.table, rows: c.rows });
+      bytes += c.bytes;
+    }
+    return { ...base, schema: f.schema, exists, rows: counted.reduce((s, t) => s + t.rows, 0), tables: counted, copyBytes: bytes };
+  }
+  const where = await resolve(db, f.table, step);
+  if (!where) return { ...base, schema: f.table.schema, table: f.table.name, ...('column' in f ? { column: f.column } : {}), exists: false, copyBytes: 0 };
+  const named = { schema: where.schema, table: where.table };
+  if (f.kind === 'drop-table' || f.kind === 'truncate' || f.kind === 'delete') {
+    const c = await tableCount(db, where.schema, where.table, where.oid);
+    return { ...base, ...named, exists: true, rows: c.rows, ...(f.kind === 'delete' ? { partial: f.where } : {}), copyBytes: c.bytes };
+  }
+  const { rows: attrs } = await db.query<{ type: string }>(
+    'SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::oid AND attname = $2 AND attnum > 0 AND NOT attisdropped',
+    [where.oid, f.column],
+  );
+  const types = f.kind === 'type-change' ? { toType: f.toType, ...(attrs[0] ? { fromType: attrs[0].type } : {}) } : {};
+  if (!attrs[0]) return { ...base, ...named, column: f.column, exists: false, ...types, copyBytes: 0 };
+  const key = (await primaryKey(db, where.oid)).filter((k) => k !== f.column);
+  // Without a primary key the column's values cannot be matched back to their rows: the whole table is copied.
+  const copied = key.length > 0 ? [...key, f.column].map(quoteIdent).join(', ') : '*';
+  const { rows } = await db.query<{ n: string; bytes: string }>(
+    `SELECT count(${quoteIdent(f.column)})::int8 AS n, coalesce(sum(pg_column_size(t)), 0)::int8 AS bytes
+       FROM (SELECT ${copied} FROM ${qualified(where.schema, where.table)} ${key.length > 0 ? `WHERE ${quoteIdent(f.column)} IS NOT NULL` : ''}) t`,
+  );
+  return { ...base, ...named, column: f.column, exists: true, rows: Number(rows[0]!.n), ...types, copyBytes: Number(rows[0]!.bytes), ...(key.length > 0 ? { key } : {}) };
+}
+
+const tableKey = (i: { schema?: string; table?: string }) => `${i.schema ?? ''}.${i.table ?? ''}`;
+
+/**
+ * One entry per thing destroyed: a table that goes takes its columns, rows and types with it (an
+ * earlier down dropping one of its columns adds nothing to the count or the copy), and so does a
+ * schema dropped with CASCADE.
+ */
+export function consolidate(items: readonly DataAtRisk[]): DataAtRisk[] {
+  const gone = new Set(items.filter((i) => i.kind === 'drop-table' && i.exists).map(tableKey));
+  const schemasGone = new Set(items.filter((i) => i.kind === 'drop-schema' && i.exists).map((i) => i.schema));
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    if (i.kind === 'unknown') return true;
+    if (i.kind !== 'drop-schema' && i.exists && schemasGone.has(i.schema)) return false;
+    if (i.kind !== 'drop-table' && i.kind !== 'drop-schema' && i.exists && gone.has(tableKey(i))) return false;
+    const key = `${i.kind}:${tableKey(i)}:${i.column ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+const rowsText = (n: number) => `${count(n)} ${n === 1 ? 'row' : 'rows'}`;
+/** schema.table, without the schema when it is public (as people write it). */
+const tableName = (i: { schema?: string; table?: string }) => (i.schema === undefined || i.schema === 'public' ? i.table! : `${i.schema}.${i.table}`);
+
+/** One item for people: `table eval_runs (12,408 rows) dropped`, `column users.sso_id (9,120 non-null) dropped`. */
+export function describeRisk(i: DataAtRisk): string {
+  const missing = 'does not exist now';
+  switch (i.kind) {
+    case 'drop-table':
+      return `table ${tableName(i)} (${i.exists ? rowsText(i.rows!) : missing}) dropped`;
+    case 'truncate':
+      return `table ${tableName(i)} (${i.exists ? rowsText(i.rows!) : missing}) truncated`;
+    case 'delete':
+      return `rows of ${tableName(i)} deleted (${!i.exists ? missing : i.partial ? `those matching a WHERE, of ${count(i.rows!)}` : `all ${count(i.rows!)}`})`;
+    case 'drop-column':
+      return `column ${tableName(i)}.${i.column} (${i.exists ? `${count(i.rows!)} non-null` : missing}) dropped`;
+    case 'type-change':
+      return `column ${tableName(i)}.${i.column} type changed${i.fromType ? ` from ${i.fromType}` : ''} to ${i.toType} (${i.exists ? `${count(i.rows!)} non-null` : missing})`;
+    case 'drop-schema':
+      return `schema ${i.schema} (${i.exists ? `${i.tables!.length} tables, ${rowsText(i.rows!)}` : missing}) dropped with CASCADE`;
+    case 'unknown':
+      return `track ${i.track}${i.statement ? `, ${i.source}` : ''}: may destroy data the analyser cannot see (${i.reason}${i.statement ? `: ${i.statement}` : ''})`;
+  }
+}
+
+/** Whether the plan destroys stored data, or may: the confirmation then names it. */
+export function destroysData(items: readonly DataAtRisk[]): boolean {
+  return items.some((i) => i.kind === 'unknown' || (i.exists === true && (i.rows ?? 0) > 0));
+}
+
+export function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} bytes` : `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The copy
+
+/** One CREATE TABLE ... AS SELECT of the archive. */
+export interface ArchiveCopy {
+  from: { schema: string; table: string };
+  /** The columns copied (the primary key and the column at risk); undefined: every column, every row. */
+  columns?: string[];
+  /** For a column dropped or retyped: that column (with `columns`, only the rows where it is not null are kept). */
+  column?: string;
+  /** The archive table's name in ARCHIVE_SCHEMA. */
+  name: string;
+}
+
+/** PostgreSQL cuts identifiers at 63 bytes (NAMEDATALEN - 1). */
+const MAX_IDENT_BYTES = 63;
+const utf8 = new TextEncoder();
+
+/** FNV-1a, 32 bits, in hex: a short stable suffix that keeps cut names apart. */
+function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (const byte of utf8.encode(text)) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** `<release>_<stamp>_<schema>_<table>[_<column>]`, cut to 63 bytes with a hash of the whole when longer. */
+export function archiveTableName(release: string, stamp: string, schema: string, table: string, column?: string): string {
+  const full = [release, stamp, schema, table, ...(column === undefined ? [] : [column])].join('_');
+  if (utf8.encode(full).length <= MAX_IDENT_BYTES) return full;
+  const suffix = `_${shortHash(full)}`;
+  let cut = full;
+  while (utf8.encode(cut).length > MAX_IDENT_BYTES - suffix.length) cut = cut.slice(0, -1);
+  return cut + suffix;
+}
+
+/**
+ * The copies for the items at risk: the whole table for a table dropped, truncated or deleted from
+ * (and each table of a schema dropped with CASCADE); the primary key plus the column for a column
+ * dropped or retyped (the whole table when there is no primary key). Nothing for what does not
+ * exist or is unknown. One copy per table when a whole-table copy covers a column.
+ */
+export function planArchive(release: string, stamp: string, items: readonly DataAtRisk[]): ArchiveCopy[] {
+  const whole = new Map<string, ArchiveCopy>();
+  const columns: ArchiveCopy[] = [];
+  const addWhole = (schema: string, table: string) => {
+    const k = `${schema}.${table}`;
+    if (!whole.has(k)) whole.set(k, { from: { schema, table }, name: archiveTableName(release, stamp, schema, table) });
+  };
+  for (const i of items) {
+    if (!i.exists) continue;
+    if (i.kind === 'drop-schema') for (const t of i.tables ?? []) addWhole(i.schema!, t.table);
+    else if (i.kind === 'drop-column' || i.kind === 'type-change') {
+      // Without a primary key there is nothing to match the values back by: every column is kept.
+      columns.push({ from: { schema: i.schema!, table: i.table! }, ...(i.key ? { columns: [...i.key, i.column!] } : {}), column: i.column!, name: archiveTableName(release, stamp, i.schema!, i.table!, i.column) });
+    } else if (i.kind !== 'unknown') addWhole(i.schema!, i.table!);
+  }
+  return [...whole.values(), ...columns.filter((c) => !whole.has(`${c.from.schema}.${c.from.table}`))];
+}
+
+/** The statement that makes one copy. */
+export function copyStatement(copy: ArchiveCopy): string {
+  const select = copy.columns ? copy.columns.map(quoteIdent).join(', ') : '*';
+  const where = copy.columns && copy.column ? ` WHERE ${quoteIdent(copy.column)} IS NOT NULL` : '';
+  return `CREATE TABLE ${qualified(ARCHIVE_SCHEMA, copy.name)} AS SELECT ${select} FROM ${qualified(copy.from.schema, copy.from.table)}${where}`;
+}
+
+/** How to put one copy back, for the table's comment and the run's output. */
+export function restoreStatement(copy: ArchiveCopy): string {
+  const target = qualified(copy.from.schema, copy.from.table);
+  const source = qualified(ARCHIVE_SCHEMA, copy.name);
+  if (!copy.column) return `INSERT INTO ${target} SELECT * FROM ${source} ON CONFLICT DO NOTHING`;
+  if (!copy.columns) return `-- ${copy.from.schema}.${copy.from.table} has no primary key: ${source} holds every column of every row; match them to the table's rows by hand to put ${copy.column} back`;
+  const key = copy.columns.filter((c) => c !== copy.column);
+  return `UPDATE ${target} AS t SET ${quoteIdent(copy.column!)} = a.${quoteIdent(copy.column!)} FROM ${source} AS a WHERE ${key.map((k) => `t.${quoteIdent(k)} = a.${quoteIdent(k)}`).join(' AND ')}`;
+}
+
+export interface ArchivedCopy extends ArchiveCopy {
+  rows: number;
+  restore: string;
+}
+
+/**
+ * Makes the copies, in one transaction of its own in the release's database: all of them or none.
+ * Called by the executor after the workloads are stopped (no row is written after the copy) and
+ * before the first down. Does nothing when the plan has nothing to copy or --no-archive was given.
+ */
+export async function archiveAtRisk(
+  deps: { connector: DatabaseConnector; log: Log },
+  plan: { release: { name: string; version: string }; target: { version: string }; dataAtRisk: readonly DataAtRisk[]; archive: ArchivePlan },
+  databaseUrl: string,
+  emit: (e: { type: 'archived'; schema: string; copies: ArchivedCopy[] }) => void,
+): Promise<void> {
+  if (!plan.archive.enabled || planArchive(plan.release.name, 'x', plan.dataAtRisk).length === 0) return;
+  const session = await deps.connector.connect(databaseUrl);
+  try {
+    // The database's clock names the copies: the same clock as the rows' own timestamps.
+    const [{ stamp }] = (await session.query<{ stamp: string }>("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS') AS stamp")).rows as [{ stamp: string }];
+    const copies = planArchive(plan.release.name, stamp, plan.dataAtRisk);
+    const done: ArchivedCopy[] = [];
+    await session.query('BEGIN');
+    try {
+      await session.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(ARCHIVE_SCHEMA)}`);
+      for (const copy of copies) {
+        const result = await session.query(copyStatement(copy));
+        const restore = restoreStatement(copy);
+        const note = `helm-schema-rollback: ${copy.columns ? `column ${copy.column} (with the primary key) of` : 'copy of'} ${copy.from.schema}.${copy.from.table} ` +
+          `before release ${plan.release.name} rolled back from chart ${plan.release.version} to ${plan.target.version}; restore: ${restore}`;
+        await session.query(`COMMENT ON TABLE ${qualified(ARCHIVE_SCHEMA, copy.name)} IS ${quoteLiteral(note)}`);
+        done.push({ ...copy, rows: result.rowCount ?? 0, restore });
+      }
+      await session.query('COMMIT');
+    } catch (err) {
+      await session.query('ROLLBACK').catch(() => undefined);
+      throw new ArchiveError(`the copy of the data at risk into ${ARCHIVE_SCHEMA} failed, so no down ran: ${err instanceof Error ? err.message : String(err)}`, {
+        hint: `give the database user CREATE on the database (or create schema ${ARCHIVE_SCHEMA} for it) and make room, then re-run; or take your own backup and pass --no-archive`,
+        cause: err,
+      });
+    }
+    emit({ type: 'archived', schema: ARCHIVE_SCHEMA, copies: done });
+  } catch (err) {
+    if (err instanceof RollbackError) throw err;
+    throw new ArchiveError(`the copy of the data at risk into ${ARCHIVE_SCHEMA} failed, so no down ran: ${err instanceof Error ? err.message : String(err)}`, {
+      hint: 'check that the database answers, then re-run; or take your own backup and pass --no-archive',
+      cause: err,
+    });
+  } finally {
+    await session.close();
+  }
+}
+
+/** A string literal for COMMENT (which takes no parameters): quotes doubled, standard_conforming_strings assumed off-proof with E''. */
+function quoteLiteral(text: string): string {
+  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,148 @@
+/**
+ * Data at risk and the copy before the downs, against real PostgreSQL 14 and 18: kagent's core
+ * track migrated up with data, its 0.9.0 down files read by the native runner, counted live, copied
+ * into schema_rollback_archive, rolled back, migrated up again, and restored from the copy.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPostgresConnector } from '../../src/adapters/postgres.js';
+import { openMigrationSource } from '../../src/adapters/migration-source.js';
+import { archiveAtRisk, assessDataAtRisk, describeRisk, type ArchivedCopy } from '../../src/core/data-at-risk.js';
+import { ExitCode, RollbackError } from '../../src/core/errors.js';
+import type { TrackDecision } from '../../src/core/planner.js';
+import type { DatabaseSession, Runner, TrackStep } from '../../src/core/ports.js';
+import { createNativeRunner, golangMigrateFiles } from '../../src/runners/native.js';
+import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
+import { freshDatabase, startServers, testedMajors, type FreshDatabase, type PgMajor } from '../harness/postgres.js';
+
+const connector = createPostgresConnector();
+const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/migrations/kagent');
+const log = { debug: () => undefined };
+const majors = testedMajors().filter((m): m is PgMajor => m === 14 || m === 18);
+
+const coreStep = (): TrackStep => ({
+  track: 'core', tool: 'golang-migrate', table: { table: 'schema_migrations' }, current: ['13'], target: '8', revisions: ['13', '12', '11', '10', '9'],
+});
+const revert = (step: TrackStep): TrackDecision[] => [{ kind: 'revert', step }];
+const native = () => createNativeRunner({ connector, loadSource: golangMigrateFiles(openMigrationSource(fixture, { tracks: ['core', 'vector'] })) });
+/** A runner whose "down file" is the given SQL: for statements the kagent files do not have. */
+const scripted = (sql: string): Runner => ({ name: 'native', downScripts: async () => [{ file: '000013_x.down.sql', sql }], run: async () => undefined });
+const plan = (dataAtRisk: Awaited<ReturnType<typeof assessDataAtRisk>>) => ({
+  release: { name: 'kagent', version: '0.9.0' }, target: { version: '0.8.0' }, ...dataAtRisk,
+});
+
+describe('data at risk and the copy before the downs (PostgreSQL)', function () {
+  this.timeout(120_000);
+  before(async () => {
+    await startServers(majors);
+  });
+
+  for (const major of majors) {
+    describe(`PostgreSQL ${major}`, () => {
+      let db: FreshDatabase;
+      let session: DatabaseSession;
+      const sql = async <R = Record<string, unknown>>(text: string, params?: unknown[]) => (await session.query<R>(text, params)).rows;
+
+      beforeEach(async () => {
+        db = await freshDatabase(major);
+        session = await connector.connect(db.url);
+        await migrateUp(session, 'schema_migrations', readTrack(path.join(fixture, 'core')));
+        await sql(`INSERT INTO agents (id, name) VALUES ('a1', 'planner'), ('a2', 'coder');
+          INSERT INTO sessions (id, agent_id, user_id) VALUES ('s1', 'a1', 'u1');
+          INSERT INTO tasks (id, session_id, data) VALUES ('t1', 's1', '{"q": 1}'), ('t2', 's1', '{"q": 2}');
+          INSERT INTO runtime_revisions (id, agent_id, revision, image, agent_card) VALUES (1, 'a1', 1, 'kagent:0.9.0', '{"name": "planner"}'), (2, 'a2', 1, 'kagent:0.9.0', NULL);
+          INSERT INTO agent_instances (id, agent_id, revision_id, status, operation) VALUES ('i1', 'a1', 1, 'running', 'scale'), ('i2', 'a2', 2, 'pending', NULL);
+          INSERT INTO agent_instance_tasks (instance_id, task_id, message_id) VALUES ('i1', 't1', 'msg-1'), ('i1', 't2', NULL), ('i2', 't2', 'msg-2');`);
+      });
+      afterEach(async () => {
+        await session.close();
+        await db.drop();
+      });
+
+      it('counts what kagent 0.9.0\'s downs destroy, a table dropped later taking its earlier column drops with it', async () => {
+        const risk = await assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        assert.deepEqual(risk.dataAtRisk.map(describeRisk), [
+          'column runtime_revisions.agent_card (1 non-null) dropped',
+          'table agent_instance_tasks (3 rows) dropped',
+          'table agent_instances (2 rows) dropped',
+        ]);
+        assert.deepEqual(risk.dataAtRisk.map((i) => [i.source, i.schema, i.key]), [
+          ['000013_runtime_revision_agent_card.down.sql', 'public', ['id']],
+          ['000011_agent_instance_tasks.down.sql', 'public', undefined],
+          ['000009_agent_instances.down.sql', 'public', undefined],
+        ]);
+        assert.ok(risk.archive.bytes > 0 && risk.archive.enabled);
+      });
+
+      it('resolves schema-qualified and quoted names, reads the old type live, counts a schema dropped with CASCADE, names what it cannot read', async () => {
+        await sql(`CREATE SCHEMA app; CREATE TABLE app."Odd Table" (id int PRIMARY KEY, v text); INSERT INTO app."Odd Table" VALUES (1, '7'), (2, NULL), (3, '9');
+          CREATE SCHEMA scratch; CREATE TABLE scratch.a (x int); CREATE TABLE scratch.b (y int); INSERT INTO scratch.a VALUES (1), (2); INSERT INTO scratch.b VALUES (3);`);
+        const risk = await assessDataAtRisk({ connector, log }, scripted(`
+          DROP TABLE IF EXISTS ghost;
+          ALTER TABLE app."Odd Table" ALTER COLUMN v TYPE integer USING v::integer;
+          DROP SCHEMA scratch CASCADE;
+          DELETE FROM agents WHERE id = 'a2';
+          DO $$ BEGIN EXECUTE 'DROP TABLE ' || 'sessions'; END $$;`), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        assert.deepEqual(risk.dataAtRisk.map(describeRisk), [
+          'table ghost (does not exist now) dropped',
+          'column app.Odd Table.v type changed from text to integer (2 non-null)',
+          'schema scratch (2 tables, 3 rows) dropped with CASCADE',
+          'rows of agents deleted (those matching a WHERE, of 2)',
+          `track core, 000013_x.down.sql: may destroy data the analyser cannot see (a DO block runs code the analyser does not read: DO $$ BEGIN EXECUTE 'DROP TABLE ' || 'sessions'; END $$)`,
+        ]);
+      });
+
+      it('refuses (exit 12) a copy over --archive-max-size, naming the sizes and both ways out; --no-archive plans no copy', async () => {
+        await assert.rejects(
+          assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: true, maxBytes: 1000 }),
+          (err: RollbackError) => err.code === ExitCode.refused && /over --archive-max-size 1000 bytes/.test(err.message) && /--no-archive/.test(err.hint ?? ''),
+        );
+        const off = await assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: false, maxBytes: 1000 });
+        assert.equal(off.archive.enabled, false);
+      });
+
+      it('copies before the downs in one transaction; after the downs and a migrate up, the restore statements bring every row back', async () => {
+        const before = {
+          instances: await sql('SELECT * FROM agent_instances ORDER BY id'),
+          tasks: await sql('SELECT * FROM agent_instance_tasks ORDER BY instance_id, task_id'),
+          cards: await sql('SELECT id, agent_card FROM runtime_revisions ORDER BY id'),
+        };
+        const risk = await assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        const archived: ArchivedCopy[] = [];
+        await archiveAtRisk({ connector, log }, plan(risk), db.url, (e) => archived.push(...e.copies));
+        assert.deepEqual(archived.map((c) => [c.from.table, c.rows, c.column]), [['agent_instance_tasks', 3, undefined], ['agent_instances', 2, undefined], ['runtime_revisions', 1, 'agent_card']]);
+        for (const c of archived) assert.match(c.name, new RegExp(`^kagent_[0-9]{14}_public_${c.from.table}${c.column ? `_${c.column}` : ''}$`));
+        const comments = await sql<{ c: string }>(`SELECT obj_description(c.oid) AS c FROM pg_class c WHERE c.relnamespace = 'schema_rollback_archive'::regnamespace ORDER BY relname`);
+        assert.ok(comments.every((r) => /^helm-schema-rollback: .* restore: (INSERT|UPDATE) /.test(r.c)), JSON.stringify(comments));
+
+        await native().run(coreStep(), { databaseUrl: db.url, log, onOutput: () => undefined });
+        assert.deepEqual(await sql("SELECT to_regclass('agent_instances') AS t"), [{ t: null }]);
+        // The newer version comes back (helm upgrade, the app migrates up): the tables and the column exist again, empty.
+        await migrateUp(session, 'schema_migrations', readTrack(path.join(fixture, 'core')));
+        // Parents before children (foreign keys): the order the copies list them in is the downs' order.
+        for (const c of [...archived].sort((a, b) => (a.from.table === 'agent_instances' ? -1 : b.from.table === 'agent_instances' ? 1 : 0))) await sql(c.restore);
+        assert.deepEqual(await sql('SELECT * FROM agent_instances ORDER BY id'), before.instances);
+        assert.deepEqual(await sql('SELECT * FROM agent_instance_tasks ORDER BY instance_id, task_id'), before.tasks);
+        assert.deepEqual(await sql('SELECT id, agent_card FROM runtime_revisions ORDER BY id'), before.cards);
+      });
+
+      it('a user who may not create the archive schema gets exit 23 and nothing is created', async () => {
+        const role = `lim_${db.name}`;
+        await sql(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}; REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+        const url = db.server.url(db.name, { user: role, password: 'pw' });
+        try {
+          const risk = await assessDataAtRisk({ connector, log }, native(), revert(coreStep()), url, { enabled: true, maxBytes: 1024 ** 3 });
+          await assert.rejects(
+            archiveAtRisk({ connector, log }, plan(risk), url, () => assert.fail('no copy is reported')),
+            (err: RollbackError) => err.code === ExitCode.archiveFailed && /no down ran/.test(err.message) && /--no-archive/.test(err.hint ?? ''),
+          );
+          assert.deepEqual(await sql("SELECT to_regnamespace('schema_rollback_archive') AS s"), [{ s: null }]);
+        } finally {
+          await sql(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
+          await db.server.admin(`DROP ROLE IF EXISTS ${role}`);
+        }
+      });
+    });
+  }
+});
