@@ -47,6 +47,12 @@ export const ExitCode = {
   revisionBackwards: 19,
   /** The target chart version's revision could not be discovered (no workload, the probe Job failed, no single head). Nothing was changed. */
   discoveryFailed: 20,
+  /**
+   * Kubernetes RBAC does not let the current user make a request the rollback needs: found by the
+   * check before the first change (every missing permission listed; nothing was changed), or a
+   * Forbidden answer from the API server.
+   */
+  permissionDenied: 21,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -176,6 +182,13 @@ export class StepFailedError extends RollbackError {
 export class MigrationsError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {
     super(ExitCode.migrations, message, details);
+  }
+}
+
+/** A Kubernetes permission is missing; the message lists each, the hint the Role rules that grant them. */
+export class PermissionDeniedError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.permissionDenied, message, details);
   }
 }
 

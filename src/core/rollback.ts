@@ -11,16 +11,18 @@ import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
 import { ContractInvalidError, RefusedError, RollbackError, StepFailedError, UsageError } from './errors.js';
+import { checkRollbackPermissions, type PermissionsCheck } from './permissions.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
-  ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
-  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
+  AccessReviewPort, ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
+  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, ReleaseManifestPort, Runner, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
 import { renderName, resolveContract, revisionProblems, type ContractOverrides, type TrackSpec } from './resolve.js';
 
 export interface RollbackDeps {
-  helm: HelmPort & ChartPort & HelmUpgradePort & ChartRenderPort;
-  kube: KubePort & KubeScalePort;
+  helm: HelmPort & ChartPort & HelmUpgradePort & ChartRenderPort & ReleaseManifestPort;
+  /** AccessReviewPort: the permissions the run needs are asked for before its first change. */
+  kube: KubePort & KubeScalePort & AccessReviewPort;
   /** Runs a tool's heads command in the target version's image, for charts that do not say their revision. */
   probe: ProbePort;
   discoveryCache: DiscoveryCachePort;
@@ -102,6 +104,8 @@ export interface RollbackPlan {
   workload?: string;
   container?: string;
   handoff: UpgradeRequest;
+  /** The Kubernetes requests the run makes, each found allowed before anything changed (or why they could not be checked). */
+  permissions: PermissionsCheck;
 }
 
 export type RollbackEvent =
@@ -132,7 +136,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
   const ref = opts.chart ?? (await deps.helm.findChartRef(release.chart));
   const target = { ...(await deps.helm.showChart(ref, opts.to)), ref };
   const workload = current.run.workload && (await renderName(current.run.workload, release, deps.helm));
-  const { url, source } = await resolveDatabaseUrl(deps.kube, {
+  const { url, source, secrets: urlSecrets = [] } = await resolveDatabaseUrl(deps.kube, {
     flag: opts.databaseUrl,
     environment: opts.databaseUrlFromEnv,
     workload,
@@ -159,6 +163,8 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
       stopFrom: opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop',
     });
+    // Before the SQL preview, which may run a Job itself.
+    const permissions = await checkRollbackPermissions(deps, { namespace: release.namespace, release: release.name, runner: runner.name, stop: stop.map((w) => w.ref), workload, urlSecrets });
     await previewDowns(runner, decisions);
     if (opts.sqlPreview && runner.capture) {
       for (const d of decisions) {
@@ -173,6 +179,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       targetSources: Object.fromEntries([...targets].map(([track, t]) => [track, t.source])),
       discovered: Object.fromEntries([...targets].flatMap(([track, t]) => (t.discovered ? [[track, t.discovered]] : []))),
       databaseUrlSource: source, databaseRoute: route.via, runner: runner.name, decisions, stop, workload, container: current.run.container, handoff,
+      permissions,
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {

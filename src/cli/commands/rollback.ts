@@ -121,10 +121,18 @@ export function renderPlan(plan: RollbackPlan): string {
     ...downLines(plan),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
+    permissionsLine(plan),
     // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
     `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}downs in this order, each verified; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
     '',
   ].join('\n');
+}
+
+/** The permission check's outcome in one line; -o json lists each request. */
+function permissionsLine(plan: RollbackPlan): string {
+  const p = plan.permissions;
+  if (p.error) return `Permissions not checked (the API server could not be asked: ${p.error}); each request is still authorized when made`;
+  return `Permissions checked: the ${p.checked.length} Kubernetes requests the run makes are allowed (SelfSubjectAccessReview, as kubectl auth can-i)`;
 }
 
 /** Each down a runner that reads the files will run (native), with its file or the lack of one. */
@@ -157,11 +165,11 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
 }
 
 function planData(plan: RollbackPlan): unknown {
-  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff } = plan;
+  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, permissions } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
     target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources, discovered },
-    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop,
+    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, permissions,
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
   };
