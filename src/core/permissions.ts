@@ -191,7 +191,7 @@ export function permissionDenied(missing: ReadonlyArray<AccessRequest & { for?: 
   const where = namespaces.every((n) => n !== undefined) ? `a Role in namespace ${namespaces.join(', ')}` : 'a ClusterRole';
   return new PermissionDeniedError(`${headline}:\n  - ${lines.join('\n  - ')}`, {
     hint: `grant them (${where}, bound to the user), e.g. these rules:\n${roleRules(missing).map((r) => `    ${r}`).join('\n')}\n  ` +
-      'README "Permissions" has the least-privilege Role for each runner; check with kubectl auth can-i VERB RESOURCE -n NAMESPACE',
+      'README "Kubernetes permissions" has the least-privilege Role for each runner; check with kubectl auth can-i VERB RESOURCE -n NAMESPACE',
   });
 }
 
