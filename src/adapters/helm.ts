@@ -6,7 +6,7 @@
 import semver from 'semver';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError, UsageError } from '../core/errors.js';
-import type { ChartInfo, ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, Log, ReleaseInfo, UpgradeRequest, ValuesMode } from '../core/ports.js';
+import type { ChartInfo, ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, Log, ManifestObject, ReleaseInfo, ReleaseManifestPort, UpgradeRequest, ValuesMode } from '../core/ports.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
 
 export interface HelmOptions {
@@ -18,7 +18,7 @@ export interface HelmOptions {
   log: Log;
 }
 
-export interface Helm extends HelmPort, ChartPort, HelmUpgradePort, ChartRenderPort {
+export interface Helm extends HelmPort, ChartPort, HelmUpgradePort, ChartRenderPort, ReleaseManifestPort {
   /** Runs helm with the namespace appended; returns stdout or throws a mapped error. `input` goes to its stdin. */
   run(args: string[], input?: string): Promise<string>;
 }
@@ -61,6 +61,11 @@ export function createHelm(opts: HelmOptions): Helm {
     run,
     helmMajor,
     getRelease,
+    releaseStorage: releaseStorage(opts.env['HELM_DRIVER']),
+    async manifestObjects(name) {
+      // The manifest holds the chart's Secrets with their data: only the identity of each object is kept.
+      return manifestsFromYaml(await run(['get', 'manifest', name])).map(manifestObject);
+    },
     async getValues(name) {
       const stdout = await run(['get', 'values', name, '--all', '-o', 'json']);
       return (JSON.parse(stdout) ?? {}) as Record<string, unknown>;
@@ -221,6 +226,18 @@ export function manifestsFromYaml(text: string): KubeObject[] {
   return parseAllDocuments(text)
     .map((doc) => doc.toJS({ maxAliasCount: -1 }) as unknown)
     .filter((o): o is KubeObject => typeof o === 'object' && o !== null && typeof (o as KubeObject).metadata?.name === 'string');
+}
+
+/** Where Helm keeps release revisions for $HELM_DRIVER, as Helm's own switch reads it; undefined for memory and sql. */
+export function releaseStorage(driver: string | undefined): 'secrets' | 'configmaps' | undefined {
+  const d = (driver ?? '').toLowerCase();
+  if (d === '' || d === 'secret' || d === 'secrets') return 'secrets';
+  if (d === 'configmap' || d === 'configmaps') return 'configmaps';
+  return undefined;
+}
+
+function manifestObject(o: KubeObject): ManifestObject {
+  return { apiVersion: o.apiVersion ?? 'v1', kind: o.kind ?? '', name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) };
 }
 
 /** "v3.17.3" → 3. */

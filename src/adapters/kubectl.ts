@@ -3,8 +3,10 @@
  * Helm resolved (context, namespace, API server, token, ...) are turned into kubectl flags here, in
  * one place, for every call.
  */
+import { parseAllDocuments } from 'yaml';
 import { ClusterError, CommandFailedError, ExitCode, RollbackError, UsageError } from '../core/errors.js';
-import type { JobOutcome, KubeExecPort, KubeJobPort, KubeObject, KubePort, KubeScalePort, Log } from '../core/ports.js';
+import { permissionDenied } from '../core/permissions.js';
+import type { AccessRequest, AccessReviewPort, JobOutcome, KubeExecPort, KubeJobPort, KubeObject, KubePort, KubeScalePort, Log } from '../core/ports.js';
 import type { SecretSink } from '../core/redact.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
 
@@ -18,7 +20,7 @@ export interface KubectlOptions {
   secrets?: SecretSink;
 }
 
-export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort, KubeExecPort {
+export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort, KubeExecPort, AccessReviewPort {
   run(args: string[], input?: string): Promise<string>;
 }
 
@@ -139,11 +141,53 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
       }
       return result.exitCode ?? 1;
     },
+    async canI(requests) {
+      if (requests.length === 0) return [];
+      // One process for all: a stream of SelfSubjectAccessReviews, each answered in order (what
+      // `kubectl auth can-i` creates, one per call). --validate=false: the objects are ours, and
+      // validating them would download the cluster's whole OpenAPI v2 document (a SelfSubjectAccessReview
+      // has no PATCH operation for server-side validation to be found by).
+      const stream = requests.map((r) => JSON.stringify(accessReview(r))).join('\n---\n');
+      const answers = parseAllDocuments(await run(['create', '-f', '-', '-o', 'yaml', '--validate=false'], stream)).map((d) => d.toJS() as AccessReviewAnswer);
+      return requests.map((r, k) => {
+        const a = answers[k]?.spec?.resourceAttributes;
+        if (!a || a.verb !== r.verb || a.resource !== r.resource || (a.subresource ?? '') !== (r.subresource ?? '') || (a.name ?? '') !== (r.name ?? '')) {
+          throw new Error(`kubectl create answered ${answers.length} SelfSubjectAccessReviews for ${requests.length}, not in order`);
+        }
+        return answers[k]!.status?.allowed === true;
+      });
+    },
     async deleteJob(name) {
       // Foreground: the Job goes only after its pods, so when --wait returns nothing of it is left.
       await run(['delete', 'job', name, '--cascade=foreground', '--ignore-not-found', '--wait=true']);
     },
   };
+}
+
+/** A SelfSubjectAccessReview (authorization.k8s.io/v1) asking about one request. */
+export function accessReview(r: AccessRequest): object {
+  const { verb, group, resource, subresource, name, namespace } = r;
+  return {
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SelfSubjectAccessReview',
+    spec: { resourceAttributes: { verb, group, resource, ...(subresource ? { subresource } : {}), ...(name ? { name } : {}), ...(namespace ? { namespace } : {}) } },
+  };
+}
+
+interface AccessReviewAnswer {
+  spec?: { resourceAttributes?: Partial<AccessRequest> };
+  status?: { allowed?: boolean };
+}
+
+/**
+ * RBAC's refusal as the API server words it and kubectl prints it:
+ * `Error from server (Forbidden): secrets "db" is forbidden: User "u" cannot get resource "secrets" in API group "" in the namespace "ai"`.
+ */
+export function parseForbidden(stderr: string): AccessRequest | undefined {
+  const m = /(?:(\S+) "([^"]*)"|\S+) is forbidden: User "[^"]*" cannot (\S+) resource "([^"/]+)(?:\/([^"]+))?" in API group "([^"]*)"(?: in the namespace "([^"]*)")?/.exec(stderr);
+  if (!m) return undefined;
+  const [, , name, verb, resource, subresource, group, namespace] = m;
+  return { verb: verb!, group: group!, resource: resource!, ...(subresource ? { subresource } : {}), ...(name ? { name } : {}), ...(namespace ? { namespace } : {}) };
 }
 
 /** The workload's spec.selector.matchLabels as a kubectl label selector (k=v,k=v), or undefined. */
@@ -203,6 +247,8 @@ function kubectlError(argv: string[], exitCode: number | undefined, stderr: stri
       hint: 'check the name in the chart annotations or flags (schema-rollback.io/workload, --workload) and the namespace (-n)',
     });
   }
+  const forbidden = parseForbidden(stderr);
+  if (forbidden) return permissionDenied([forbidden], 'Kubernetes refused a request (Forbidden)');
   if (/Unable to connect to the server|connection refused|no such host|i\/o timeout|context .* does not exist/i.test(stderr)) {
     return new ClusterError(`kubectl cannot reach the cluster: ${stderr.trim().split('\n').pop()}`, {
       hint: 'check the kube context (helm --kube-context CTX) and that the cluster is up: kubectl cluster-info',

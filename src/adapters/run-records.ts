@@ -5,12 +5,9 @@
  */
 import type { RunRecord, RunRecordPort } from '../core/ports.js';
 import type { Kubectl } from './kubectl.js';
+import { runRecordName } from '../core/run-lock.js';
 
 const KEY = 'run.json';
-
-export function runRecordName(release: string): string {
-  return `${release}-schema-rollback-run`;
-}
 
 export function createRunRecords(kube: Pick<Kubectl, 'run'>): RunRecordPort {
   return {

@@ -14,6 +14,8 @@ export interface ResolvedUrl {
   url: string;
   /** Human-readable origin, safe to print: "--database-url", "deployment/x container app env DATABASE_URL (Secret s key k)". */
   source: string;
+  /** The Secrets read to find it (their names), for the permission check. */
+  secrets?: string[];
 }
 
 export interface UrlInputs {
@@ -57,14 +59,15 @@ export async function resolveDatabaseUrl(kube: KubePort, inputs: UrlInputs): Pro
   const workload = await kube.get(kind, name);
   const container = pickContainer(workload, inputs.workload, inputs.container);
   const variable = inputs.variable ?? DEFAULT_URL_VAR;
-  const reader = new EnvReader(kube, container);
+  const secrets = new Set<string>();
+  const reader = new EnvReader({ get: (k, n) => (k === 'secret' && secrets.add(n), kube.get(k, n)) }, container);
   const found = await reader.lookup(variable);
   if (found === undefined) {
     throw new DatabaseUrlError(`${inputs.workload} container ${container.name} has no env var ${variable}`, {
       hint: `name the variable that holds the URL with --database-url-env (annotation schema-rollback.io/database-url-env), or set ${DATABASE_URL_ENV}`,
     });
   }
-  return { url: found.value, source: `${inputs.workload} container ${container.name} env ${variable}${found.from ? ` (${found.from})` : ''}` };
+  return { url: found.value, source: `${inputs.workload} container ${container.name} env ${variable}${found.from ? ` (${found.from})` : ''}`, secrets: [...secrets] };
 }
 
 export function splitRef(ref: string): [string, string] {

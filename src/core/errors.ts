@@ -60,6 +60,12 @@ export const ExitCode = {
   interrupted: 22,
   /** The copy of the data the downs destroy could not be made (no room, no CREATE privilege). No down ran. */
   archiveFailed: 23,
+  /**
+   * Kubernetes RBAC does not let the current user make a request the rollback needs: found by the
+   * check before the first change (every missing permission listed; nothing was changed), or a
+   * Forbidden answer from the API server.
+   */
+  permissionDenied: 24,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -196,6 +202,13 @@ export class StepFailedError extends RollbackError {
 export class MigrationsError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {
     super(ExitCode.migrations, message, details);
+  }
+}
+
+/** A Kubernetes permission is missing; the message lists each, the hint the Role rules that grant them. */
+export class PermissionDeniedError extends RollbackError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(ExitCode.permissionDenied, message, details);
   }
 }
 

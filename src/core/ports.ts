@@ -283,6 +283,25 @@ export interface HelmUpgradePort {
   deployedRelease(name: string): Promise<ReleaseInfo | undefined>;
 }
 
+/**
+ * What `helm upgrade` touches besides the chart's objects: where Helm keeps the release's revisions
+ * ($HELM_DRIVER), and the objects of the release's current manifest (`helm get manifest`).
+ */
+export interface ReleaseManifestPort {
+  /** The resource Helm stores revisions in: "secrets" (the default driver), "configmaps", or undefined (memory, sql). */
+  readonly releaseStorage: 'secrets' | 'configmaps' | undefined;
+  /** apiVersion, kind, name and namespace of every object in the release's manifest; nothing else is kept. */
+  manifestObjects(release: string): Promise<ManifestObject[]>;
+}
+
+export interface ManifestObject {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  /** metadata.namespace when the manifest sets it. */
+  namespace?: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kubernetes
 
@@ -298,6 +317,26 @@ export interface KubeObject {
 export interface KubePort {
   /** GET one object, e.g. ("deployment", "app-backend"). Throws ClusterError when it is missing. */
   get(kind: string, name: string): Promise<KubeObject>;
+}
+
+/** One request the run will make, in the terms RBAC authorizes it (a SelfSubjectAccessReview's resourceAttributes). */
+export interface AccessRequest {
+  verb: string;
+  /** API group; "" for the core group. */
+  group: string;
+  /** Plural resource name: "deployments". */
+  resource: string;
+  subresource?: string;
+  /** One object's name; absent for create, list and watch, which name none. */
+  name?: string;
+  /** Absent for cluster-scoped resources. */
+  namespace?: string;
+}
+
+/** Asking the API server what the current user may do, as `kubectl auth can-i` does. */
+export interface AccessReviewPort {
+  /** Whether each request is allowed, in the same order. Throws when the API cannot be asked. */
+  canI(requests: readonly AccessRequest[]): Promise<boolean[]>;
 }
 
 /** Stopping and restarting workloads through the scale subresource, as `kubectl scale` does. */

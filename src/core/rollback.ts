@@ -14,18 +14,20 @@ import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
 import { CommandFailedError, ContractInvalidError, RefusedError, UsageError } from './errors.js';
+import { checkRollbackPermissions, type PermissionsCheck } from './permissions.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type {
-  ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
-  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, Runner, RunRecord, RunRecordPort, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
+  AccessReviewPort, ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
+  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, ReleaseManifestPort, Runner, RunRecord, RunRecordPort, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
 import type { TrackStanding } from './execute.js';
 import { checkRunLockFree } from './run-lock.js';
 import { renderName, resolveContract, revisionProblems, type ContractOverrides, type TrackSpec } from './resolve.js';
 
 export interface RollbackDeps {
-  helm: HelmPort & ChartPort & HelmUpgradePort & ChartRenderPort;
-  kube: KubePort & KubeScalePort;
+  helm: HelmPort & ChartPort & HelmUpgradePort & ChartRenderPort & ReleaseManifestPort;
+  /** AccessReviewPort: the permissions the run needs are asked for before its first change. */
+  kube: KubePort & KubeScalePort & AccessReviewPort;
   /** Runs a tool's heads command in the target version's image, for charts that do not say their revision. */
   probe: ProbePort;
   discoveryCache: DiscoveryCachePort;
@@ -127,6 +129,8 @@ export interface RollbackPlan {
   dataAtRisk: DataAtRisk[];
   /** Where the copy of it is kept before the downs, or that none is (--no-archive). */
   archive: ArchivePlan;
+  /** The Kubernetes requests the run makes, each found allowed before anything changed (or why they could not be checked). */
+  permissions: PermissionsCheck;
 }
 
 export type RollbackEvent =
@@ -175,7 +179,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
   const ref = opts.chart ?? (await deps.helm.findChartRef(release.chart));
   const target = { ...(await deps.helm.showChart(ref, opts.to)), ref };
   const workload = current.run.workload && (await renderName(current.run.workload, release, deps.helm));
-  const { url, source } = await resolveDatabaseUrl(deps.kube, {
+  const { url, source, secrets: urlSecrets = [] } = await resolveDatabaseUrl(deps.kube, {
     flag: opts.databaseUrl,
     environment: opts.databaseUrlFromEnv,
     workload,
@@ -218,6 +222,8 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       name: opts.runner, release, workload, container: current.run.container, tracks: current.tracks.map((t) => t.name), stop: stop.map((w) => w.ref),
       stopFrom: opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop',
     });
+    // Before the SQL preview, which may run a Job itself.
+    const permissions = await checkRollbackPermissions(deps, { namespace: release.namespace, release: release.name, runner: runner.name, stop: stop.map((w) => w.ref), workload, urlSecrets });
     await previewDowns(runner, decisions);
     if (opts.sqlPreview && runner.capture) {
       for (const d of decisions) {
@@ -235,6 +241,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       ...(previousRun ? { previousRun } : {}),
       handoffCheck: 'helm upgrade --dry-run=server', ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
       dataAtRisk: risk.dataAtRisk, archive: risk.archive,
+      permissions,
     };
     return { plan, databaseUrl: route.url, runner, close: () => route.close() };
   } catch (err) {

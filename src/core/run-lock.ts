@@ -11,6 +11,11 @@
 import { LockedError } from './errors.js';
 import type { DatabaseConnector, DatabaseSession, Log, RunRecord, RunRecordPort, RunRecordStep } from './ports.js';
 
+/** The ConfigMap that holds a release's run record, in the release's namespace. */
+export function runRecordName(release: string): string {
+  return `${release}-schema-rollback-run`;
+}
+
 /** The advisory lock key of a release: 64-bit FNV-1a of "helm-schema-rollback\0NAMESPACE\0RELEASE", as a signed bigint. */
 export function runLockKey(namespace: string, release: string): string {
   let hash = 0xcbf29ce484222325n;

@@ -21,7 +21,7 @@ const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 /** Answers an upgrade request that cannot be served with a plain HTTP Status, and closes the socket. */
 export function refuse(socket: Duplex, err: ApiError): void {
   const body = JSON.stringify(err.toStatus());
-  const reasons: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 500: 'Internal Server Error' };
+  const reasons: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error' };
   const head = [
     `HTTP/1.1 ${err.code} ${reasons[err.code] ?? 'Error'}`,
     'Content-Type: application/json',

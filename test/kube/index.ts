@@ -24,19 +24,21 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { KubeApi } from './api.js';
-import { handleUpgrade } from './exec.js';
+import { Authorizer, requestAttributes, type DenyRule } from './authorization.js';
+import { handleUpgrade, refuse } from './exec.js';
 import { decodeRelease, type HelmRelease } from './helm-releases.js';
 import { JobController } from './jobs.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
 import { handlePortForward } from './portforward.js';
 import { mustFind } from './registry.js';
-import { createHandler, recordRequest, type AdmissionRule, type RequestRecord } from './server.js';
+import { createHandler, parseResourcePath, recordRequest, type AdmissionRule, type RequestRecord } from './server.js';
 import { ApiError, clone, type KubeObject } from './types.js';
 import { startWorkloadControllers } from './workloads.js';
 
 export { CONTEXTS } from './kubeconfig.js';
 export { FORWARD_ANNOTATION_PREFIX } from './portforward.js';
+export type { DenyRule } from './authorization.js';
 export type { HelmRelease } from './helm-releases.js';
 export type { RequestRecord } from './server.js';
 export type { KubeObject, ObjectMeta } from './types.js';
@@ -86,6 +88,12 @@ export interface KubeDouble {
    * lifts the denial.
    */
   denyWrites(rule: { resource: ResourceRef; name: string; namespace?: string; webhook: string; message: string }): () => void;
+  /**
+   * Denies a request until the returned function is called: such requests get a 403 Forbidden with
+   * RBAC's message, and SelfSubjectAccessReviews for them answer allowed: false.
+   * Everything else stays allowed.
+   */
+  deny(rule: DenyRule): () => void;
   /** Helm releases decoded from release Secrets and ConfigMaps, sorted by name then revision. */
   helmReleases(opts?: { namespace?: string; name?: string }): HelmRelease[];
   /** Kills pod processes, ends watches and exec sessions, closes the server. */
@@ -98,13 +106,14 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
   const api = new KubeApi();
   const images = opts.images ?? {};
   const kubelet = new Kubelet(api, images);
+  const authorizer = new Authorizer();
   startWorkloadControllers(api);
   const jobs = new JobController(api, kubelet);
   const requests: RequestRecord[] = [];
   const streams = new Set<ServerResponse>();
   const upgraded = new Set<Duplex>();
   const admission = new Set<AdmissionRule>();
-  const server = createServer(createHandler({ api, kubelet, requests, streams, admission }));
+  const server = createServer(createHandler({ api, kubelet, authorizer, requests, streams, admission }));
   server.on('upgrade', (req, socket, head: Buffer) => {
     if (head.length) socket.unshift(head); // bytes the client sent right after its request
     upgraded.add(socket);
@@ -112,6 +121,14 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
     const record = recordRequest(req);
     requests.push(record);
     const onAnswer = (status: number) => (record.status = status);
+    // pods/exec and pods/portforward upgrades are authorized as create, before anything else.
+    const route = parseResourcePath(record.path);
+    try {
+      if (route) authorizer.check(requestAttributes(req.method ?? 'GET', route, new URLSearchParams(), true));
+    } catch (err) {
+      onAnswer(403);
+      return refuse(socket, err as ApiError);
+    }
     if (record.path.endsWith('/portforward')) handlePortForward(api, req, socket, onAnswer);
     else handleUpgrade(api, kubelet, req, socket, onAnswer);
   });
@@ -135,6 +152,7 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
     env,
     requests,
     images,
+    deny: (rule) => authorizer.deny(rule),
     get: <T extends KubeObject>(ref: ResourceRef, name: string, namespace?: string) => api.find(defOf(ref), nsOf(ref, namespace), name) as T | undefined,
     list: <T extends KubeObject>(ref: ResourceRef, o: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}) =>
       api.list(defOf(ref), o.namespace, o.labelSelector, o.fieldSelector) as T[],

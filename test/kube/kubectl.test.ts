@@ -139,4 +139,34 @@ describe('kube double: kubectl', function () {
     assert.notEqual(missing.exitCode, 0);
     assert.match(missing.stderr, /no-such-command/);
   });
+
+  it('denies what a test denies, as RBAC would: the request itself gets 403, and kubectl auth can-i (SelfSubjectAccessReview) says no', async () => {
+    if (!kube.get(DEPLOY, 'web')) await ok(['apply', '-f', manifest('web', deployment('web', 1))]);
+    const canI = async (...args: string[]) => (await k(['auth', 'can-i', ...args])).stdout.trim();
+    const undoScale = kube.deny({ verb: 'patch', group: 'apps', resource: 'deployments', subresource: 'scale' });
+    const undoExec = kube.deny({ verb: 'create', resource: 'pods', subresource: 'exec' });
+    const undoSecret = kube.deny({ verb: 'get', resource: 'secrets', name: 'db' });
+    try {
+      const scale = await k(['scale', 'deployment/web', '--replicas=0']);
+      assert.equal(scale.exitCode, 1);
+      assert.match(scale.stderr, /deployments\.apps "web" is forbidden: User "fake" cannot patch resource "deployments\/scale" in API group "apps" in the namespace "default"/);
+      assert.equal(kube.get(DEPLOY, 'web')!.spec.replicas, 1, 'nothing changed');
+      assert.equal(await canI('patch', 'deployments', '--subresource=scale'), 'no');
+      assert.equal(await canI('patch', 'deployments'), 'yes', 'the deployment itself may still be patched');
+      const exec = await k(['exec', 'deploy/web', '--', 'print-env', 'GREETING']);
+      assert.notEqual(exec.exitCode, 0);
+      assert.match(exec.stderr, /cannot create resource "pods\/exec"/);
+      assert.equal(await canI('create', 'pods', '--subresource=exec'), 'no');
+      const secret = await k(['get', 'secret', 'db']);
+      assert.match(secret.stderr, /secrets "db" is forbidden: User "fake" cannot get resource "secrets" in API group "" in the namespace "default"/);
+      assert.equal(await canI('get', 'secrets/db'), 'no');
+      assert.equal(await canI('get', 'secrets/other'), 'yes', 'a rule naming one object denies only that one');
+    } finally {
+      undoScale();
+      undoExec();
+      undoSecret();
+    }
+    assert.equal(await canI('patch', 'deployments', '--subresource=scale'), 'yes');
+    assert.match(await ok(['get', 'secret', 'db', '-o', 'name']), /secret\/db/);
+  });
 });

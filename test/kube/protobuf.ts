@@ -121,6 +121,16 @@ function decodeConfigMap(fs: Field[]): KubeObject {
   return out;
 }
 
+/** `kubectl auth can-i`: SelfSubjectAccessReview{2: spec{1: resourceAttributes{1 namespace, 2 verb, 3 group, 4 version, 5 resource, 6 subresource, 7 name}}}. */
+function decodeAccessReview(fs: Field[]): KubeObject {
+  const spec = readFields(fs.find((f) => f.num === 2)?.bytes ?? Buffer.alloc(0));
+  const attrs = spec.find((f) => f.num === 1);
+  if (!attrs) return { metadata: {}, spec: {} };
+  const keys = ['', 'namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name'];
+  const resourceAttributes = Object.fromEntries(readFields(attrs.bytes).filter((f) => keys[f.num]).map((f) => [keys[f.num]!, str(f)]));
+  return { metadata: {}, spec: { resourceAttributes } };
+}
+
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
 /** Decodes a protobuf body into JSON; unknown kinds are refused with 415 so the gap is visible. */
@@ -133,6 +143,7 @@ export function decodeProtobuf(body: Buffer, urlKind?: string): KubeObject {
   const raw = readFields(unknown.find((f) => f.num === 2)?.bytes ?? Buffer.alloc(0));
   if (kind === 'Secret') return { apiVersion, kind, ...decodeSecret(raw) };
   if (kind === 'ConfigMap') return { apiVersion, kind, ...decodeConfigMap(raw) };
+  if (kind === 'SelfSubjectAccessReview') return { apiVersion, kind, ...decodeAccessReview(raw) };
   // kubectl create namespace/serviceaccount: defaults fill the rest, so metadata is enough.
   if (kind === 'Namespace' || kind === 'ServiceAccount') {
     return { apiVersion, kind, metadata: objectMeta(raw.find((f) => f.num === 1)?.bytes ?? Buffer.alloc(0)) };

@@ -19,6 +19,8 @@ export interface ResourceDef {
   categories?: string[];
   /** Subresources served; `scale` answers autoscaling/v1 Scale. */
   subresources?: string[];
+  /** Verbs in discovery, when not every verb (SelfSubjectAccessReview: create only). */
+  verbs?: string[];
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -58,6 +60,8 @@ export const RESOURCES: ResourceDef[] = [
   def('rbac.authorization.k8s.io/v1', 'rolebindings', 'RoleBinding', true),
   def('rbac.authorization.k8s.io/v1', 'clusterroles', 'ClusterRole', false),
   def('rbac.authorization.k8s.io/v1', 'clusterrolebindings', 'ClusterRoleBinding', false),
+  // Created, never stored: answered from the double's Authorizer (authorization.ts).
+  def('authorization.k8s.io/v1', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview', false, { verbs: ['create'] }),
   def('networking.k8s.io/v1', 'ingresses', 'Ingress', true, { shortNames: ['ing'], subresources: ['status'] }),
   def('policy/v1', 'poddisruptionbudgets', 'PodDisruptionBudget', true, { shortNames: ['pdb'], subresources: ['status'] }),
   def('apiextensions.k8s.io/v1', 'customresourcedefinitions', 'CustomResourceDefinition', false, {
@@ -138,7 +142,7 @@ function resourceEntries(d: ResourceDef): object[] {
     singularName: d.singular,
     namespaced: d.namespaced,
     kind: d.kind,
-    verbs: VERBS,
+    verbs: d.verbs ?? VERBS,
     ...(d.shortNames ? { shortNames: d.shortNames } : {}),
     ...(d.categories ? { categories: d.categories } : {}),
   };

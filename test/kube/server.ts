@@ -7,6 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PATCH_TYPES, type KubeApi, type PatchType } from './api.js';
+import type { Authorizer } from './authorization.js';
+import { requestAttributes } from './authorization.js';
 import type { Kubelet } from './kubelet.js';
 import { decodeProtobuf } from './protobuf.js';
 import { apiVersionOf, discovery, findByPath, openapiV3, VERSION_INFO, type ResourceDef } from './registry.js';
@@ -32,6 +34,8 @@ export interface RequestRecord {
 export interface ServerContext {
   api: KubeApi;
   kubelet: Kubelet;
+  /** Which requests are denied (403), and the answers to SelfSubjectAccessReviews. */
+  authorizer: Authorizer;
   requests: RequestRecord[];
   /** Open watch and log-follow responses, ended by close(). */
   streams: Set<ServerResponse>;
@@ -167,6 +171,7 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   if (!r) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   const { def, ns, name, sub } = r;
   const { api } = ctx;
+  ctx.authorizer.check(requestAttributes(req.method ?? 'GET', r, q));
   const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
   const raw = await readBody(req);
   // DeleteOptions are optional and mostly ignored: an undecodable one must not fail the delete.
@@ -179,6 +184,10 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   if (sub && !(def.subresources ?? []).includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   if ((req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') && body === undefined) {
     throw new ApiError(400, 'BadRequest', `${req.method} ${path} needs a request body`);
+  }
+  if (def.resource === 'selfsubjectaccessreviews') {
+    if (req.method !== 'POST' || name) throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not supported on ${path}`);
+    return json(res, 201, ctx.authorizer.review(body!));
   }
   if (req.method !== 'GET') {
     const request = { method: req.method ?? '', def, ns, name: name ?? body?.metadata?.name, sub };

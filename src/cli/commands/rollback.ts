@@ -160,6 +160,7 @@ export function renderPlan(plan: RollbackPlan): string {
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
     ...dataAtRiskLines(plan),
+    permissionsLine(plan),
     // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
     `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}${reverts ? 'downs in this order, each verified' : 'no downs (every track is at its target)'}; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept; the workloads get the replicas chart ${plan.target.version} renders)`,
     `Hand-off checked (helm upgrade --dry-run): chart ${plan.target.version} renders with the release's values and your flags, and its manifests validate (${plan.handoffCheck}); a real write can still be refused (admission, immutable fields, hooks)`,
@@ -194,6 +195,13 @@ export function dataAtRiskLines(plan: RollbackPlan): string[] {
   ];
 }
 
+/** The permission check's outcome in one line; -o json lists each request. */
+function permissionsLine(plan: RollbackPlan): string {
+  const p = plan.permissions;
+  if (p.error) return `Permissions not checked (the API server could not be asked: ${p.error}); each request is still authorized when made`;
+  return `Permissions checked: the ${p.checked.length} Kubernetes requests the run makes are allowed (SelfSubjectAccessReview, as kubectl auth can-i)`;
+}
+
 /** Each down a runner that reads the files will run (native), with its file or the lack of one. */
 function downLines(plan: RollbackPlan): string[] {
   const rows = plan.decisions.flatMap((d) =>
@@ -224,11 +232,11 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
 }
 
 function planData(plan: RollbackPlan): unknown {
-  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff, dataAtRisk, archive } = plan;
+  const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff, dataAtRisk, archive, permissions } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
     target: { ref: target.ref, name: target.name, version: target.version, revisionSources: targetSources, discovered },
-    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, dataAtRisk, archive, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
+    databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, dataAtRisk, archive, permissions, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
   };
