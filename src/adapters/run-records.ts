@@ -9,11 +9,18 @@ import { runRecordName } from '../core/run-lock.js';
 
 const KEY = 'run.json';
 
-export function createRunRecords(kube: Pick<Kubectl, 'run'>): RunRecordPort {
+export function createRunRecords(kube: Pick<Kubectl, 'run'>, namespace: string): RunRecordPort {
   return {
     async read(release) {
-      const out = await kube.run(['get', 'configmap', runRecordName(release), '--ignore-not-found', '-o', 'json']);
-      if (out.trim() === '') return undefined;
+      // --raw, not "get --ignore-not-found": on a 404 that also GETs the namespace, which a Role
+      // bound in the namespace cannot grant (namespaces are cluster-scoped).
+      let out: string;
+      try {
+        out = await kube.run(['get', '--raw', `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(runRecordName(release))}`]);
+      } catch (err) {
+        if (err instanceof Error && /\(NotFound\)|not found/.test(err.message)) return undefined;
+        throw err;
+      }
       const text = (JSON.parse(out) as { data?: Record<string, string> }).data?.[KEY];
       return text ? (JSON.parse(text) as RunRecord) : undefined;
     },

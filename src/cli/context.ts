@@ -70,7 +70,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   return {
     helm,
     kube,
-    runRecords: createRunRecords(kube),
+    runRecords: createRunRecords(kube, namespace),
     holder: `${env['USER'] || safeUserName()}@${hostname()} (pid ${process.pid})`,
     connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),

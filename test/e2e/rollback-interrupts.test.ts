@@ -59,12 +59,13 @@ describe('e2e: interrupts and a second run, through Helm 4.1', function () {
   this.timeout(300_000);
   let world: World;
   // 11's down sleeps 3 s after its DROP TABLE: long enough to act while it runs.
-  const slow = brokenKagentSource('SELECT pg_sleep(3);');
+  let slow: string;
   const replicas = async () => (await run(kubectl, ['get', 'deployment', 'kagent-controller', '-n', NS, '-o', 'jsonpath={.spec.replicas}'], { env: world.plugin.env })).stdout;
   const regclass = async (name: string) => (await query<{ r: string | null }>(world.db.url, `SELECT to_regclass('${name}')::text AS r`))[0]!.r;
   const record = async () => (await run(kubectl, ['get', 'configmap', 'kagent-schema-rollback-run', '-n', NS, '--ignore-not-found', '-o', 'jsonpath={.data.run\\.json}'], { env: world.plugin.env })).stdout;
 
   beforeEach(async () => {
+    slow = brokenKagentSource('SELECT pg_sleep(3);');
     world = await startWorld(helm4, 'hsr-interrupts-');
     await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
     await migrateKagent09(world.db.url);
