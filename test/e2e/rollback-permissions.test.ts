@@ -16,6 +16,7 @@ import { scenario, type Scenario } from '../harness/scenario.js';
 import { requestAttributes, type DenyRule, type ResourceAttributes } from '../kube/authorization.js';
 import type { RequestRecord } from '../kube/index.js';
 import { parseResourcePath } from '../kube/server.js';
+import type { AccessRequest } from '../../src/core/ports.js';
 
 const NS = 'ai';
 const IMAGE = 'example/kagent:0.9.0';
@@ -39,14 +40,8 @@ function attributesOf(requests: readonly RequestRecord[]): ResourceAttributes[] 
   });
 }
 
-interface Checked {
-  verb: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-  name?: string;
-  namespace?: string;
-}
+/** What the plan's permissions.checked lists: the requests as the plugin asks about them. */
+type Checked = AccessRequest;
 
 for (const helm of helmVersions) {
   describe(`e2e permissions checked before the first change through ${helm.label}`, function () {
