@@ -7,7 +7,7 @@
  * tool reads the URL from there exactly as the app does.
  */
 import { randomBytes } from 'node:crypto';
-import { RefusedError, StepFailedError, UsageError } from '../core/errors.js';
+import { InterruptedError, RefusedError, StepFailedError, UsageError } from '../core/errors.js';
 import { failureOutput, revisionRange, TAIL_LINES } from './step-text.js';
 import type { KubeJobPort, KubeObject, Log, ProbePort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 
@@ -188,9 +188,15 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
         .catch((err: unknown) => ctx.log.debug(`job/${name}: cannot follow the log: ${err instanceof Error ? err.message : String(err)}`));
       let outcome;
       try {
-        outcome = await deps.kube.waitForJob(name, deadline + WAIT_GRACE_SECONDS);
+        outcome = await untilAborted(deps.kube.waitForJob(name, deadline + WAIT_GRACE_SECONDS), ctx.abort);
       } catch (err) {
         stopLogs.abort();
+        if (err instanceof InterruptedError) {
+          // A Job cannot be cut mid-step safely (the tool's transaction is in the pod): it is left to end.
+          throw new InterruptedError(`track ${step.track}: stopped waiting for job/${name}, which is still running in the cluster; its end decides where the track stands`, {
+            hint: `follow it with "kubectl logs -f job/${name} -n ${deps.namespace}", then "helm schema-rollback status ${deps.release}" and run the same command again`,
+          });
+        }
         throw new StepFailedError(step.track, revisionRange(step), err, keptHint(name, deps.namespace));
       }
       // The container has ended; give kubectl a moment to deliver the last lines.
@@ -214,6 +220,17 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
       throw new StepFailedError(step.track, revisionRange(step), cause, keptHint(name, deps.namespace));
     },
   };
+}
+
+/** The promise, or an InterruptedError as soon as the operator's second interrupt aborts the signal. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new InterruptedError('interrupted'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Runs a Job whose command only reads, and returns its output lines. The Job is deleted however it ends. */

@@ -4,7 +4,7 @@
  * KubeJobPort.
  */
 import assert from 'node:assert/strict';
-import { RefusedError, StepFailedError, UsageError } from '../../src/core/errors.js';
+import { InterruptedError, RefusedError, StepFailedError, UsageError } from '../../src/core/errors.js';
 import type { JobOutcome, KubeJobPort, KubeObject, RunnerContext, TrackStep } from '../../src/core/ports.js';
 import { createJobRunner, jobFromWorkload, jobName } from '../../src/runners/job.js';
 
@@ -239,6 +239,23 @@ describe('job runner: running the Job', () => {
     const failed = fakeKube({ status: 'failed', reason: 'BackoffLimitExceeded' }, ['FAILED: bad range']);
     await assert.rejects(createJobRunner({ ...deps, kube: failed.kube }).capture!(step, ['x'], context()), /failed \(BackoffLimitExceeded\); last output: FAILED: bad range/);
     assert.equal(failed.calls.at(-1)?.split(' ')[0], 'delete', 'a failed preview Job is removed too: it changed nothing');
+  });
+
+  it("on the operator's second interrupt stops waiting for a Job still running, keeps it, and says how to follow it", async () => {
+    const { kube, calls } = fakeKube({ status: 'complete' }, []);
+    let release: (o: JobOutcome) => void = () => undefined;
+    const running: KubeJobPort = { ...kube, waitForJob: (name) => (calls.push(`wait ${name}`), new Promise<JobOutcome>((r) => (release = r))) };
+    const abort = new AbortController();
+    const run = createJobRunner({ ...deps, kube: running }).run(step, { ...context(), abort: abort.signal });
+    await new Promise((r) => setTimeout(r, 10));
+    abort.abort();
+    const err = await run.then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof InterruptedError, String(err));
+    const name = calls[0]!.split(' ')[1]!;
+    assert.match(err.message, new RegExp(`stopped waiting for job/${name}, which is still running in the cluster`));
+    assert.equal(err.hint, `follow it with "kubectl logs -f job/${name} -n ai", then "helm schema-rollback status kagent" and run the same command again`);
+    assert.ok(!calls.some((c) => c.startsWith('delete')), 'the Job is left to end');
+    release({ status: 'complete' });
   });
 
   it('streams the output, then deletes the Job when it completed', async () => {
