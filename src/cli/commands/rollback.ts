@@ -336,7 +336,14 @@ async function confirm(io: CommandIo, plan: RollbackPlan): Promise<boolean> {
   const rl = createInterface({ input: stdin, output: io.stderr });
   try {
     const { question, accepts } = confirmationQuestion(plan);
-    return accepts((await rl.question(question)).trim());
+    // Ctrl-C at the prompt reaches readline (raw mode), not the process, and Ctrl-D closes it:
+    // both are a "no", never a hang or a silent exit 0.
+    const answer = await new Promise<string | undefined>((resolve) => {
+      rl.once('SIGINT', () => resolve(undefined));
+      rl.once('close', () => resolve(undefined));
+      rl.question(question).then(resolve, () => resolve(undefined));
+    });
+    return answer !== undefined && accepts(answer.trim());
   } finally {
     rl.close();
   }
