@@ -9,7 +9,7 @@ import { runRecordName } from '../core/run-lock.js';
 
 const KEY = 'run.json';
 
-export function createRunRecords(kube: Pick<Kubectl, 'run'>, namespace: string): RunRecordPort {
+export function createRunRecords(kube: Pick<Kubectl, 'run'>, namespace: string, mask: (text: string) => string): RunRecordPort {
   return {
     async read(release) {
       // --raw, not "get --ignore-not-found": on a 404 that also GETs the namespace, which a Role
@@ -32,7 +32,7 @@ export function createRunRecords(kube: Pick<Kubectl, 'run'>, namespace: string):
           name: runRecordName(record.release),
           labels: { 'app.kubernetes.io/managed-by': 'helm-schema-rollback', 'schema-rollback.io/release': record.release },
         },
-        data: { [KEY]: JSON.stringify(record, null, 2) },
+        data: { [KEY]: JSON.stringify(record, (_key, value: unknown) => (typeof value === 'string' ? mask(value) : value), 2) },
       };
       // apply: creates the record or replaces it whole, in one call.
       await kube.run(['apply', '--server-side', '--force-conflicts', '--field-manager=helm-schema-rollback', '-f', '-'], JSON.stringify(configMap));

@@ -10,7 +10,7 @@ import { DATABASE_URL_ENV } from '../core/database-url.js';
 import type { DatabaseConnector, DiscoveryCachePort, Log, RunRecordPort, ToolRegistry } from '../core/ports.js';
 import { createRunRecords } from '../adapters/run-records.js';
 import { hostname, userInfo } from 'node:os';
-import { printable, Redactor, type SecretSink } from '../core/redact.js';
+import { printable, Redactor } from '../core/redact.js';
 import { createDiscoveryCache, helmSettings } from '../adapters/helm-cache.js';
 import { getTool } from '../tools/index.js';
 import { locateTables } from '../tools/sql.js';
@@ -46,7 +46,7 @@ export interface Context {
  * `secrets` is the run's Redactor (CommandIo.secrets, which masks what is written to `stderr` and
  * stdout): every secret an adapter reads is added to it.
  */
-export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr: NodeJS.WritableStream, secrets: SecretSink = new Redactor()): Context {
+export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr: NodeJS.WritableStream, secrets: Redactor = new Redactor()): Context {
   // Helm strips --debug and -n from a plugin's argv and passes HELM_DEBUG / HELM_NAMESPACE instead;
   // the flags exist for running the binary outside Helm.
   const debug = flags.debug === true || env['HELM_DEBUG'] === 'true';
@@ -70,7 +70,8 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   return {
     helm,
     kube,
-    runRecords: createRunRecords(kube, namespace),
+    // The record lives in the cluster, read by whoever may read ConfigMaps there: masked like the output.
+    runRecords: createRunRecords(kube, namespace, (text) => secrets.redact(text)),
     holder: `${env['USER'] || safeUserName()}@${hostname()} (pid ${process.pid})`,
     connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),

@@ -57,18 +57,22 @@ export async function takeRunLock(
 }
 
 /**
- * At plan time: refuses (exit 13) while another run holds the release's lock, without taking it.
+ * Whether a live session holds the release's lock now, without taking it (plan time, `status`).
  * pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low), objsubid 1.
  */
-export async function checkRunLockFree(session: DatabaseSession, opts: { namespace: string; release: string; records: RunRecordPort }): Promise<void> {
-  const key = BigInt(runLockKey(opts.namespace, opts.release));
-  const unsigned = BigInt.asUintN(64, key);
+export async function isRunLockHeld(session: DatabaseSession, namespace: string, release: string): Promise<boolean> {
+  const unsigned = BigInt.asUintN(64, BigInt(runLockKey(namespace, release)));
   const held = await session.query<{ held: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
                       AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS held`,
     [(unsigned >> 32n).toString(), (unsigned & 0xffffffffn).toString()],
   );
-  if (held.rows[0]?.held === true) throw await lockedError(session, key.toString(), opts);
+  return held.rows[0]?.held === true;
+}
+
+/** At plan time: refuses (exit 13) while another run holds the release's lock, without taking it. */
+export async function checkRunLockFree(session: DatabaseSession, opts: { namespace: string; release: string; records: RunRecordPort }): Promise<void> {
+  if (await isRunLockHeld(session, opts.namespace, opts.release)) throw await lockedError(session, runLockKey(opts.namespace, opts.release), opts);
 }
 
 async function lockedError(session: DatabaseSession, key: string, opts: { release: string; records: RunRecordPort }): Promise<LockedError> {

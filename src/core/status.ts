@@ -1,12 +1,14 @@
 /**
- * `status`: where each migration track of a release stands, chart against database. Read-only: it
- * opens one database session (directly, or through kubectl port-forward), reads each version table
- * and closes it.
+ * `status`: where each migration track of a release stands, chart against database, and the
+ * release's rollback run (in progress, or one that did not finish). Read-only: it opens one database
+ * session (directly, or through kubectl port-forward), reads each version table and the run lock,
+ * reads the run record, and closes the session.
  */
 import { BASE } from './contract.js';
 import { openDatabase, type PortForwardChoice } from './database-route.js';
 import { DATABASE_URL_ENV, resolveDatabaseUrl } from './database-url.js';
-import type { DatabaseConnector, HelmPort, KubePort, Log, PortForwardPort, ToolRegistry, TrackState } from './ports.js';
+import type { DatabaseConnector, DatabaseSession, HelmPort, KubePort, Log, PortForwardPort, RunRecord, RunRecordPort, ToolRegistry, TrackState } from './ports.js';
+import { isRunLockHeld } from './run-lock.js';
 import { renderName, resolveContract, type ContractOverrides, type ResolvedContract } from './resolve.js';
 
 export interface StatusDeps {
@@ -16,6 +18,8 @@ export interface StatusDeps {
   forwarder: PortForwardPort;
   tools: ToolRegistry;
   log: Log;
+  /** The release's run record (a ConfigMap beside the release). */
+  runRecords: RunRecordPort;
 }
 
 export interface StatusOptions {
@@ -52,6 +56,17 @@ export interface StatusReport {
   /** How the database was reached: "direct", or the kubectl port-forward used (Service and ports, never the URL). */
   databaseRoute: string;
   tracks: TrackStatus[];
+  /** The release's rollback run: null when none is in progress and no record is left. */
+  run: RunStatus | null;
+}
+
+export interface RunStatus {
+  /** A live run holds the release's database lock now (the lock is the truth; the record can lag or outlive its run). */
+  inProgress: boolean;
+  /** The run record as stored: the run in progress, or the last one that did not finish; null when there is none. */
+  record: RunRecord | null;
+  /** Why the record could not be read (e.g. no permission to get the ConfigMap); status goes on without it. */
+  unreadable?: string;
 }
 
 export async function status(deps: StatusDeps, opts: StatusOptions): Promise<StatusReport> {
@@ -75,13 +90,28 @@ export async function status(deps: StatusDeps, opts: StatusOptions): Promise<Sta
       const state = await tool.readState(session, table);
       tracks.push({ track: track.name, tool: tool.name, ...table, chartRevision: track.revision, ...stateFields(state), inStep: inStep(track.revision, state) });
     }
+    const run = await runStatus(deps, session, release.namespace, release.name);
     const { name, namespace, chart, version, revision, status: releaseStatus } = release;
     const summary = { name, namespace, chart, version, revision, status: releaseStatus };
-    return { release: summary, contractSource: contract.source, databaseUrlSource: source, databaseRoute: route.via, tracks };
+    return { release: summary, contractSource: contract.source, databaseUrlSource: source, databaseRoute: route.via, tracks, run };
   } finally {
     await session.close();
     await route.close();
   }
+}
+
+/** The release's run: whether its lock is held now, and its record, if one is left. */
+async function runStatus(deps: StatusDeps, session: DatabaseSession, namespace: string, release: string): Promise<RunStatus | null> {
+  const [inProgress, read] = await Promise.all([
+    isRunLockHeld(session, namespace, release),
+    // status reports; it does not fail because the record (an extra) cannot be read.
+    deps.runRecords.read(release).then(
+      (record): Pick<RunStatus, 'record' | 'unreadable'> => ({ record: record ?? null }),
+      (err: unknown) => ({ record: null, unreadable: err instanceof Error ? err.message : String(err) }),
+    ),
+  ]);
+  if (!inProgress && read.record === null && read.unreadable === undefined) return null;
+  return { inProgress, ...read };
 }
 
 function stateFields(state: TrackState): Pick<TrackStatus, 'databaseRevisions' | 'tableExists' | 'dirty'> {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { brokenKagentSource, KAGENT_SOURCE, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
-import { helmVersions, type RunResult } from '../harness/plugin.js';
+import { helmVersions, kubectl, run, type RunResult } from '../harness/plugin.js';
 import { query } from '../harness/postgres.js';
 import { scenario } from '../harness/scenario.js';
 
@@ -62,6 +62,10 @@ for (const helm of helmVersions) {
       assert.equal(r.exitCode, 14, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /track core: down of 11 failed: .*cannot reach \*\*\*/);
       assertNoSecret('failing step --debug', r);
+      // The run record keeps the failed step's error in the cluster, where anyone who reads ConfigMaps sees it.
+      const record = await run(kubectl, ['get', 'configmap', 'kagent-schema-rollback-run', '-n', NS, '-o', 'jsonpath={.data.run\\.json}'], { env: s.plugin.env });
+      assert.match(record.stdout, /"detail": ".*cannot reach \*\*\*/);
+      assertNoSecret('the run record', record);
       // The repair the failure names (force 11), so that the next runs reach the hand-off.
       await query(s.db.url, 'UPDATE schema_migrations SET version = 11, dirty = false');
     });

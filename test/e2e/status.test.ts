@@ -2,14 +2,16 @@
  * `helm schema-rollback status` end to end: the built binary installed as a plugin into real Helm
  * 3.17 and 4.1, a kagent-like release installed by that Helm into the Kubernetes API double from a
  * chart repository on loopback, and a real PostgreSQL whose URL (with its password) lives only in
- * the release's Secret.
+ * the release's Secret. Then the release's run record, as rollbacks through Helm 4.1 (native runner)
+ * leave it: a run in flight, a failed run, a finished one.
  */
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
-import { helmVersions, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import { brokenKagentSource, migrateKagent09 } from '../harness/golang-migrate-up.js';
+import { helm4, helmVersions, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import type { FreshDatabase } from '../harness/postgres.js';
-import { startWorld, type World } from '../harness/world.js';
+import { startInBackground, startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 
@@ -146,3 +148,63 @@ for (const helm of helmVersions) {
     });
   });
 }
+
+describe('e2e status: the rollback run, from its record, through Helm 4.1', function () {
+  this.timeout(300_000);
+  let world: World;
+  const status = (args: string[] = []) => world.plugin.helm(['-n', NS, 'schema-rollback', 'status', 'kagent', ...args]);
+  const rollback = (source: string) => ['-n', NS, 'schema-rollback', 'kagent', '--to', '0.8.0', '--source', source, '--yes'];
+
+  beforeEach(async () => {
+    world = await startWorld(helm4, 'hsr-status-run-');
+    await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
+    await migrateKagent09(world.db.url);
+  });
+
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it('during a run: in progress, by whom, since when, on which step; after it finished: no record, nothing extra', async () => {
+    // 11's down sleeps after its DROP TABLE: both status calls below are made while it runs.
+    const run = startInBackground(world, rollback(brokenKagentSource('SELECT pg_sleep(5);')));
+    await run.waitFor(/core: 11 -> 10 \(000011_agent_instance_tasks\.down\.sql\)/);
+    const [text, json] = await Promise.all([status(), status(['-o', 'json'])]);
+    assert.equal(text.exitCode, 0, text.stderr);
+    assert.match(text.stdout, /^Rollback in progress by \S+@\S+ \(pid \d+\) since \d{4}-\d\d-\d\dT\S+ \(to chart 0\.8\.0\); step: down core 13->8 \(started \d{4}-\d\d-\d\dT\S+\)$/m);
+    assert.match(text.stdout, /do not repair or force anything meanwhile/);
+    assert.doesNotMatch(text.stdout, /force [0-9]|Next:/, 'never repair advice while a run is in flight');
+    assert.equal(json.exitCode, 0, json.stderr);
+    const live = JSON.parse(json.stdout).run;
+    assert.equal(live.inProgress, true);
+    assert.equal(live.record.state, 'running');
+    assert.equal(live.record.to, '0.8.0');
+    assert.equal(live.record.steps.at(-1).name, 'down core 13->8');
+    const done = await run.done;
+    assert.equal(done.exitCode, 0, `${done.stdout}\n${done.stderr}`);
+    const after = await status();
+    assert.equal(after.exitCode, 0, after.stderr);
+    assert.doesNotMatch(after.stdout, /rollback/i);
+    assert.equal(JSON.parse((await status(['-o', 'json'])).stdout).run, null);
+  });
+
+  it('after a failed run: how it ended, the repair it left (force 11) and the command that finishes; exit 0', async () => {
+    const failed = await world.plugin.helm(rollback(brokenKagentSource()));
+    assert.equal(failed.exitCode, 14, `${failed.stdout}\n${failed.stderr}`);
+    const text = await status();
+    assert.equal(text.exitCode, 0, text.stderr);
+    assert.match(text.stdout, /^Last rollback by \S+@\S+ \(pid \d+\) since \d{4}-\d\d-\d\dT\S+ \(to chart 0\.8\.0\) did not finish: failed at step down core 13->8$/m);
+    assert.match(text.stdout, /^ {2}repair core: the schema is at 11: check it, then run "migrate -path DIR -database URL force 11"$/m);
+    assert.match(text.stdout, /^ {2}Next: repair as said above, then run the same command again: helm -n ai schema-rollback kagent --to 0\.8\.0 --source \S+ --yes; a re-run continues from where the database is/m);
+    assert.match(text.stdout, /^core +golang-migrate +schema_migrations +13 +10 +yes +no$/m);
+    const json = await status(['-o', 'json']);
+    assert.equal(json.exitCode, 0, json.stderr);
+    const run = JSON.parse(json.stdout).run;
+    assert.equal(run.inProgress, false);
+    assert.equal(run.record.state, 'failed');
+    assert.match(run.record.repairs.core, /force 11"$/);
+    assert.match(run.record.next, /^run the same command again: helm -n ai schema-rollback kagent --to 0\.8\.0 /);
+    const password = new URL(world.db.url).password;
+    for (const out of [text, json]) assert.ok(!`${out.stdout}${out.stderr}`.includes(password), 'the password was printed');
+  });
+});
