@@ -388,7 +388,10 @@ export async function archiveAtRisk(
     const done: ArchivedCopy[] = [];
     await session.query('BEGIN');
     try {
-      await session.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(ARCHIVE_SCHEMA)}`);
+      // CREATE SCHEMA IF NOT EXISTS checks CREATE on the database before it looks: a schema made
+      // beforehand by an administrator (the fix a user without that privilege is given) is used as it is.
+      const exists = (await session.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ok', [ARCHIVE_SCHEMA])).rows[0]?.ok === true;
+      if (!exists) await session.query(`CREATE SCHEMA ${quoteIdent(ARCHIVE_SCHEMA)}`);
       for (const copy of copies) {
         const result = await session.query(copyStatement(copy));
         const restore = restoreStatement(copy);

@@ -194,7 +194,7 @@ async function stopped(
   const repairs: Record<string, string> = {};
   for (const t of tracks) {
     const step = s.steps.find((x) => x.track === t.track)!;
-    const repair = t.state?.dirty ? deps.tools.get(step.tool).dirtyRepair?.(t.state, step.revisions, step === s.current ? s.output : []) : undefined;
+    const repair = t.state?.dirty ? deps.tools.get(step.tool).dirtyRepair?.(t.state, step.revisions, step === s.current ? s.output : [], step.table) : undefined;
     if (repair) repairs[t.track] = `the schema is at ${repair.version}: check it, then run "${repair.command}"`;
     else if (t.state?.dirty) repairs[t.track] = `the table is dirty at ${t.state.revisions.join(',') || '-1'}: see which statements of the failed step ran, make the schema whole, then mark the true version clean with the tool`;
   }

@@ -131,7 +131,7 @@ export interface MigrationTool {
    * plan lists them) and the step's last output lines. Returns the version the schema is really at
    * and the command that marks it clean.
    */
-  dirtyRepair?(state: TrackState, reverting: readonly string[], output?: readonly string[]): { version: string; command: string } | undefined;
+  dirtyRepair?(state: TrackState, reverting: readonly string[], output?: readonly string[], table?: VersionTableRef): { version: string; command: string } | undefined;
 }
 
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */

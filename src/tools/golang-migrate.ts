@@ -116,13 +116,19 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
  * skip F's down (or run it twice). When the plan does not list the revisions (the tool in the image
  * walked them), F is the version of the file the tool's error names ("in line 0: 000011_x.down.sql").
  */
-function dirtyRepair(state: TrackState, reverting: readonly string[], output: readonly string[] = []): { version: string; command: string } | undefined {
+function dirtyRepair(state: TrackState, reverting: readonly string[], output: readonly string[] = [], table?: VersionTableRef): { version: string; command: string } | undefined {
   if (!state.dirty) return undefined;
   const at = state.revisions[0] === undefined ? -1n : BigInt(state.revisions[0]);
   const above = reverting.map((r) => BigInt(r)).filter((r) => r > at).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const named = [...output].reverse().map((line) => /\b([0-9]+)_[^\s/]*\.down\.[A-Za-z]+\b/.exec(line)?.[1]).find((v) => v !== undefined);
   const version = above[0]?.toString() ?? (named !== undefined && BigInt(named) > at ? BigInt(named).toString() : undefined);
-  return version === undefined ? undefined : { version, command: `migrate -path DIR -database URL force ${version}` };
+  if (version === undefined) return undefined;
+  // The migrate CLI forces schema_migrations unless the URL names the track's own table.
+  const custom = table !== undefined && (table.table !== defaultTable || table.schema !== undefined);
+  const url = !custom ? 'URL' : table.schema !== undefined
+    ? `'URL?x-migrations-table="${table.schema}"."${table.table}"&x-migrations-table-quoted=1'`
+    : `'URL?x-migrations-table=${table.table}'`;
+  return { version, command: `migrate -path DIR -database ${url} force ${version}` };
 }
 
 export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions, readMigrations, dirtyRepair };

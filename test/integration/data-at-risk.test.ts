@@ -138,6 +138,12 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
             (err: RollbackError) => err.code === ExitCode.archiveFailed && /no down ran/.test(err.message) && /--no-archive/.test(err.hint ?? ''),
           );
           assert.deepEqual(await sql("SELECT to_regnamespace('schema_rollback_archive') AS s"), [{ s: null }]);
+          // The fix the hint gives: an administrator creates the schema for that user, once.
+          await sql(`CREATE SCHEMA schema_rollback_archive AUTHORIZATION ${role}`);
+          const copies: unknown[] = [];
+          await archiveAtRisk({ connector, log }, plan(risk), url, (e) => copies.push(...e.copies));
+          assert.ok(copies.length > 0, 'the copy is made in the schema made for it');
+          await sql('DROP SCHEMA schema_rollback_archive CASCADE');
         } finally {
           await sql(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
           await db.server.admin(`DROP ROLE IF EXISTS ${role}`);

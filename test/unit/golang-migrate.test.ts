@@ -117,3 +117,21 @@ describe('tools/golang-migrate', () => {
     });
   });
 });
+
+describe('golang-migrate: the repair of a table a failed down left dirty', () => {
+  const dirty = (version: string | undefined) => ({ revisions: version === undefined ? [] : [version], dirty: true, tableExists: true });
+  const repair = golangMigrate.dirtyRepair!;
+
+  it('forces the version whose down failed (PostgreSQL rolled its file back), from the plan or from the tool\'s error', () => {
+    assert.deepEqual(repair(dirty('10'), ['13', '12', '11', '10', '9']), { version: '11', command: 'migrate -path DIR -database URL force 11' });
+    assert.equal(repair(dirty(undefined), ['3', '2', '1'])?.version, '1', '(-1, dirty): the first migration');
+    assert.equal(repair(dirty('10'), [], ['error: migration failed: division by zero in line 0: 000011_agent_instance_tasks.down.sql'])?.version, '11');
+    assert.equal(repair(dirty('10'), [], ['no file named here']), undefined);
+    assert.equal(repair({ revisions: ['10'], dirty: false, tableExists: true }, ['11']), undefined);
+  });
+
+  it('names the track\'s own version table in the URL, as the migrate CLI reads it', () => {
+    assert.equal(repair(dirty('1'), ['3', '2'], [], { table: 'vector_schema_migrations' })?.command, "migrate -path DIR -database 'URL?x-migrations-table=vector_schema_migrations' force 2");
+    assert.equal(repair(dirty('1'), ['2'], [], { table: 'schema_migrations', schema: 'ops' })?.command, `migrate -path DIR -database 'URL?x-migrations-table="ops"."schema_migrations"&x-migrations-table-quoted=1' force 2`);
+  });
+});
