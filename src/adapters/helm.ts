@@ -16,17 +16,23 @@ export interface HelmOptions {
   namespace: string;
   env: NodeJS.ProcessEnv;
   log: Log;
+  /** Epoch ms after which no helm call may still run (shell completion must answer in bounded time). */
+  deadline?: number;
 }
 
 export interface Helm extends HelmPort, ChartPort, HelmUpgradePort, ChartRenderPort, ReleaseManifestPort {
   /** Runs helm with the namespace appended; returns stdout or throws a mapped error. `input` goes to its stdin. */
   run(args: string[], input?: string): Promise<string>;
+  /** The names of the releases in the namespace, as `helm list` shows them (deployed and failed). */
+  listReleases(): Promise<string[]>;
 }
 
 export function createHelm(opts: HelmOptions): Helm {
   const run = async (args: string[], input?: string): Promise<string> => {
     const argv = [...args, '--namespace', opts.namespace];
-    const result = await runCommand(opts.bin, argv, { env: opts.env, log: opts.log, input });
+    const timeoutMs = opts.deadline === undefined ? undefined : opts.deadline - Date.now();
+    if (timeoutMs !== undefined && timeoutMs <= 0) throw new RollbackError(ExitCode.commandFailed, `no time left to run helm ${args[0]}`);
+    const result = await runCommand(opts.bin, argv, { env: opts.env, log: opts.log, input, timeoutMs });
     if (result.spawnError) {
       throw new RollbackError(ExitCode.commandFailed, `cannot run helm (${opts.bin}): ${result.spawnError}`, {
         hint: 'run the plugin through helm ("helm schema-rollback ..."), or put helm on PATH / set HELM_BIN',
@@ -62,6 +68,9 @@ export function createHelm(opts: HelmOptions): Helm {
     helmMajor,
     getRelease,
     releaseStorage: releaseStorage(opts.env['HELM_DRIVER']),
+    async listReleases() {
+      return (await run(['list', '--short'])).split('\n').map((l) => l.trim()).filter(Boolean);
+    },
     async manifestObjects(name) {
       // The manifest holds the chart's Secrets with their data: only the identity of each object is kept.
       return manifestsFromYaml(await run(['get', 'manifest', name])).map(manifestObject);

@@ -10,6 +10,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../core/errors.js';
 import { printable, type Redactor } from '../core/redact.js';
 import { annotateCommand } from './commands/annotate.js';
+import { COMPLETE_REQUEST, completeRequestCommand, completionCommand } from './commands/completion.js';
 import { revisionsCommand } from './commands/revisions.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
@@ -55,8 +56,12 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
       chosen = { command: command as UsageCheckedCommand<unknown, unknown>, args: copy };
     },
   });
+  // The commands whose flags shell completion offers; `__complete`'s words are never parsed as flags.
+  const commands = [rollbackCommand(io, ['$0 <release>', 'rollback <release>']), statusCommand(io), annotateCommand(io), verifyCommand(io), revisionsCommand(io)];
+  const completion = completionCommand(io);
+  const completing = argv[0] === COMPLETE_REQUEST;
   try {
-    await yargs(argv)
+    await yargs(completing ? [COMPLETE_REQUEST] : argv)
       .scriptName('helm schema-rollback')
       // Messages are matched below ("Unknown argument"); never in the user's locale.
       .locale('en')
@@ -68,11 +73,9 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
       .option('output', { alias: 'o', choices: OUTPUT_FORMATS, default: 'table' as const, describe: 'Output format' })
       .option('namespace', { alias: 'n', type: 'string', describe: 'Namespace (set by Helm from helm -n; for running outside Helm)' })
       .option('debug', { type: 'boolean', describe: 'Log every helm/kubectl call (set by Helm from helm --debug)' })
-      .command(deferred(rollbackCommand(io, ['$0 <release>', 'rollback <release>'])))
-      .command(deferred(statusCommand(io)))
-      .command(deferred(annotateCommand(io)))
-      .command(deferred(verifyCommand(io)))
-      .command(deferred(revisionsCommand(io)))
+      .command(commands.map((c) => deferred(c as UsageCheckedCommand<unknown, unknown>)))
+      .command(deferred(completion))
+      .command(deferred(completeRequestCommand(io, argv.slice(1), [...commands, completion] as unknown as CommandModule<never, never>[])))
       .demandCommand(1, 'name a command (see --help)')
       .strict()
       .recommendCommands()

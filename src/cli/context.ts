@@ -50,7 +50,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   // Helm strips --debug and -n from a plugin's argv and passes HELM_DEBUG / HELM_NAMESPACE instead;
   // the flags exist for running the binary outside Helm.
   const debug = flags.debug === true || env['HELM_DEBUG'] === 'true';
-  const namespace = flags.namespace || env['HELM_NAMESPACE'] || 'default';
+  const namespace = namespaceFrom(flags.namespace, env);
   const log: Log = { debug: (message) => debug && stderr.write(`debug: ${printable(message)}\n`) };
   const urlFromEnv = env[DATABASE_URL_ENV] || undefined;
   for (const url of [flags.databaseUrl, urlFromEnv]) if (url) secrets.add(url);
@@ -65,7 +65,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
-  const helm = createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: childEnv, log });
+  const helm = helmFor(namespace, env, log);
   const kube = createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets });
   return {
     helm,
@@ -82,6 +82,17 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
     namespace,
     databaseUrlFromEnv: urlFromEnv,
   };
+}
+
+/** The namespace Helm resolved (HELM_NAMESPACE), or -n when the binary runs outside Helm. */
+export function namespaceFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return flag || env['HELM_NAMESPACE'] || 'default';
+}
+
+/** helm as every command calls it: $HELM_BIN (helm from PATH outside Helm), acting in `namespace`. */
+export function helmFor(namespace: string, env: NodeJS.ProcessEnv, log: Log, deadline?: number): ReturnType<typeof createHelm> {
+  // A namespace given to the binary directly must reach child helm calls too.
+  return createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: { ...env, HELM_NAMESPACE: namespace }, log, deadline });
 }
 
 function hasPassword(url: string): boolean {

@@ -25,13 +25,19 @@ const POSITIONAL_USAGE: Record<string, string> = {
   annotate: 'annotate CHART_DIR --migrations DIR',
   verify: 'verify CHART_DIR',
   revisions: 'revisions REPO/CHART',
+  completion: 'completion SHELL (bash, zsh or fish)',
 };
+
+/** Positionals with choices, named as their usage line names them (yargs names them like flags). */
+const POSITIONAL_NAMES: Record<string, string> = { shell: 'SHELL' };
 
 /** Flags of other tools an operator types by habit, and the flag meant here. */
 const HABITS: Record<string, string> = { version: 'to' };
 
-/** Words of the plugin's command line that a release named like them would shadow. */
-export const COMMAND_NAMES = ['rollback', 'status', 'annotate', 'verify', 'revisions', 'completion', 'help', 'version'] as const;
+/** The plugin's commands. */
+const COMMANDS = ['rollback', 'status', 'annotate', 'verify', 'revisions', 'completion'] as const;
+/** Words of the plugin's command line that a release named like them would shadow: its commands, and words of other tools' CLIs. */
+export const COMMAND_NAMES = [...COMMANDS, 'help', 'version'] as const;
 
 /**
  * A value as it may be echoed in a message, quoted and cut short: a pasted 100 kB value is named,
@@ -78,7 +84,7 @@ export function checkNamespace(namespace: string | undefined): void {
 
 /**
  * The default command takes its first word as the release: a mistyped command ("stauts foo") or a
- * command the plugin does not have ("completion") would be looked up as a release. Such a word is a
+ * command the plugin does not have ("help") would be looked up as a release. Such a word is a
  * usage error unless the user says `rollback NAME` explicitly.
  */
 export function checkNotACommand(release: string, explicitRollback: boolean): void {
@@ -86,8 +92,8 @@ export function checkNotACommand(release: string, explicitRollback: boolean): vo
   const near = closest(release, COMMAND_NAMES);
   if (near === undefined) return;
   const meant = near === release ? `"${release}" is a command word, not a release` : `"${release}" looks like the command "${near}"`;
-  throw new UsageError(`${meant}${(COMMAND_NAMES as readonly string[]).slice(0, 5).includes(near) ? '' : ` (this plugin has no "${near}" command)`}`, {
-    hint: `commands: ${COMMAND_NAMES.slice(0, 5).join(', ')} (helm schema-rollback --help); for a release really named "${release}", say "helm schema-rollback rollback ${release} --to VERSION"`,
+  throw new UsageError(`${meant}${(COMMANDS as readonly string[]).includes(near) ? '' : ` (this plugin has no "${near}" command)`}`, {
+    hint: `commands: ${COMMANDS.join(', ')} (helm schema-rollback --help); for a release really named "${release}", say "helm schema-rollback rollback ${release} --to VERSION"`,
   });
 }
 
@@ -137,9 +143,13 @@ export function explainYargsMessage(message: string, firstWord: string | undefin
     const [, name, given, choices] = invalid as unknown as [string, string, string, string];
     const options = choices.split(', ').map((c) => c.replace(/^"|"$/g, ''));
     const near = closest(given.replace(/^"|"$/g, ''), options);
+    const positional = POSITIONAL_NAMES[name];
+    const what = positional ?? `--${name}`;
+    // A positional's value goes where it was typed: "completion bash", not "--shell bash".
+    const fix = (value: string) => (positional ? `helm schema-rollback ${firstWord ?? ''} ${value}` : `--${name} ${value}`);
     return {
-      message: `--${name} ${given.length > 80 ? `${given.slice(0, 80)}…` : given} is not one of: ${options.join(', ')}`,
-      hint: near ? `did you mean --${name} ${near}?` : `give --${name} one of ${options.join(', ')}`,
+      message: `${what} ${given.length > 80 ? `${given.slice(0, 80)}…` : given} is not one of: ${options.join(', ')}`,
+      hint: near ? `did you mean ${fix(near)}?` : positional ? `give one of ${options.join(', ')}: ${fix(options[0]!)}` : `give --${name} one of ${options.join(', ')}`,
     };
   }
   // A custom demand message follows on the next line; the flags are on the first.

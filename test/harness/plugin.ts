@@ -65,7 +65,7 @@ export function helmEnv(helmBin: string, home: string, extra: NodeJS.ProcessEnv 
 }
 
 /** The files a release of the plugin carries (besides bin/). */
-const pluginFiles = ['plugin.yaml', 'install-binary.sh', 'README.md', 'LICENSE'];
+const pluginFiles = ['plugin.yaml', 'install-binary.sh', 'plugin.complete', 'README.md', 'LICENSE'];
 
 /**
  * A fresh directory laid out like a release of the plugin: plugin.yaml, install-binary.sh (and

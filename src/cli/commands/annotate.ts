@@ -6,6 +6,7 @@ import { annotate, type AnnotateReport, type MigrationDirs } from '../../core/an
 import { UsageError } from '../../core/errors.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
+import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo } from '../app.js';
 import { toolNames } from '../../tools/index.js';
 
@@ -54,7 +55,8 @@ export function annotateCommand(io: CommandIo): CommandModule<GlobalFlags, Annot
         .option('tool', { type: 'string', choices: toolNames, describe: 'Migration tool, for a chart without a contract yet' })
         .option('track', { type: 'string', describe: 'Only this track (default: every track of the contract)' })
         .option('branch', { type: 'string', describe: 'alembic: the branch label whose head this chart carries, when the history has several heads' })
-        .option('check', { type: 'boolean', default: false, describe: 'Change nothing; fail (exit 18) when Chart.yaml would change' }) as unknown as Argv<AnnotateFlags>,
+        .option('check', { type: 'boolean', default: false, describe: 'Change nothing; fail (exit 18) when Chart.yaml would change' })
+        .example(exampleLines(EXAMPLES.annotate)) as unknown as Argv<AnnotateFlags>,
     handler: async (argv: AnnotateFlags) => {
       const ctx = createContext(argv, io.env, io.stderr);
       const report = await annotate(

@@ -4,6 +4,7 @@ import { createPublishedCharts } from '../../adapters/published-charts.js';
 import { revisions, type RevisionsReport } from '../../core/revisions.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
+import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo } from '../app.js';
 
 interface RevisionsFlags extends GlobalFlags {
@@ -21,7 +22,8 @@ export function revisionsCommand(io: CommandIo): CommandModule<GlobalFlags, Revi
       y
         .positional('chart', { type: 'string', describe: 'repo/chart (after helm repo add / update) or oci://REGISTRY/PATH/CHART', demandOption: true })
         .option('versions', { type: 'string', describe: 'Only versions in this semver range, e.g. "0.8.x" or ">=0.5.0 <1.0.0"' })
-        .option('plain-http', { type: 'boolean', describe: 'Reach an oci:// registry over plain HTTP (as helm --plain-http)' }) as unknown as Argv<RevisionsFlags>,
+        .option('plain-http', { type: 'boolean', describe: 'Reach an oci:// registry over plain HTTP (as helm --plain-http)' })
+        .example(exampleLines(EXAMPLES.revisions)) as unknown as Argv<RevisionsFlags>,
     handler: async (argv: RevisionsFlags) => {
       const ctx = createContext(argv, io.env, io.stderr);
       const report = await revisions({ published: createPublishedCharts({ helm: ctx.helm, env: io.env, log: ctx.log, plainHttp: argv.plainHttp }), log: ctx.log }, { chart: argv.chart, versions: argv.versions });

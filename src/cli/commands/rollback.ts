@@ -7,6 +7,7 @@ import { ExitCode, HandoffFailedError, RollbackError, UsageError } from '../../c
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
 import { ARCHIVE_SCHEMA, DEFAULT_ARCHIVE_MAX_BYTES, describeRisk, destroysData, formatBytes } from '../../core/data-at-risk.js';
+import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import type { RunRecord, TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
@@ -49,6 +50,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting (the plan still lists the data at risk)' })
         .option('archive', { type: 'boolean', default: true, describe: `Copy what the downs destroy into schema ${ARCHIVE_SCHEMA} of the same database before the first down; --no-archive keeps no copy (take your own backup)` })
         .option('archive-max-size', { type: 'string', describe: 'Refuse the rollback when that copy would be larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' })
+        .example(exampleLines(EXAMPLES.rollback))
         .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
     checkUsage: (argv: RollbackFlags & { _?: unknown[] }) => {
       if (typeof argv.release === 'string') {

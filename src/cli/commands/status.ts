@@ -5,6 +5,7 @@ import type { RunRecord } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { contractOverrideOptions, databaseOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
+import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import { checkReleaseName } from '../usage.js';
 
@@ -18,7 +19,9 @@ export function statusCommand(io: CommandIo): UsageCheckedCommand<GlobalFlags, S
     command: 'status <release>',
     describe: "Show each migration track's revision: what the release's chart expects, what the database holds",
     builder: (y: Argv<GlobalFlags>) =>
-      contractOverrideOptions(databaseOptions(y)).positional('release', { type: 'string', describe: 'Helm release name', demandOption: true }) as unknown as Argv<StatusFlags>,
+      contractOverrideOptions(databaseOptions(y))
+        .positional('release', { type: 'string', describe: 'Helm release name', demandOption: true })
+        .example(exampleLines(EXAMPLES.status)) as unknown as Argv<StatusFlags>,
     checkUsage: (argv: StatusFlags) => {
       if (typeof argv.release === 'string') checkReleaseName(argv.release);
     },

@@ -7,6 +7,7 @@ import { createPublishedCharts } from '../../adapters/published-charts.js';
 import { verify, VerifyFailedError, type Finding, type VerifyReport } from '../../core/verify.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { renderData, type OutputFormat } from '../output.js';
+import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo } from '../app.js';
 import { migrationsOption, parseMigrationDirs } from './annotate.js';
 
@@ -30,7 +31,8 @@ export function verifyCommand(io: CommandIo): CommandModule<GlobalFlags, VerifyF
         .option('track', { type: 'string', describe: 'Only this track' })
         .option('branch', { type: 'string', describe: 'alembic: the branch label whose head this chart carries, when the history has several heads' })
         .option('against', { type: 'string', describe: 'repo/chart (or oci://...): published versions whose revisions this version must not go below' })
-        .option('plain-http', { type: 'boolean', describe: 'Reach an oci:// registry over plain HTTP (as helm --plain-http)' }) as unknown as Argv<VerifyFlags>,
+        .option('plain-http', { type: 'boolean', describe: 'Reach an oci:// registry over plain HTTP (as helm --plain-http)' })
+        .example(exampleLines(EXAMPLES.verify)) as unknown as Argv<VerifyFlags>,
     handler: async (argv: VerifyFlags) => {
       const ctx = createContext(argv, io.env, io.stderr);
       const report = await verify(
