@@ -30,23 +30,26 @@ function bash(): string {
   return `# bash completion for ${PROGRAM}
 # Enable: source <(${PROGRAM} completion bash)   (or: helm schema-rollback completion bash > /etc/bash_completion.d/${PROGRAM})
 ${FN}() {
-    local cur=\${COMP_WORDS[COMP_CWORD]} words=() i w joining=0 out directive line strip=''
+    local cur=\${COMP_WORDS[COMP_CWORD]} words=() i w n joining=0 out directive line strip=''
     # bash splits "--runner=jo" into "--runner" "=" "jo": join them back, and take the "--runner="
-    # part off the answers again, since bash replaces only what follows the "=".
+    # part off the answers again, since bash replaces only what follows the "=". (No words[-1], no
+    # mapfile: macOS ships bash 3.2.)
     for (( i = 1; i <= COMP_CWORD; i++ )); do
         w=\${COMP_WORDS[i]}
-        if [[ \${w} == '=' && \${#words[@]} -gt 0 && \${words[-1]} == --* && \${words[-1]} != *=* ]]; then
-            words[-1]+='='
+        n=$(( \${#words[@]} - 1 ))
+        if [[ \${w} == '=' && n -ge 0 && \${words[n]} == --* && \${words[n]} != *=* ]]; then
+            words[n]+='='
             joining=1
         elif (( joining )); then
-            words[-1]+=\${w}
+            words[n]+=\${w}
             joining=0
         else
             words+=("\${w}")
         fi
     done
     [[ \${cur} == '=' ]] && cur=''
-    [[ \${words[-1]} == --*=* ]] && strip=\${words[-1]%%=*}=
+    n=$(( \${#words[@]} - 1 ))
+    [[ \${words[n]} == --*=* ]] && strip=\${words[n]%%=*}=
     out=$("\${COMP_WORDS[0]}" __complete "\${words[@]}" 2>/dev/null) || return 0
     directive=\${out##*:}
     [[ \${directive} =~ ^[0-9]+$ ]] || directive=0
@@ -59,10 +62,10 @@ ${FN}() {
     if (( \${#COMPREPLY[@]} == 0 )); then
         if (( directive & ${Directive.filterDirs} )); then
             compopt -o filenames 2>/dev/null
-            mapfile -t COMPREPLY < <(compgen -d -- "\${cur}")
+            while IFS= read -r line; do COMPREPLY+=("\${line}"); done < <(compgen -d -- "\${cur}")
         elif (( (directive & ${Directive.noFileComp}) == 0 )); then
             compopt -o filenames 2>/dev/null
-            mapfile -t COMPREPLY < <(compgen -f -- "\${cur}")
+            while IFS= read -r line; do COMPREPLY+=("\${line}"); done < <(compgen -f -- "\${cur}")
         fi
     fi
     return 0
