@@ -132,6 +132,8 @@ export interface MigrationTool {
    * and the command that marks it clean.
    */
   dirtyRepair?(state: TrackState, reverting: readonly string[], output?: readonly string[]): { version: string; command: string } | undefined;
+  /** Optional, with dirtyRepair: whether a line of the tool's output names a down file (kept in the run record as the step goes). */
+  namesDownFile?(line: string): boolean;
 }
 
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */
@@ -514,6 +516,20 @@ export interface RunRecordStep {
   ended?: string;
   result?: 'ok' | 'failed' | 'interrupted';
   detail?: string;
+  /**
+   * A down step's track, what it reverts and where its table stood before it: enough for the next
+   * run to name the exact repair of a table this step left dirty when the run died inside it (no
+   * `ended`, no `repairs`: killed, or its machine lost).
+   */
+  down?: {
+    track: string;
+    /** The revisions the step reverts, newest first, when the plan lists them (the native runner); [] when the tool in the image walks them. */
+    reverting: string[];
+    /** The table before the step (clean: the run checks it under its lock). */
+    before: string[];
+    /** The last output line that named a down file (the job and exec runners: the tool's own log). */
+    lastFileLine?: string;
+  };
 }
 
 export interface RunRecord {

@@ -13,47 +13,16 @@
  * itself is left alone here so that the test can read the plugin's exit code through it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { startInBackground, type Running } from '../harness/background.js';
 import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
-import { helm4, kubectl, run, type RunResult } from '../harness/plugin.js';
+import { helm4, kubectl, run } from '../harness/plugin.js';
 import { query } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 
-interface Running {
-  /** Resolves once stderr has matched. */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
-  /** Sends a signal to the plugin process (not to helm). */
-  signal(sig: NodeJS.Signals): Promise<void>;
-  done: Promise<RunResult>;
-}
-
-/** helm -n ai schema-rollback ARGS, in the background, with its output as it comes. */
-function start(world: World, args: string[]): Running {
-  const child = spawn(world.plugin.helmBin, ['-n', NS, 'schema-rollback', ...args], { env: world.plugin.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<RunResult>((resolve) => child.on('close', (code) => resolve({ exitCode: code ?? 128, stdout, stderr })));
-  return {
-    done,
-    async waitFor(re, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!re.test(stderr)) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}:\n${stdout}\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async signal(sig) {
-      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      assert.equal(children.length, 1, 'helm runs the plugin as its one child');
-      process.kill(Number(children[0]), sig);
-    },
-  };
-}
+/** helm -n ai schema-rollback ARGS, in the background. */
+const start = (world: World, args: string[]): Running => startInBackground(world, NS, args);
 
 describe('e2e: interrupts and a second run, through Helm 4.1', function () {
   this.timeout(300_000);
