@@ -351,17 +351,24 @@ export interface KubeScalePort {
 
 /** How a Job ended. 'timeout': still unfinished when the caller stopped waiting. */
 export interface JobOutcome {
-  status: 'complete' | 'failed' | 'timeout';
-  /** The Failed condition's reason and message, e.g. BackoffLimitExceeded, DeadlineExceeded. */
+  /** not-started: its pod's container cannot start because its image cannot be pulled (the Job has run nothing). */
+  status: 'complete' | 'failed' | 'timeout' | 'not-started';
+  /** The Failed condition's reason and message, e.g. BackoffLimitExceeded, DeadlineExceeded; or the waiting container's (ImagePullBackOff). */
   reason?: string;
   message?: string;
+  /** not-started: the image that cannot be pulled. */
+  image?: string;
 }
 
 /** Running a one-off Job in the release's namespace (the job runner). */
 export interface KubeJobPort {
   /** Creates the Job and returns it as stored (server-set fields included). */
   createJob(job: KubeObject): Promise<KubeObject>;
-  /** Waits for the Job's Complete or Failed condition, at most timeoutSeconds. */
+  /**
+   * Waits for the Job's Complete or Failed condition, at most timeoutSeconds; returns not-started
+   * as soon as its pod waits on an image that cannot be pulled (ErrImagePull, ImagePullBackOff,
+   * InvalidImageName), which would otherwise hold the run until the Job's deadline.
+   */
   waitForJob(name: string, timeoutSeconds: number): Promise<JobOutcome>;
   /**
    * Follows the log of the Job's pod, one call per line, until the container ends or `signal`
