@@ -138,8 +138,10 @@ async function runSteps(
         const onOutput = (line: string) => {
           output = [...output.slice(-19), line];
           emit({ type: 'track:output', track: step.track, line });
-          // Best effort and in order (the journal queues it): the step's end is written after it.
-          if (tool.namesDownFile?.(line)) void journal.noteFile(entry, line);
+          // Only when the plan does not list the revisions (the tool in the image walks them): the
+          // file named last is then the record's only clue to a repair. Best effort, in order (the
+          // journal queues it, and the step's end is written after it).
+          if (step.revisions.length === 0 && tool.namesDownFile?.(line)) void journal.noteFile(entry, line);
         };
         await runner.run(step, { databaseUrl, log: deps.log, stop: control.stop, abort: control.abort, onOutput });
         const state = await verify(deps, databaseUrl, step);

@@ -102,6 +102,8 @@ export class RunJournal {
   private warned = false;
   /** Writes go one after another: a note from a step's output must not overtake the step's end. */
   private writing: Promise<void> = Promise.resolve();
+  /** A write queued and not started yet: it will write the record as it is then, so later saves join it. */
+  private queued: Promise<void> | undefined;
   constructor(
     private readonly port: RunRecordPort,
     readonly record: RunRecord,
@@ -149,8 +151,14 @@ export class RunJournal {
   }
 
   private save(): Promise<void> {
-    this.writing = this.writing.then(() => this.port.write(this.record).catch((err: unknown) => this.failed(err)));
-    return this.writing;
+    if (this.queued) return this.queued;
+    const next = this.writing.then(() => {
+      this.queued = undefined;
+      return this.port.write(this.record).catch((err: unknown) => this.failed(err));
+    });
+    this.queued = next;
+    this.writing = next;
+    return next;
   }
 
   private failed(err: unknown): void {
