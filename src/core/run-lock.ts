@@ -182,14 +182,12 @@ export function dirtyRepairAdvice(tool: MigrationTool, state: TrackState, revert
 /**
  * The repair of a dirty track from the record of a run that died inside that track's down (its
  * step never ended, so the run could not write its repairs): what the step reverted and the last
- * file it named say which file PostgreSQL rolled back. Only when the table is dirty below where the
- * step started, i.e. as that step left it.
+ * file it named say which file PostgreSQL rolled back.
  */
 export function repairFromUnfinishedDown(record: RunRecord | undefined, track: string, tool: MigrationTool, state: TrackState): string | undefined {
   const step = [...(record?.steps ?? [])].reverse().find((s) => s.down?.track === track);
   if (!step?.down || step.ended !== undefined || !state.dirty) return undefined;
-  const before = step.down.before[0];
-  const at = state.revisions[0];
-  if (before !== undefined && at !== undefined && tool.compareRevisions && tool.compareRevisions(at, before) >= 0) return undefined;
+  // The tool only names a version the step reverted above the dirty one: a table dirty at or above
+  // where the step began (an up that failed since) gets no repair from it.
   return dirtyRepairAdvice(tool, state, step.down.reverting, step.down.lastFileLine ? [step.down.lastFileLine] : []);
 }

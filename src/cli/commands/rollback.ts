@@ -274,7 +274,7 @@ function describe(e: RollbackEvent, plan: RollbackPlan): string {
     case 'previous-run': {
       const r = e.record;
       const last = r.steps.at(-1);
-      return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) ended ${endedAs(r)}${last ? ` at step "${last.name}" (${last.result ?? 'not finished'})` : ''}; this run continues from where the database is.\n`;
+      return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) ${r.state === 'running' ? endedAs(r) : `ended ${r.state}`}${last ? ` at step "${last.name}" (${last.result ?? 'not finished'})` : ''}; this run continues from where the database is.\n`;
     }
     case 'warning': return `warning: ${e.message}\n`;
     case 'handoff:start': return `${e.argv.join(' ')}\n`;
