@@ -94,7 +94,7 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
     async waitForJob(name, timeoutSeconds) {
       const deadline = Date.now() + timeoutSeconds * 1000;
       for (let delay = 250; ; delay = Math.min(delay * 2, POLL_MAX_MS)) {
-        const outcome = jobOutcome(await get('job', name));
+        const outcome = jobOutcome(await get('job', name)) ?? unpullable(JSON.parse(await run(['get', 'pods', '-l', `job-name=${name}`, '-o', 'json'])) as { items?: KubeObject[] });
         if (outcome) return outcome;
         const left = deadline - Date.now();
         if (left <= 0) return { status: 'timeout' };
@@ -218,6 +218,26 @@ export function jobOutcome(job: KubeObject): JobOutcome | undefined {
   if (conditions.some((c) => c.type === 'Complete')) return { status: 'complete' };
   const failed = conditions.find((c) => c.type === 'Failed');
   return failed ? { status: 'failed', reason: failed.reason, message: failed.message } : undefined;
+}
+
+/** Waiting reasons of a container whose image the kubelet cannot pull: retried with a back-off, never started. */
+const IMAGE_PULL_FAILURES = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+
+/** A Job's pod whose container waits on an image that cannot be pulled: the Job has run nothing. */
+export function unpullable(pods: { items?: KubeObject[] }): JobOutcome | undefined {
+  for (const pod of pods.items ?? []) {
+    const status = (pod as { status?: unknown }).status as { initContainerStatuses?: ContainerStatus[]; containerStatuses?: ContainerStatus[] } | undefined;
+    for (const c of [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])]) {
+      const waiting = c.state?.waiting;
+      if (waiting?.reason && IMAGE_PULL_FAILURES.has(waiting.reason)) return { status: 'not-started', reason: waiting.reason, message: waiting.message, image: c.image };
+    }
+  }
+  return undefined;
+}
+
+interface ContainerStatus {
+  image?: string;
+  state?: { waiting?: { reason?: string; message?: string } };
 }
 
 interface JobCondition {

@@ -19,7 +19,7 @@ import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError,
 import type { DatabaseConnector, TrackState, TrackStep } from './ports.js';
 import { helmSays, type HandoffTrackStanding, type Prepared, type RollbackDeps, type RollbackEvent, type WorkloadStop } from './rollback.js';
 import { archiveAtRisk } from './data-at-risk.js';
-import { RunJournal, takeRunLock } from './run-lock.js';
+import { dirtyRepairAdvice, RunJournal, takeRunLock } from './run-lock.js';
 
 export interface RunControl {
   /** Aborted on the first interrupt: the current step finishes, no further step starts. */
@@ -128,13 +128,20 @@ async function runSteps(
     for (const step of steps) {
       interruptedBefore(`the downs of track ${step.track}`);
       current = step;
-      const entry = await journal.begin(`down ${step.track} ${step.current.join(',') || 'base'}->${step.target}`);
+      const entry = await journal.begin(`down ${step.track} ${step.current.join(',') || 'base'}->${step.target}`, {
+        track: step.track, reverting: [...step.revisions], before: [...step.current],
+      });
       emit({ type: 'track:start', step });
+      const tool = deps.tools.get(step.tool);
       try {
         output = [];
         const onOutput = (line: string) => {
           output = [...output.slice(-19), line];
           emit({ type: 'track:output', track: step.track, line });
+          // Only when the plan does not list the revisions (the tool in the image walks them): the
+          // file named last is then the record's only clue to a repair. Best effort, in order (the
+          // journal queues it, and the step's end is written after it).
+          if (step.revisions.length === 0 && tool.namesDownFile?.(line)) void journal.noteFile(entry, line);
         };
         await runner.run(step, { databaseUrl, log: deps.log, stop: control.stop, abort: control.abort, onOutput });
         const state = await verify(deps, databaseUrl, step);
@@ -194,8 +201,8 @@ async function stopped(
   const repairs: Record<string, string> = {};
   for (const t of tracks) {
     const step = s.steps.find((x) => x.track === t.track)!;
-    const repair = t.state?.dirty ? deps.tools.get(step.tool).dirtyRepair?.(t.state, step.revisions, step === s.current ? s.output : [], step.table) : undefined;
-    if (repair) repairs[t.track] = `the schema is at ${repair.version}: check it, then run "${repair.command}"`;
+    const repair = t.state && dirtyRepairAdvice(deps.tools.get(step.tool), t.state, step.revisions, step === s.current ? s.output : [], step.table);
+    if (repair) repairs[t.track] = repair;
     else if (t.state?.dirty) repairs[t.track] = `the table is dirty at ${t.state.revisions.join(',') || '-1'}: see which statements of the failed step ran, make the schema whole, then mark the true version clean with the tool`;
   }
   const dirty = tracks.filter((t) => t.state?.dirty || (t.outcome === 'failed' && t.state === undefined)).map((t) => t.track);

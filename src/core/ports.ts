@@ -132,6 +132,8 @@ export interface MigrationTool {
    * and the command that marks it clean.
    */
   dirtyRepair?(state: TrackState, reverting: readonly string[], output?: readonly string[], table?: VersionTableRef): { version: string; command: string } | undefined;
+  /** Optional, with dirtyRepair: whether a line of the tool's output names a down file (kept in the run record as the step goes). */
+  namesDownFile?(line: string): boolean;
 }
 
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */
@@ -349,17 +351,24 @@ export interface KubeScalePort {
 
 /** How a Job ended. 'timeout': still unfinished when the caller stopped waiting. */
 export interface JobOutcome {
-  status: 'complete' | 'failed' | 'timeout';
-  /** The Failed condition's reason and message, e.g. BackoffLimitExceeded, DeadlineExceeded. */
+  /** not-started: its pod's container cannot start because its image cannot be pulled (the Job has run nothing). */
+  status: 'complete' | 'failed' | 'timeout' | 'not-started';
+  /** The Failed condition's reason and message, e.g. BackoffLimitExceeded, DeadlineExceeded; or the waiting container's (ImagePullBackOff). */
   reason?: string;
   message?: string;
+  /** not-started: the image that cannot be pulled. */
+  image?: string;
 }
 
 /** Running a one-off Job in the release's namespace (the job runner). */
 export interface KubeJobPort {
   /** Creates the Job and returns it as stored (server-set fields included). */
   createJob(job: KubeObject): Promise<KubeObject>;
-  /** Waits for the Job's Complete or Failed condition, at most timeoutSeconds. */
+  /**
+   * Waits for the Job's Complete or Failed condition, at most timeoutSeconds; returns not-started
+   * as soon as its pod waits on an image that cannot be pulled (ErrImagePull, ImagePullBackOff,
+   * InvalidImageName), which would otherwise hold the run until the Job's deadline.
+   */
   waitForJob(name: string, timeoutSeconds: number): Promise<JobOutcome>;
   /**
    * Follows the log of the Job's pod, one call per line, until the container ends or `signal`
@@ -514,6 +523,20 @@ export interface RunRecordStep {
   ended?: string;
   result?: 'ok' | 'failed' | 'interrupted';
   detail?: string;
+  /**
+   * A down step's track, what it reverts and where its table stood before it: enough for the next
+   * run to name the exact repair of a table this step left dirty when the run died inside it (no
+   * `ended`, no `repairs`: killed, or its machine lost).
+   */
+  down?: {
+    track: string;
+    /** The revisions the step reverts, newest first, when the plan lists them (the native runner); [] when the tool in the image walks them. */
+    reverting: string[];
+    /** The table before the step (clean: the run checks it under its lock). */
+    before: string[];
+    /** The last output line that named a down file (the job and exec runners: the tool's own log). */
+    lastFileLine?: string;
+  };
 }
 
 export interface RunRecord {

@@ -21,7 +21,7 @@ import type {
   KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, ReleaseManifestPort, Runner, RunRecord, RunRecordPort, ToolRegistry, TrackState, TrackStep, UpgradeRequest,
 } from './ports.js';
 import type { TrackStanding } from './execute.js';
-import { checkRunLockFree } from './run-lock.js';
+import { checkRunLockFree, repairFromUnfinishedDown } from './run-lock.js';
 import { renderName, resolveContract, revisionProblems, type ContractOverrides, type TrackSpec } from './resolve.js';
 
 export interface RollbackDeps {
@@ -195,16 +195,15 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     // mid-step is not a thing to repair by hand).
     const [previousRun, decisions] = await (async () => {
       await checkRunLockFree(route.session, { namespace: release.namespace, release: release.name, records: deps.runRecords });
-      return Promise.all([
-        deps.runRecords.read(release.name),
-        decide(deps, route.session, current.tracks, targetOf, release),
-      ]);
+      const record = await deps.runRecords.read(release.name);
+      return [record, await decide(deps, route.session, current.tracks, targetOf, release, record)] as const;
     })().finally(() => route.session.close());
     const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     // Before the first down: a hand-off that cannot even render would leave the schema down and the
     // newer chart's workloads at 0. Listed with the tracks' refusals, so one run shows every problem.
     const refusals = [
-      // A dirty track left by this plugin's own failed run: its record names the exact repair.
+      // A dirty track left by this plugin's own run: its record names the exact repair (decide()
+      // derives it for a run that died inside the down).
       ...decisions.flatMap((d) => (d.kind === 'refuse' ? [{ reason: `track ${d.track}: ${d.reason}`, hint: previousRun?.repairs?.[d.track] ?? d.hint }] : [])),
       ...rollbackOnFailure(opts.extraHelmArgs, release, target),
       ...(await checkHandoff(deps, handoff, target)),
@@ -415,6 +414,7 @@ async function decide(
   tracks: TrackSpec[],
   targetOf: (t: TrackSpec) => string | undefined,
   release: ReleaseInfo,
+  previousRun: RunRecord | undefined,
 ): Promise<TrackDecision[]> {
   const decisions: TrackDecision[] = [];
   for (const spec of tracks) {
@@ -422,7 +422,11 @@ async function decide(
     const table = { table: spec.table ?? tool.defaultTable, schema: spec.schema };
     const state = await tool.readState(session, table);
     const tablesElsewhere = state.tableExists ? undefined : await deps.tools.locateTables?.(session, [table.table, tool.defaultTable]);
-    const decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table, tablesElsewhere });
+    let decision = planTrack({ current: spec, targetRevision: targetOf(spec), state, tool, table, tablesElsewhere });
+    // Dirty because an earlier run died inside this track's down (SIGKILL, a lost machine): it could
+    // not write the repair, but its record says what the step reverted.
+    const repair = decision.kind === 'refuse' ? repairFromUnfinishedDown(previousRun, spec.name, tool, state, table) : undefined;
+    if (decision.kind === 'refuse' && repair) decision = { ...decision, hint: repair };
     // The contract's command, else the tool's own default (alembic downgrade REV); runners that need one refuse without.
     const command = spec.command ?? tool.defaultDownCommand;
     if (decision.kind === 'revert' && command) decision.step.command = await renderCommand(deps.helm, [...command], decision.step, release);

@@ -9,7 +9,7 @@
  * is free knows the previous run did not finish, and where it stopped.
  */
 import { LockedError } from './errors.js';
-import type { DatabaseConnector, DatabaseSession, Log, RunRecord, RunRecordPort, RunRecordStep } from './ports.js';
+import type { DatabaseConnector, DatabaseSession, Log, MigrationTool, RunRecord, RunRecordPort, RunRecordStep, TrackState, VersionTableRef } from './ports.js';
 
 /** The ConfigMap that holds a release's run record, in the release's namespace. */
 export function runRecordName(release: string): string {
@@ -104,6 +104,10 @@ async function lockedError(session: DatabaseSession, key: string, opts: { releas
  */
 export class RunJournal {
   private warned = false;
+  /** Writes go one after another: a note from a step's output must not overtake the step's end. */
+  private writing: Promise<void> = Promise.resolve();
+  /** A write queued and not started yet: it will write the record as it is then, so later saves join it. */
+  private queued: Promise<void> | undefined;
   constructor(
     private readonly port: RunRecordPort,
     readonly record: RunRecord,
@@ -116,11 +120,19 @@ export class RunJournal {
     await this.port.write(this.record);
   }
 
-  async begin(name: string): Promise<RunRecordStep> {
-    const step: RunRecordStep = { name, started: new Date().toISOString() };
+  /** A down step also records its track, what it reverts and the table before it (RunRecordStep.down). */
+  async begin(name: string, down?: RunRecordStep['down']): Promise<RunRecordStep> {
+    const step: RunRecordStep = { name, started: new Date().toISOString(), ...(down ? { down } : {}) };
     this.record.steps.push(step);
     await this.save();
     return step;
+  }
+
+  /** A down step's output named a file: kept, so that a run killed inside that file still says which. */
+  async noteFile(step: RunRecordStep, line: string): Promise<void> {
+    if (!step.down || step.down.lastFileLine === line) return;
+    step.down.lastFileLine = line;
+    await this.save();
   }
 
   async end(step: RunRecordStep, result: RunRecordStep['result'], detail?: string): Promise<void> {
@@ -138,11 +150,19 @@ export class RunJournal {
 
   /** The run finished: nothing is left to recover, so nothing is kept. */
   async finish(): Promise<void> {
+    await this.writing;
     await this.port.remove(this.record.release).catch((err: unknown) => this.failed(err));
   }
 
-  private async save(): Promise<void> {
-    await this.port.write(this.record).catch((err: unknown) => this.failed(err));
+  private save(): Promise<void> {
+    if (this.queued) return this.queued;
+    const next = this.writing.then(() => {
+      this.queued = undefined;
+      return this.port.write(this.record).catch((err: unknown) => this.failed(err));
+    });
+    this.queued = next;
+    this.writing = next;
+    return next;
   }
 
   private failed(err: unknown): void {
@@ -151,4 +171,27 @@ export class RunJournal {
     if (!this.warned) this.warn(`could not update the run record in the cluster (${message}); the run goes on under its database lock`);
     this.warned = true;
   }
+}
+
+/**
+ * The exact repair of a track a down left dirty, worded for the report and the refusal: the version
+ * the schema is really at and the tool's command that marks it clean; undefined when the tool cannot
+ * tell (the caller then gives the general advice).
+ */
+export function dirtyRepairAdvice(tool: MigrationTool, state: TrackState, reverting: readonly string[], output: readonly string[], table?: VersionTableRef): string | undefined {
+  const repair = state.dirty ? tool.dirtyRepair?.(state, reverting, output, table) : undefined;
+  return repair && `the schema is at ${repair.version}: check it, then run "${repair.command}"`;
+}
+
+/**
+ * The repair of a dirty track from the record of a run that died inside that track's down (its
+ * step never ended, so the run could not write its repairs): what the step reverted and the last
+ * file it named say which file PostgreSQL rolled back.
+ */
+export function repairFromUnfinishedDown(record: RunRecord | undefined, track: string, tool: MigrationTool, state: TrackState, table?: VersionTableRef): string | undefined {
+  const step = [...(record?.steps ?? [])].reverse().find((s) => s.down?.track === track);
+  if (!step?.down || step.ended !== undefined || !state.dirty) return undefined;
+  // The tool only names a version the step reverted above the dirty one: a table dirty at or above
+  // where the step began (an up that failed since) gets no repair from it.
+  return dirtyRepairAdvice(tool, state, step.down.reverting, step.down.lastFileLine ? [step.down.lastFileLine] : [], table);
 }

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { InterruptedError, RefusedError, StepFailedError, UsageError } from '../core/errors.js';
 import { failureOutput, revisionRange, TAIL_LINES } from './step-text.js';
-import type { KubeJobPort, KubeObject, Log, ProbePort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
+import type { JobOutcome, KubeJobPort, KubeObject, Log, ProbePort, Runner, RunnerContext, TrackStep } from '../core/ports.js';
 
 export const MANAGED_BY = 'helm-schema-rollback';
 export const DEFAULT_DEADLINE_SECONDS = 600;
@@ -199,6 +199,14 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
         }
         throw new StepFailedError(step.track, revisionRange(step), err, keptHint(name, deps.namespace));
       }
+      if (outcome.status === 'not-started') {
+        // Deleted even when failed Jobs are kept: it ran nothing, has no log, and kept it would run
+        // the downs whenever the image came, long after this run restored the workloads.
+        stopLogs.abort();
+        await logs;
+        await deps.kube.deleteJob(name);
+        throw new StepFailedError(step.track, revisionRange(step), new Error(`${notStarted(name, outcome)}; the Job ran nothing and was deleted`), pullHint(outcome.image));
+      }
       // The container has ended; give kubectl a moment to deliver the last lines.
       const drained = setTimeout(() => stopLogs.abort(), LOG_DRAIN_MS);
       await logs;
@@ -244,6 +252,7 @@ async function captureJob(kube: KubeJobPort, job: KubeObject, deadline: number, 
     .catch((err: unknown) => log.debug(`job/${name}: cannot follow the log: ${err instanceof Error ? err.message : String(err)}`));
   try {
     const outcome = await kube.waitForJob(name, deadline + WAIT_GRACE_SECONDS);
+    if (outcome.status === 'not-started') throw new Error(notStarted(name, outcome));
     const drained = setTimeout(() => stopLogs.abort(), LOG_DRAIN_MS);
     await logs;
     clearTimeout(drained);
@@ -280,6 +289,14 @@ export function createJobProbe(deps: JobProbeDeps): ProbePort {
       return captureJob(deps.kube, job, deadline, deps.log);
     },
   };
+}
+
+function notStarted(name: string, outcome: JobOutcome): string {
+  return `job/${name} never started: its image ${outcome.image ?? '(unnamed)'} cannot be pulled (${[outcome.reason, outcome.message].filter(Boolean).join(': ')})`;
+}
+
+function pullHint(image: string | undefined): string {
+  return `check that the cluster can pull ${image ?? 'the image'} (its name and tag in the release's values, the registry, imagePullSecrets; "kubectl describe pod" on a pod of the release shows the kubelet's error)`;
 }
 
 function keptHint(name: string, namespace: string): string {

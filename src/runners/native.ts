@@ -47,6 +47,9 @@ export function golangMigrateFiles(source: { files(track: string): Promise<{ ori
   };
 }
 
+/** How often PostgreSQL checks, during a file, that the plugin is still there (see checkClientConnection). */
+const CLIENT_CHECK_MS = 250;
+
 const version = (v: string | null) => (v === null ? 'nil (empty table)' : v);
 const canonical = (v: string) => (/^[0-9]+$/.test(v) ? BigInt(v).toString() : v);
 
@@ -152,6 +155,7 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
 
       const session = await deps.connector.connect(ctx.databaseUrl);
       try {
+        await checkClientConnection(session, ctx);
         const schema = await resolveSchema(session, step.table);
         const table: ResolvedVersionTable = { schema, table: step.table.table };
         const [{ db }] = (await session.query<{ db: string }>('SELECT current_database() AS db')).rows as [{ db: string }];
@@ -259,6 +263,20 @@ function stepFailedHint(err: MigrationStepError, where: string, from: string): s
     `${what}; ${where} now holds (${v ?? '-1'}, dirty=true), as golang-migrate leaves it, while the schema is at ${real}. ` +
     `Fix the cause, check the schema, run "migrate -path DIR -database URL force ${real}", then re-run the rollback`
   );
+}
+
+/**
+ * A file runs as one simple query: PostgreSQL commits it when its last statement ends, even if the
+ * plugin died meanwhile (SIGKILL, a lost machine), since it only notices a gone client when it
+ * next writes to it. golang-migrate's table then says (previous, dirty) over a schema already
+ * reverted, and "force" the reverted version would be wrong. With client_connection_check_interval
+ * (PostgreSQL 14+) the server checks the socket while a statement runs and aborts the file, so the
+ * table's dirty version stays the truth: the schema is still at the file's version.
+ */
+async function checkClientConnection(session: DatabaseSession, ctx: RunnerContext): Promise<void> {
+  await session.query(`SET client_connection_check_interval = '${CLIENT_CHECK_MS}ms'`).catch((err: unknown) => {
+    ctx.log.debug(`native: client_connection_check_interval not set (PostgreSQL before 14?): ${err instanceof Error ? err.message : String(err)}`);
+  });
 }
 
 async function cancelBackend(connector: DatabaseConnector, url: string, pid: number, ctx: RunnerContext): Promise<void> {

@@ -116,11 +116,18 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
  * skip F's down (or run it twice). When the plan does not list the revisions (the tool in the image
  * walked them), F is the version of the file the tool's error names ("in line 0: 000011_x.down.sql").
  */
+/** A down file as golang-migrate's log and errors name it: "000011_agent_instance_tasks.down.sql". */
+const DOWN_FILE = /\b([0-9]+)_[^\s/]*\.down\.[A-Za-z]+\b/;
+
+function namesDownFile(line: string): boolean {
+  return DOWN_FILE.test(line);
+}
+
 function dirtyRepair(state: TrackState, reverting: readonly string[], output: readonly string[] = [], table?: VersionTableRef): { version: string; command: string } | undefined {
   if (!state.dirty) return undefined;
   const at = state.revisions[0] === undefined ? -1n : BigInt(state.revisions[0]);
   const above = reverting.map((r) => BigInt(r)).filter((r) => r > at).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const named = [...output].reverse().map((line) => /\b([0-9]+)_[^\s/]*\.down\.[A-Za-z]+\b/.exec(line)?.[1]).find((v) => v !== undefined);
+  const named = [...output].reverse().map((line) => DOWN_FILE.exec(line)?.[1]).find((v) => v !== undefined);
   const version = above[0]?.toString() ?? (named !== undefined && BigInt(named) > at ? BigInt(named).toString() : undefined);
   if (version === undefined) return undefined;
   // The migrate CLI forces schema_migrations unless the URL names the track's own table.
@@ -131,7 +138,7 @@ function dirtyRepair(state: TrackState, reverting: readonly string[], output: re
   return { version, command: `migrate -path DIR -database ${url} force ${version}` };
 }
 
-export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions, readMigrations, dirtyRepair };
+export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions, readMigrations, dirtyRepair, namesDownFile };
 
 // ---------------------------------------------------------------------------------------------
 // The advisory lock golang-migrate takes (database/util.go GenerateAdvisoryLockId, v4.15+).

@@ -15,15 +15,16 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startInBackground, type Running } from '../harness/background.js';
 import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
 import { helm4, kubectl, makeTempDir, run } from '../harness/plugin.js';
 import { query } from '../harness/postgres.js';
-import { startInBackground, startWorld, type Running, type World } from '../harness/world.js';
+import { startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 
 /** helm -n ai schema-rollback ARGS, in the background. */
-const start = (world: World, args: string[]): Running => startInBackground(world, ['-n', NS, 'schema-rollback', ...args]);
+const start = (world: World, args: string[]): Running => startInBackground(world, NS, args);
 
 describe('e2e: interrupts and a second run, through Helm 4.1', function () {
   this.timeout(300_000);

@@ -156,3 +156,34 @@ for (const helm of helmVersions) {
     });
   });
 }
+
+describe('e2e rollback with the job runner: an image that never pulls, through Helm 4.1', function () {
+  this.timeout(300_000);
+  const s = kagent(helmVersions.find((h) => h.major === 4)!, 'hsr-rollback-job-pull-', () => IMAGE_DIR);
+
+  it('fails the step at once naming the image (not after the Job\'s 10-minute deadline), deletes the Job, restores the workloads on the clean table (exit 14); the re-run finishes once the image pulls', async () => {
+    // Gone from the fake kubelet's map: its pods wait in ImagePullBackOff, as on a cluster that cannot pull it.
+    delete s.images[IMAGE];
+    const r = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--yes']);
+    assert.equal(r.exitCode, 14, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /track vector: down of 3 -> 1 failed: job\/kagent-schema-rollback-vector-[a-z0-9]{5} never started: its image example\/kagent:0\.9\.0 cannot be pulled \((ErrImagePull|ImagePullBackOff): [^)]*example\/kagent:0\.9\.0/);
+    assert.match(r.stderr, /check that the cluster can pull example\/kagent:0\.9\.0/);
+    // Nothing ran: both tables as they were, clean; the user's rows kept; the controller back.
+    assert.deepEqual(await versionRows(s.db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
+    assert.equal((await query<{ n: string }>(s.db.url, 'SELECT count(*)::text AS n FROM agents'))[0]!.n, '2');
+    assert.match(r.stderr, /vector: 3, target 1, failed/);
+    assert.match(r.stderr, /core: 13, target 8, not started/);
+    assert.match(r.stderr, /scaled deployment\/kagent-controller 0 -> 2/);
+    assert.equal(await s.replicas(), '2');
+    // Kept, it would run the downs whenever the image came, long after the workloads were restored.
+    assert.deepEqual(s.ourJobs(), []);
+    assert.deepEqual(await s.history(), ['kagent-0.9.0']);
+
+    s.images[IMAGE] = IMAGE_DIR;
+    const again = await s.sr(['kagent', '--to', '0.8.0', '--runner', 'job', '--yes']);
+    assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
+    assert.match(again.stdout, /^Previous run by .* did not finish: failed at "down vector 3->1"/m);
+    assert.deepEqual(await versionRows(s.db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
+    assert.deepEqual(await s.history(), ['kagent-0.9.0', 'kagent-0.8.0']);
+  });
+});

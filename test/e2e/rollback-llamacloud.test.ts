@@ -177,7 +177,7 @@ for (const helm of helmVersions) {
       try {
         const r = await s.sr([...rollbackArgs({ targetRevision: false }), '--dry-run']);
         assert.equal(r.exitCode, 20, `${r.stdout}\n${r.stderr}`);
-        assert.match(r.stderr, new RegExp(`cannot discover the alembic revision of chart llamacloud 0\\.1\\.47 \\(track main\\): alembic heads in ${OLDER_IMAGE} failed: job/llamacloud-schema-rollback-main-[a-z0-9]+ failed`));
+        assert.match(r.stderr, new RegExp(`cannot discover the alembic revision of chart llamacloud 0\\.1\\.47 \\(track main\\): alembic heads in ${OLDER_IMAGE} failed: job/llamacloud-schema-rollback-main-[a-z0-9]+ never started: its image ${OLDER_IMAGE} cannot be pulled \\((ErrImagePull|ImagePullBackOff)`));
         assert.match(r.stderr, /--target-revision REV/);
         assert.deepEqual(s.ourJobs(), [], 'the discovery Job is removed, failed or not');
         await assertUnchanged(s);

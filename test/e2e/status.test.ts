@@ -11,7 +11,8 @@ import { parse as parseYaml } from 'yaml';
 import { brokenKagentSource, migrateKagent09 } from '../harness/golang-migrate-up.js';
 import { helm4, helmVersions, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import type { FreshDatabase } from '../harness/postgres.js';
-import { startInBackground, startWorld, type World } from '../harness/world.js';
+import { startInBackground } from '../harness/background.js';
+import { startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 
@@ -153,7 +154,7 @@ describe('e2e status: the rollback run, from its record, through Helm 4.1', func
   this.timeout(300_000);
   let world: World;
   const status = (args: string[] = []) => world.plugin.helm(['-n', NS, 'schema-rollback', 'status', 'kagent', ...args]);
-  const rollback = (source: string) => ['-n', NS, 'schema-rollback', 'kagent', '--to', '0.8.0', '--source', source, '--yes'];
+  const rollback = (source: string) => ['kagent', '--to', '0.8.0', '--source', source, '--yes'];
 
   beforeEach(async () => {
     world = await startWorld(helm4, 'hsr-status-run-');
@@ -167,7 +168,7 @@ describe('e2e status: the rollback run, from its record, through Helm 4.1', func
 
   it('during a run: in progress, by whom, since when, on which step; after it finished: no record, nothing extra', async () => {
     // 11's down sleeps after its DROP TABLE: both status calls below are made while it runs.
-    const run = startInBackground(world, rollback(brokenKagentSource('SELECT pg_sleep(5);')));
+    const run = startInBackground(world, NS, rollback(brokenKagentSource('SELECT pg_sleep(5);')));
     await run.waitFor(/core: 11 -> 10 \(000011_agent_instance_tasks\.down\.sql\)/);
     const [text, json] = await Promise.all([status(), status(['-o', 'json'])]);
     assert.equal(text.exitCode, 0, text.stderr);
@@ -189,7 +190,7 @@ describe('e2e status: the rollback run, from its record, through Helm 4.1', func
   });
 
   it('after a failed run: how it ended, the repair it left (force 11) and the command that finishes; exit 0', async () => {
-    const failed = await world.plugin.helm(rollback(brokenKagentSource()));
+    const failed = await world.plugin.helm(['-n', NS, 'schema-rollback', ...rollback(brokenKagentSource())]);
     assert.equal(failed.exitCode, 14, `${failed.stdout}\n${failed.stderr}`);
     const text = await status();
     assert.equal(text.exitCode, 0, text.stderr);

@@ -46,9 +46,14 @@ export const KAGENT_SOURCE = path.join(import.meta.dirname, '..', 'fixtures', 'm
  * release could ship them; `failure` is the failing statement.
  */
 export function brokenKagentSource(failure = 'SELECT 1 / 0;'): string {
+  return kagentSourceWithDown('core/000011_agent_instance_tasks.down.sql', `DROP TABLE agent_instance_tasks;\n${failure}\n`);
+}
+
+/** A copy of the kagent 0.9.0 down files with one file (TRACK/NAME) replaced by `body`. */
+export function kagentSourceWithDown(file: string, body: string): string {
   const dir = path.join(makeTempDir('hsr-broken-'), 'kagent');
   cpSync(KAGENT_SOURCE, dir, { recursive: true });
-  writeFileSync(path.join(dir, 'core', '000011_agent_instance_tasks.down.sql'), `DROP TABLE agent_instance_tasks;\n${failure}\n`);
+  writeFileSync(path.join(dir, file), body);
   return dir;
 }
 

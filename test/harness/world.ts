@@ -4,9 +4,6 @@
  * version of the kagent fixture chart (or the charts asked for; added to helm as "fixtures"), and the built plugin installed
  * into an isolated real Helm. Used by test/e2e and the demo.
  */
-import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBinary } from './build.js';
 import { startChartRepo, type ChartRepo } from './chart-repo.js';
@@ -51,40 +48,6 @@ export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: W
       await repo.close();
       await cluster.close();
       await db.drop();
-    },
-  };
-}
-
-/** A helm command running in the background (startInBackground). */
-export interface Running {
-  /** Resolves once stderr has matched. */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
-  /** Sends a signal to the plugin process (helm's one child), as a terminal's Ctrl-C reaches it; helm is left alone. */
-  signal(sig: NodeJS.Signals): Promise<void>;
-  done: Promise<RunResult>;
-}
-
-/** helm ARGS with the plugin's environment, in the background, with its output as it comes. */
-export function startInBackground(world: World, args: string[]): Running {
-  const child = spawn(world.plugin.helmBin, args, { env: world.plugin.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<RunResult>((resolve) => child.on('close', (code) => resolve({ exitCode: code ?? 128, stdout, stderr })));
-  return {
-    done,
-    async waitFor(re, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!re.test(stderr)) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}:\n${stdout}\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async signal(sig) {
-      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      assert.equal(children.length, 1, 'helm runs the plugin as its one child');
-      process.kill(Number(children[0]), sig);
     },
   };
 }

@@ -32,7 +32,7 @@ import { writeKubeconfig } from './kubeconfig.js';
 import { Kubelet } from './kubelet.js';
 import { handlePortForward } from './portforward.js';
 import { mustFind } from './registry.js';
-import { createHandler, parseResourcePath, recordRequest, type AdmissionRule, type RequestRecord } from './server.js';
+import { createHandler, parseResourcePath, recordRequest, type AdmissionRule, type HoldRule, type RequestRecord } from './server.js';
 import { ApiError, clone, type KubeObject } from './types.js';
 import { startWorkloadControllers } from './workloads.js';
 
@@ -94,10 +94,24 @@ export interface KubeDouble {
    * Everything else stays allowed.
    */
   deny(rule: DenyRule): () => void;
+  /**
+   * Holds matching requests unanswered, as a slow API server or webhook would, so that a test can
+   * act (kill the client) while one is in flight. `method` and `name` narrow the rule (default: any).
+   * release() handles the held requests and stops holding; drop() ends their connections unanswered
+   * (never handled: a killed client's request must not land later) and stops holding.
+   */
+  hold(rule: { method?: string; resource: ResourceRef; name?: string; namespace?: string; sub?: string }): HeldRequests;
   /** Helm releases decoded from release Secrets and ConfigMaps, sorted by name then revision. */
   helmReleases(opts?: { namespace?: string; name?: string }): HelmRelease[];
   /** Kills pod processes, ends watches and exec sessions, closes the server. */
   close(): Promise<void>;
+}
+
+export interface HeldRequests {
+  /** How many requests are held now. */
+  count(): number;
+  release(): void;
+  drop(): void;
 }
 
 export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDouble> {
@@ -113,7 +127,8 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
   const streams = new Set<ServerResponse>();
   const upgraded = new Set<Duplex>();
   const admission = new Set<AdmissionRule>();
-  const server = createServer(createHandler({ api, kubelet, authorizer, requests, streams, admission }));
+  const holds = new Set<HoldRule>();
+  const server = createServer(createHandler({ api, kubelet, authorizer, requests, streams, admission, holds }));
   server.on('upgrade', (req, socket, head: Buffer) => {
     if (head.length) socket.unshift(head); // bytes the client sent right after its request
     upgraded.add(socket);
@@ -210,6 +225,19 @@ export async function startKubeDouble(opts: KubeDoubleOptions): Promise<KubeDoub
           : undefined;
       admission.add(rule);
       return () => void admission.delete(rule);
+    },
+    hold: ({ method, resource, name, namespace, sub }) => {
+      const def = defOf(resource);
+      const rule: HoldRule = {
+        matches: (m, r) => (method === undefined || m === method) && r.def === def && r.ns === nsOf(resource, namespace) && (name === undefined || r.name === name) && r.sub === sub,
+        held: new Set(),
+      };
+      holds.add(rule);
+      const end = (how: 'release' | 'drop') => {
+        holds.delete(rule);
+        for (const h of [...rule.held]) h[how]();
+      };
+      return { count: () => rule.held.size, release: () => end('release'), drop: () => end('drop') };
     },
     helmReleases: (o = {}) =>
       releaseRefs

@@ -123,13 +123,25 @@ describe('kube double: Jobs and the fake kubelet', function () {
     assert.equal(kube.podLogs('default', pod!.metadata.name!), 'waiting\n');
   });
 
-  it('fails the pod with a clear log line when its image is not in the map or a Secret is missing', async () => {
-    kube.put(job('no-image', { image: 'example/unknown:9.9' }));
+  it('fails the pod with a clear log line when a Secret is missing', async () => {
     kube.put(job('no-secret', { command: ['print-env', 'X'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'absent', key: 'k' } } }] }));
-    for (const name of ['no-image', 'no-secret']) await kube.waitFor(JOB, name, 'default', (o) => conditionTypes(o).includes('Failed'));
-    assert.match(await ok(['logs', 'job/no-image']), /image "example\/unknown:9\.9" is not in the fake kubelet's image map/);
+    await kube.waitFor(JOB, 'no-secret', 'default', (o) => conditionTypes(o).includes('Failed'));
     assert.match(await ok(['logs', 'job/no-secret']), /secret "absent" not found/);
-    assert.equal(podsOf('no-image')[0]!.status.containerStatuses[0].state.terminated.reason, 'ErrImagePull');
+  });
+
+  it('keeps a pod whose image is not in the map Pending in ImagePullBackOff, as a real cluster does, until the Job\'s deadline', async () => {
+    kube.put(job('no-image', { image: 'example/unknown:9.9' }, { activeDeadlineSeconds: 2 }));
+    const [pod] = await (async () => {
+      for (let i = 0; i < 50 && podsOf('no-image').length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      return podsOf('no-image');
+    })();
+    const waiting = await kube.waitFor<KubeObject>(POD, pod!.metadata.name!, 'default', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff');
+    assert.equal(waiting.status.phase, 'Pending');
+    assert.match(waiting.status.containerStatuses[0].state.waiting.message, /Back-off pulling image "example\/unknown:9\.9"/);
+    const logs = await run(kubectl, ['logs', 'job/no-image'], { env: kube.env });
+    assert.match(logs.stderr, /is waiting to start: trying and failing to pull image/);
+    const failed = await kube.waitFor<KubeObject>(JOB, 'no-image', 'default', (o) => conditionTypes(o).includes('Failed'), 5000);
+    assert.equal(failed.status.conditions.at(-1).reason, 'DeadlineExceeded');
   });
 
   it('streams the log of a running Job with logs -f, and retries when its running pod is deleted', async () => {

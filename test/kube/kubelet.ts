@@ -6,8 +6,10 @@
  *   its own process anyway. All other pods (Job pods, bare pods, hook pods) run their containers:
  *   init containers one after another, then the containers side by side.
  * - stdout and stderr, interleaved as they arrive, are the container's log (served while running).
- * - A container that cannot start (image not in the map, missing Secret) fails the pod with one
- *   log line that says why, instead of hanging in ImagePullBackOff like a real cluster.
+ * - A pod with an image not in the map stays Pending like on a real cluster: its containers wait
+ *   with ErrImagePull, then ImagePullBackOff (the message names the image), and never start; a
+ *   Job's activeDeadlineSeconds still fails it. A container that cannot start otherwise (missing
+ *   Secret, no image) fails the pod with one log line that says why.
  * - Containers are not restarted: the Job controller retries with new pods, as for restartPolicy Never.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -61,12 +63,23 @@ export class Kubelet {
   private start(pod: KubeObject): void {
     const containers: KubeObject[] = [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
     this.logs.set(pod.metadata.uid!, new Map(containers.map((c) => [c.name as string, new LogBuffer()])));
+    const unpullable = containers.find((c) => !hasImage(this.images, c.image));
+    if (!Kubelet.isVirtual(pod) && unpullable) return this.pullFails(pod, unpullable.image);
     if (Kubelet.isVirtual(pod)) {
       for (const b of this.logs.get(pod.metadata.uid!)!.values()) b.end();
       this.setStatus(pod, 'Running', pod.spec.containers.map((c: KubeObject) => this.containerState(c, { running: { startedAt: now() } })));
       return;
     }
     this.run(pod).catch((err: unknown) => console.error(`kube double: kubelet failed on pod ${pod.metadata.name}:`, err));
+  }
+
+  /** The kubelet's answer to an image no registry has: ErrImagePull, then ImagePullBackOff, for good. */
+  private pullFails(pod: KubeObject, image: string): void {
+    const main: KubeObject[] = pod.spec.containers ?? [];
+    const waiting = (reason: string, message: string) => main.map((c) => this.containerState(c, { waiting: { reason, message } }, false));
+    const failure = `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": not found (kube double: not in the fake kubelet's image map)`;
+    this.setStatus(pod, 'Pending', waiting('ErrImagePull', failure));
+    setTimeout(() => this.setStatus(pod, 'Pending', waiting('ImagePullBackOff', `Back-off pulling image "${image}": ErrImagePull: ${failure}`)), 200).unref();
   }
 
   private async run(pod: KubeObject): Promise<void> {
@@ -186,7 +199,10 @@ export class Kubelet {
     }
     if (!names.includes(container)) throw new ApiError(400, 'BadRequest', `container ${container} is not valid for pod ${pod.metadata.name}`);
     const buf = this.logs.get(pod.metadata.uid!)?.get(container);
-    if (!buf) throw new ApiError(400, 'BadRequest', `container "${container}" in pod "${pod.metadata.name}" is waiting to start: ContainerCreating`);
+    const pulling = (pod.status?.containerStatuses ?? []).some((c: KubeObject) => /ImagePull/.test(c.state?.waiting?.reason ?? ''));
+    if (!buf || pulling) {
+      throw new ApiError(400, 'BadRequest', `container "${container}" in pod "${pod.metadata.name}" is waiting to start: ${pulling ? 'trying and failing to pull image' : 'ContainerCreating'}`);
+    }
     res.writeHead(200, { 'Content-Type': 'text/plain' });
     const tail = q.get('tailLines');
     let text = buf.text();
@@ -223,6 +239,16 @@ export class Kubelet {
         containerStatuses,
       };
     }, { subresource: 'status' });
+  }
+}
+
+function hasImage(images: Record<string, string>, image: string | undefined): boolean {
+  try {
+    imageDir(images, image);
+    return true;
+  } catch (err) {
+    if (err instanceof ContainerConfigError) return err.reason !== 'ErrImagePull';
+    throw err;
   }
 }
 

@@ -99,8 +99,8 @@ describe('kube double: kubectl port-forward', function () {
       metadata: { name: 'db', namespace: NS },
       spec: { selector: { app: 'db' }, ports: [{ name: 'sql', port: 15432, targetPort: 'postgres' }] },
     });
-    // A bare pod whose image the fake kubelet does not know: it fails at once.
-    kube.put<KubeObject>({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'failed', namespace: NS }, spec: { containers: [{ name: 'c', image: 'unknown:1' }] } });
+    // A bare pod whose image the fake kubelet does not know: it stays Pending in ImagePullBackOff.
+    kube.put<KubeObject>({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unpulled', namespace: NS }, spec: { containers: [{ name: 'c', image: 'unknown:1' }] } });
     await kube.waitFor({ apiVersion: 'v1', kind: 'Pod' }, 'db-0', NS, (p) => p.status?.phase === 'Running');
   });
 
@@ -158,9 +158,9 @@ describe('kube double: kubectl port-forward', function () {
     const missing = await portForward(env, ['svc/empty', ':5432', '--pod-running-timeout=1s']).catch((err: Error) => err);
     assert.ok(missing instanceof Error);
     assert.match(missing.message, /timed out waiting for the condition|no pods/i);
-    await kube.waitFor({ apiVersion: 'v1', kind: 'Pod' }, 'failed', NS, (p) => p.status?.phase === 'Failed');
-    const failed = await portForward(env, ['pod/failed', ':5432']).catch((err: Error) => err);
-    assert.ok(failed instanceof Error);
-    assert.match(failed.message, /unable to forward port because pod is not running\. Current status=Failed/);
+    await kube.waitFor({ apiVersion: 'v1', kind: 'Pod' }, 'unpulled', NS, (p) => p.status?.phase === 'Pending');
+    const pending = await portForward(env, ['pod/unpulled', ':5432']).catch((err: Error) => err);
+    assert.ok(pending instanceof Error);
+    assert.match(pending.message, /unable to forward port because pod is not running\. Current status=Pending/);
   });
 });

@@ -41,6 +41,14 @@ export interface ServerContext {
   streams: Set<ServerResponse>;
   /** Validating admission: each rule may deny a write (see KubeDouble.denyWrites). */
   admission: Set<AdmissionRule>;
+  /** Requests held unanswered, as a slow API server or webhook would (see KubeDouble.hold). */
+  holds: Set<HoldRule>;
+}
+
+/** Matches the requests it holds; held ones wait in `held` until released (handled) or dropped. */
+export interface HoldRule {
+  matches(method: string, route: ResourceRoute): boolean;
+  held: Set<{ release(): void; drop(): void }>;
 }
 
 /** A write the double is about to accept: what a validating admission webhook is shown. */
@@ -143,18 +151,39 @@ export function createHandler(ctx: ServerContext): (req: IncomingMessage, res: S
     ctx.requests.push(record);
     // 'close' also covers watches and log follows that the client ends.
     res.on('close', () => (record.status = res.statusCode));
-    route(ctx, req, res, url).catch((err: unknown) => {
-      const apiErr =
-        err instanceof ApiError
-          ? err
-          : err instanceof SyntaxError
-            ? new ApiError(400, 'BadRequest', err.message)
-            : new ApiError(500, 'InternalError', `kube double: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      if (apiErr.code === 500) console.error(apiErr.message);
-      if (res.headersSent) res.end();
-      else json(res, apiErr.code, apiErr.toStatus());
-    });
+    const target = parseResourcePath(url.pathname);
+    const hold = target && [...ctx.holds].find((rule) => rule.matches(req.method ?? 'GET', target));
+    if (hold) {
+      const entry = {
+        release: () => {
+          hold.held.delete(entry);
+          handle(ctx, req, res, url);
+        },
+        // Never handled: the client sees its connection end without an answer.
+        drop: () => {
+          hold.held.delete(entry);
+          req.socket.destroy();
+        },
+      };
+      hold.held.add(entry);
+      return;
+    }
+    handle(ctx, req, res, url);
   };
+}
+
+function handle(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  route(ctx, req, res, url).catch((err: unknown) => {
+    const apiErr =
+      err instanceof ApiError
+        ? err
+        : err instanceof SyntaxError
+          ? new ApiError(400, 'BadRequest', err.message)
+          : new ApiError(500, 'InternalError', `kube double: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (apiErr.code === 500) console.error(apiErr.message);
+    if (res.headersSent) res.end();
+    else json(res, apiErr.code, apiErr.toStatus());
+  });
 }
 
 async function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

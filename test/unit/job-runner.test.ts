@@ -303,4 +303,15 @@ describe('job runner: running the Job', () => {
     assert.equal(timeout.hint, undefined);
     assert.ok(other.calls.some((c) => c.startsWith('delete')));
   });
+
+  it('an image that cannot be pulled fails the step naming the image, and deletes the Job even when failed Jobs are kept (it would run later)', async () => {
+    const pull: JobOutcome = { status: 'not-started', reason: 'ImagePullBackOff', message: 'Back-off pulling image "example/kagent:0.9.0"', image: 'example/kagent:0.9.0' };
+    const { kube, calls } = fakeKube(pull, []);
+    const err = await createJobRunner({ ...deps, kube }).run(step, context()).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof StepFailedError);
+    const name = calls[0]!.split(' ')[1]!;
+    assert.equal(err.message, `track core: down of 13..9 failed: job/${name} never started: its image example/kagent:0.9.0 cannot be pulled (ImagePullBackOff: Back-off pulling image "example/kagent:0.9.0"); the Job ran nothing and was deleted`);
+    assert.match(err.hint ?? '', /check that the cluster can pull example\/kagent:0\.9\.0/);
+    assert.equal(calls.at(-1), `delete ${name}`);
+  });
 });

@@ -173,7 +173,15 @@ export function renderPlan(plan: RollbackPlan): string {
 /** An earlier run that did not finish, from its record in the cluster: the plan starts from where the database is. */
 function previousRunLine(r: RunRecord): string {
   const last = r.steps.at(-1);
-  return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) did not finish: ${r.state}${last ? ` at "${last.name}"` : ''}; planned from where the database is now`;
+  return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) did not finish: ${endedAs(r)}${last ? ` at "${last.name}"` : ''}; planned from where the database is now`;
+}
+
+/**
+ * How a previous run ended. A record still "running" while the release's lock is free (it is read
+ * only once the lock is known free) is a run that died without closing it: killed, or its machine lost.
+ */
+function endedAs(r: RunRecord): string {
+  return r.state === 'running' ? 'died (killed or its machine lost: its record still says running, its lock is free)' : r.state;
 }
 
 /**
@@ -268,7 +276,7 @@ function describe(e: RollbackEvent, plan: RollbackPlan): string {
     case 'previous-run': {
       const r = e.record;
       const last = r.steps.at(-1);
-      return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) ended ${r.state}${last ? ` at step "${last.name}" (${last.result ?? 'not finished'})` : ''}; this run continues from where the database is.\n`;
+      return `Previous run by ${r.holder} since ${r.since} (to ${r.to}) ${r.state === 'running' ? endedAs(r) : `ended ${r.state}`}${last ? ` at step "${last.name}" (${last.result ?? 'not finished'})` : ''}; this run continues from where the database is.\n`;
     }
     case 'warning': return `warning: ${e.message}\n`;
     case 'handoff:start': return `${e.argv.join(' ')}\n`;
