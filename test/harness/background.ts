@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { RunResult } from './plugin.js';
 import type { World } from './world.js';
 
@@ -36,7 +36,9 @@ export function startInBackground(world: World, namespace: string, args: string[
       }
     },
     async signal(sig) {
-      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      // helm is a Go program: the thread that started the plugin may be any of its threads.
+      const tasks = readdirSync(`/proc/${child.pid}/task`);
+      const children = tasks.flatMap((t) => readFileSync(`/proc/${child.pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
       assert.equal(children.length, 1, 'helm runs the plugin as its one child');
       process.kill(Number(children[0]), sig);
     },
