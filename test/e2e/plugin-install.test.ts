@@ -1,15 +1,20 @@
 /**
  * Packaging end to end: the single binary, plugin.yaml and install-binary.sh, installed into real
- * Helm 3.17 and Helm 4.1 with isolated state.
+ * Helm 3.17 and Helm 4.1 with isolated state: a bundled binary kept, a release binary downloaded
+ * from a loopback server and checked against checksums.txt, and a build from source.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ensureBinary, repoRoot } from '../harness/build.js';
 import {
   type InstalledPlugin,
   helm4,
+  helmEnv,
   helmVersions,
   installPlugin,
   makeTempDir,
@@ -47,7 +52,9 @@ describe('packaging: plugin.yaml', () => {
     for (const entry of commands) {
       assert.deepEqual(Object.keys(entry).sort(), ['command', 'os'], 'no args (3.18+), os on every entry (3.17)');
     }
-    assert.deepEqual(commands.map((c) => c.os).sort(), ['darwin', 'linux']);
+    // Exactly the OSes scripts/release.sh builds for; Windows names the .exe.
+    assert.deepEqual(commands.map((c) => c.os).sort(), ['darwin', 'linux', 'windows']);
+    assert.equal(commands.find((c) => c.os === 'windows')?.command, '$HELM_PLUGIN_DIR\\bin\\helm-schema-rollback.exe');
     assert.deepEqual(Object.keys(meta.hooks as object).sort(), ['install', 'update']);
   });
 });
@@ -158,7 +165,7 @@ for (const { label, bin: helmBin } of helmVersions) {
   });
 }
 
-describe('packaging: the install hook builds from source when no binary is bundled (Helm 4.1)', function () {
+describe('packaging: the install hook builds from source with HELM_SCHEMA_ROLLBACK_BUILD=1 (Helm 4.1)', function () {
   // Helm 4 is the harsher host for a hook: it passes only HELM_PLUGIN_DIR/HELM_PLUGIN_NAME, no HELM_BIN.
   let plugin: InstalledPlugin;
   let source: string;
@@ -167,7 +174,10 @@ describe('packaging: the install hook builds from source when no binary is bundl
     this.timeout(600_000);
     source = stageSourceDir();
     assert.ok(!existsSync(join(source, 'bin')));
-    plugin = await installPlugin(helm4, source);
+    // The release URL points nowhere: the build must not even try to download.
+    plugin = await installPlugin(helm4, source, {
+      env: { HELM_SCHEMA_ROLLBACK_BUILD: '1', HELM_SCHEMA_ROLLBACK_RELEASE_URL: 'http://127.0.0.1:9/nowhere' },
+    });
   });
   after(async () => {
     await plugin?.cleanup();
@@ -176,7 +186,8 @@ describe('packaging: the install hook builds from source when no binary is bundl
 
   it('ran npm run build in the plugin directory, reusing node_modules', () => {
     const output = plugin.install.stdout + plugin.install.stderr;
-    assert.match(output, /building from source/);
+    assert.match(output, /HELM_SCHEMA_ROLLBACK_BUILD=1: building from source instead of downloading/);
+    assert.doesNotMatch(output, /schema-rollback: downloading/);
     assert.match(output, /using the existing node_modules/);
     assert.match(output, /build: bin\/helm-schema-rollback .*Node v24\./);
     assert.match(output, new RegExp(`installed bin/helm-schema-rollback \\(${pkg.version.replaceAll('.', '\\.')}\\)`));
@@ -194,3 +205,112 @@ describe('packaging: the install hook builds from source when no binary is bundl
     assert.ok(existsSync(join(source, 'build', 'sea-prep.blob')));
   });
 });
+
+/**
+ * A loopback HTTP server standing in for GitHub releases: `files` maps a URL path to its body;
+ * anything else is a 404. `requests` records every path asked for.
+ */
+async function serveReleaseAssets(files: Map<string, Buffer>): Promise<{ url: string; requests: string[]; close: () => Promise<void> }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    requests.push(path);
+    const body = files.get(path);
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/octet-stream' });
+    res.end(body ?? 'not found');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+for (const { label, bin: helmBin } of helmVersions) {
+  describe(`packaging: ${label} installs the release binary the hook downloads and verifies`, function () {
+    this.timeout(300_000);
+    const asset = 'helm-schema-rollback-linux-x64';
+    let server: Awaited<ReturnType<typeof serveReleaseAssets>>;
+    let binary: Buffer;
+
+    before(async function () {
+      binary = readFileSync(ensureBinary());
+      const files = new Map<string, Buffer>();
+      // A good release, one whose checksum does not match, and one without this platform's asset.
+      const otherAssets = `${'0'.repeat(64)}  helm-schema-rollback-darwin-arm64\n`;
+      files.set(`/good/v${pkg.version}/${asset}`, binary);
+      files.set(`/good/v${pkg.version}/checksums.txt`, Buffer.from(`${otherAssets}${sha256(binary)}  ${asset}\n`));
+      files.set(`/tampered/${asset}`, binary);
+      files.set(`/tampered/checksums.txt`, Buffer.from(`${sha256(Buffer.from('something else'))}  ${asset}\n`));
+      files.set(`/missing/checksums.txt`, Buffer.from(`${sha256(binary)}  ${asset}\n`));
+      server = await serveReleaseAssets(files);
+    });
+    after(async () => {
+      await server?.close();
+      removeTempDirs();
+    });
+
+    /** `helm plugin install` of a plugin directory without bin/, with extra environment. */
+    async function install(extra: NodeJS.ProcessEnv, pathPrefix?: string) {
+      const dir = stagePluginDir();
+      const home = makeTempDir('hsr-helm-');
+      const env = helmEnv(helmBin, home, extra);
+      if (pathPrefix) env.PATH = `${pathPrefix}:${env.PATH}`;
+      const result = await run(join(home, 'bin', 'helm'), ['plugin', 'install', dir], { env, timeoutMs: 120_000 });
+      return { dir, env, home, result, output: result.stdout + result.stderr };
+    }
+
+    it('downloads the linux-x64 asset of the plugin.yaml version, checks its sha256, installs it, and it runs', async () => {
+      server.requests.length = 0;
+      const { dir, env, home, result, output } = await install({
+        HELM_SCHEMA_ROLLBACK_RELEASE_URL: `${server.url}/good/v${pkg.version}`,
+      });
+      assert.equal(result.exitCode, 0, output);
+      assert.deepEqual(server.requests, [`/good/v${pkg.version}/checksums.txt`, `/good/v${pkg.version}/${asset}`]);
+      assert.match(output, new RegExp(`sha256 ${sha256(binary)} matches checksums.txt`));
+      assert.match(output, new RegExp(`installed bin/helm-schema-rollback \\(${pkg.version.replaceAll('.', '\\.')}\\)`));
+      assert.ok(readFileSync(join(dir, 'bin', 'helm-schema-rollback')).equals(binary), 'the served bytes were installed');
+      const viaHelm = await run(join(home, 'bin', 'helm'), ['schema-rollback', '--version'], { env });
+      assert.deepEqual(viaHelm, { stdout: `${pkg.version}\n`, stderr: '', exitCode: 0 });
+    });
+
+    it('refuses a download whose sha256 does not match checksums.txt, installing nothing', async () => {
+      const { dir, result, output } = await install({ HELM_SCHEMA_ROLLBACK_RELEASE_URL: `${server.url}/tampered` });
+      assert.notEqual(result.exitCode, 0, output);
+      assert.match(output, /checksum mismatch for helm-schema-rollback-linux-x64/);
+      assert.match(output, /nothing was installed/);
+      assert.equal(existsSync(join(dir, 'bin', 'helm-schema-rollback')), false, 'no binary in bin/');
+    });
+
+    it('fails clearly when the asset cannot be downloaded (404), installing nothing', async () => {
+      const { dir, result, output } = await install({ HELM_SCHEMA_ROLLBACK_RELEASE_URL: `${server.url}/missing` });
+      assert.notEqual(result.exitCode, 0, output);
+      assert.match(output, new RegExp(`downloading ${server.url}/missing/${asset} failed`));
+      assert.match(output, /HELM_SCHEMA_ROLLBACK_RELEASE_URL/);
+      assert.equal(existsSync(join(dir, 'bin', 'helm-schema-rollback')), false);
+    });
+
+    it('refuses an unknown platform (a fake uname), naming it and how to get a binary', async () => {
+      const fakeBin = makeTempDir('hsr-uname-');
+      writeFileSync(
+        join(fakeBin, 'uname'),
+        '#!/bin/sh\ncase "$1" in -s) echo FreeBSD ;; -m) echo amd64 ;; *) echo FreeBSD ;; esac\n',
+      );
+      chmodSync(join(fakeBin, 'uname'), 0o755);
+      server.requests.length = 0;
+      const { dir, result, output } = await install(
+        { HELM_SCHEMA_ROLLBACK_RELEASE_URL: `${server.url}/good/v${pkg.version}` },
+        fakeBin,
+      );
+      assert.notEqual(result.exitCode, 0, output);
+      assert.match(output, /no release binary for this platform \(FreeBSD\/amd64\)/);
+      assert.match(output, /building from source is supported on linux-x64 only/);
+      assert.deepEqual(server.requests, [], 'nothing downloaded for a platform without an asset');
+      assert.equal(existsSync(join(dir, 'bin')), false);
+    });
+  });
+}
