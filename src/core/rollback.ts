@@ -217,7 +217,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       // A dirty track left by this plugin's own failed run: its record names the exact repair.
       ...decisions.flatMap((d) => (d.kind === 'refuse' ? [{ reason: `track ${d.track}: ${d.reason}`, hint: previousRun?.repairs?.[d.track] ?? d.hint }] : [])),
       ...rollbackOnFailure(opts.extraHelmArgs, release, target),
-      ...(await inStep(progress, `checking the hand-off: helm upgrade ${handoff.release} ${handoff.chart} --version ${handoff.version} --dry-run=server`,
+      ...(await inStep(progress, `checking the hand-off to chart ${handoff.version} (a dry run on the server)`,
         () => checkHandoff(deps, handoff, target), (found) => ({ ok: found.length === 0 }))),
     ];
     if (refusals.length > 0) throw new RefusedError(refusals.map((r) => r.reason), [...new Set(refusals.map((r) => r.hint))].join('; '));

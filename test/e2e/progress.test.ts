@@ -57,7 +57,7 @@ describe('e2e: progress on a terminal and in a pipe, through Helm 4.1', function
       step('reading release kagent and chart version 0\\.8\\.0'),
       step('reading release kagent and chart version 0\\.8\\.0: chart kagent 0\\.9\\.0 -> 0\\.8\\.0 \\(\\d+\\.\\ds\\)'),
       step('connecting to the database: direct \\(\\d+\\.\\ds\\)'),
-      step('checking the hand-off: helm upgrade kagent fixtures/kagent --version 0\\.8\\.0 --dry-run=server: done \\(\\d+\\.\\ds\\)'),
+      step('checking the hand-off to chart 0\\.8\\.0 \\(a dry run on the server\\): done \\(\\d+\\.\\ds\\)'),
       step('checking permissions \\(SelfSubjectAccessReview\\): \\d+ requests allowed \\(\\d+\\.\\ds\\)'),
       // The lines the run printed before progress existed keep their words, unprefixed.
       /^scaled deployment\/kagent-controller 2 -> 0$/m,
@@ -82,7 +82,7 @@ describe('e2e: progress on a terminal and in a pipe, through Helm 4.1', function
       assert.equal(await t.exitCode(), 0, await t.screen());
       const screen = await t.waitFor(/dry run: nothing was changed/);
       assert.match(screen, /^✔ connecting to the database: direct \(\d+\.\ds\)$/m);
-      assert.match(screen, /^✔ checking the hand-off: helm upgrade kagent fixtures\/kagent --version 0\.8\.0 --dry-run=server \(\d+\.\ds\)$/m);
+      assert.match(screen, /^✔ checking the hand-off to chart 0\.8\.0 \(a dry run on the server\) \(\d+\.\ds\)$/m);
       assert.doesNotMatch(screen, SPINNER_FRAMES);
       // tmux re-renders what reached the screen: colour would show as an SGR code with a colour in it.
       assert.doesNotMatch(await t.screen({ escapes: true }), /\u001b\[[0-9;]*(3[0-7]|9[0-7])(;[0-9]+)*m/);
