@@ -16,6 +16,7 @@ import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
 import { verifyCommand } from './commands/verify.js';
 import { OUTPUT_FORMATS } from './output.js';
+import type { ColorFlag } from './progress.js';
 import { redactStreams } from './safe-output.js';
 import { checkNamespace, checkParsedFlags, explainUnknownArguments, explainYargsMessage, unknownLongFlags } from './usage.js';
 
@@ -73,6 +74,8 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
       .option('output', { alias: 'o', choices: OUTPUT_FORMATS, default: 'table' as const, describe: 'Output format' })
       .option('namespace', { alias: 'n', type: 'string', describe: 'Namespace (set by Helm from helm -n; for running outside Helm)' })
       .option('debug', { type: 'boolean', describe: 'Log every helm/kubectl call (set by Helm from helm --debug)' })
+      // Helm 4 passes its own --color on to a plugin; NO_COLOR (non-empty) turns colour off too.
+      .option('color', { alias: 'colour', type: 'string', choices: ['never', 'auto', 'always'], coerce: (v: unknown) => (v === false ? 'never' : v) as ColorFlag | undefined, describe: 'Colour in progress on a terminal (--no-color: never; so does NO_COLOR)' })
       .command(commands.map((c) => deferred(c as UsageCheckedCommand<unknown, unknown>)))
       .command(deferred(completion))
       .command(deferred(completeRequestCommand(io, argv.slice(1), [...commands, completion] as unknown as CommandModule<never, never>[])))

@@ -14,12 +14,15 @@ import { printable, Redactor } from '../core/redact.js';
 import { createDiscoveryCache, helmSettings } from '../adapters/helm-cache.js';
 import { getTool } from '../tools/index.js';
 import { locateTables } from '../tools/sql.js';
+import type { ColorFlag } from './progress.js';
 
 export interface GlobalFlags {
   debug?: boolean;
   namespace?: string;
   /** --database-url (status, rollback): a secret the moment it is read. */
   databaseUrl?: string;
+  /** --color never|auto|always (Helm 4 passes its own on to plugins); --no-color is never. */
+  color?: ColorFlag;
 }
 
 export interface Context {

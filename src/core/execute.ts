@@ -20,6 +20,7 @@ import type { DatabaseConnector, TrackState, TrackStep } from './ports.js';
 import { helmSays, type HandoffTrackStanding, type Prepared, type RollbackDeps, type RollbackEvent, type WorkloadStop } from './rollback.js';
 import { archiveAtRisk } from './data-at-risk.js';
 import { dirtyRepairAdvice, RunJournal, takeRunLock } from './run-lock.js';
+import { inStep } from './steps.js';
 
 export interface RunControl {
   /** Aborted on the first interrupt: the current step finishes, no further step starts. */
@@ -122,7 +123,7 @@ async function runSteps(
     if (plan.archive.enabled && plan.dataAtRisk.length > 0) {
       interruptedBefore('the copy of the data at risk');
       const entry = await journal.begin(`copy the data at risk into ${plan.archive.schema}`);
-      await archiveAtRisk(deps, plan, databaseUrl, emit);
+      await inStep(emit, `copying the data at risk into schema ${plan.archive.schema}`, () => archiveAtRisk(deps, plan, databaseUrl, emit));
       await journal.end(entry, 'ok');
     }
     for (const step of steps) {
@@ -131,6 +132,8 @@ async function runSteps(
       const entry = await journal.begin(`down ${step.track} ${step.current.join(',') || 'base'}->${step.target}`, {
         track: step.track, reverting: [...step.revisions], before: [...step.current],
       });
+      const progressStep = `track ${step.track}: down ${step.current.join(',') || 'base'} -> ${step.target}`;
+      emit({ type: 'step:start', step: progressStep });
       emit({ type: 'track:start', step });
       const tool = deps.tools.get(step.tool);
       try {
@@ -147,7 +150,9 @@ async function runSteps(
         const state = await verify(deps, databaseUrl, step);
         verified.set(step.track, state);
         emit({ type: 'track:done', track: step.track, state });
+        emit({ type: 'step:end', step: progressStep, outcome: 'ok', detail: `verified at ${state.revisions.join(',') || 'base'}` });
       } catch (err) {
+        emit({ type: 'step:end', step: progressStep, outcome: 'failed' });
         await journal.end(entry, control.abort.aborted ? 'interrupted' : 'failed', err instanceof Error ? err.message : String(err));
         throw err;
       }
@@ -166,11 +171,14 @@ async function runSteps(
     emit({ type: 'stopped', tracks: await standings(deps, databaseUrl, steps, done, undefined), workloads: scaled.length > 0 ? 'kept' : 'none', why: 'every track is at its target; the newer code would migrate the schema up again', repairs: {} });
     throw new InterruptedError('interrupted after the downs, before helm upgrade: every track is at its target, the release is still on its current chart', { hint: `${control.rerun} (it finds every track at its target and only hands off)` });
   }
-  const entry = await journal.begin(`helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version}`);
+  const handoff = `helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version}`;
+  const entry = await journal.begin(handoff);
+  emit({ type: 'step:start', step: handoff });
   emit({ type: 'handoff:start', argv: ['helm', 'upgrade', plan.handoff.release, plan.handoff.chart, '--version', plan.handoff.version] });
   try {
     await deps.helm.upgrade(plan.handoff, (line) => emit({ type: 'handoff:output', line }));
   } catch (err) {
+    emit({ type: 'step:end', step: handoff, outcome: 'failed' });
     await journal.end(entry, 'failed', err instanceof Error ? err.message : String(err));
     await journal.close('handoff-failed', { next: control.rerun });
     // Not restored: started now, the workloads that migrate on start would run the newer chart's
@@ -183,6 +191,7 @@ async function runSteps(
     const said = err instanceof CommandFailedError ? `helm upgrade failed: ${helmSays(err.stderr)}` : err instanceof Error ? err.message : String(err);
     throw new HandoffFailedError(said, `fix what helm names, then ${control.rerun}: the tracks at their target are skipped and only the hand-off is retried`, err);
   }
+  emit({ type: 'step:end', step: handoff, outcome: 'ok' });
   await journal.end(entry, 'ok');
 }
 

@@ -23,6 +23,7 @@ import type {
 import type { TrackStanding } from './execute.js';
 import { checkRunLockFree, repairFromUnfinishedDown } from './run-lock.js';
 import { renderName, resolveContract, revisionProblems, type ContractOverrides, type TrackSpec } from './resolve.js';
+import { inStep, type StepEvent, type StepListener } from './steps.js';
 
 export interface RollbackDeps {
   helm: HelmPort & ChartPort & HelmUpgradePort & ChartRenderPort & ReleaseManifestPort;
@@ -68,6 +69,8 @@ export interface RollbackOptions {
   sqlPreview?: boolean;
   /** The copy of the data at risk kept before the downs; default: on, at most 1 GiB. */
   archive?: ArchiveOptions;
+  /** Told when each planning step that can take a while starts and ends (progress; the core prints nothing). */
+  progress?: StepListener;
 }
 
 export interface RunnerChoice {
@@ -134,6 +137,7 @@ export interface RollbackPlan {
 }
 
 export type RollbackEvent =
+  | StepEvent
   | { type: 'scaled'; ref: string; from: number; to: number }
   | { type: 'archived'; schema: string; copies: ArchivedCopy[] }
   | { type: 'track:start'; step: TrackStep }
@@ -173,31 +177,37 @@ export interface Prepared {
 }
 
 export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promise<Prepared> {
-  const { release, unfinishedHandoff } = await releaseToRollBack(deps, opts);
-  checkTargetVersion(release, opts.to);
-  const current = resolveContract(release, opts.overrides, deps.tools);
-  const ref = opts.chart ?? (await deps.helm.findChartRef(release.chart));
-  const target = { ...(await deps.helm.showChart(ref, opts.to)), ref };
-  const workload = current.run.workload && (await renderName(current.run.workload, release, deps.helm));
-  const { url, source, secrets: urlSecrets = [] } = await resolveDatabaseUrl(deps.kube, {
+  const progress = opts.progress;
+  const { release, unfinishedHandoff, current, target, workload } = await inStep(progress, `reading release ${opts.release} and chart version ${opts.to}`, async () => {
+    const { release, unfinishedHandoff } = await releaseToRollBack(deps, opts);
+    checkTargetVersion(release, opts.to);
+    const current = resolveContract(release, opts.overrides, deps.tools);
+    const ref = opts.chart ?? (await deps.helm.findChartRef(release.chart));
+    const target = { ...(await deps.helm.showChart(ref, opts.to)), ref };
+    const workload = current.run.workload && (await renderName(current.run.workload, release, deps.helm));
+    return { release, unfinishedHandoff, current, target, workload };
+  }, (r) => ({ detail: `chart ${r.release.chart} ${r.release.version} -> ${r.target.version}` }));
+  const ref = target.ref;
+  const { url, source, secrets: urlSecrets = [] } = await inStep(progress, 'finding the database URL', () => resolveDatabaseUrl(deps.kube, {
     flag: opts.databaseUrl,
     environment: opts.databaseUrlFromEnv,
     workload,
     container: current.run.container,
     variable: current.run.databaseUrlEnv,
-  });
+  }));
   // Before the database is opened: discovery may run a Job, and a port-forward should not idle meanwhile.
   const targets = await targetRevisions(deps, opts, release, target, current.tracks, workload, current.run.container);
   const targetOf = (t: TrackSpec) => targets.get(t.name)?.revision;
-  const route = await openDatabase(deps, url, { mode: 'auto', ...opts.portForward, namespace: release.namespace });
+  // A forward, when the database answers only inside the cluster, is opened here.
+  const route = await inStep(progress, 'connecting to the database', () => openDatabase(deps, url, { mode: 'auto', ...opts.portForward, namespace: release.namespace }), (r) => ({ detail: r.via }));
   try {
     // A run in progress is reported as such before its half-done tables are judged (a dirty table
     // mid-step is not a thing to repair by hand).
-    const [previousRun, decisions] = await (async () => {
+    const [previousRun, decisions] = await inStep(progress, 'reading the version tables', async () => {
       await checkRunLockFree(route.session, { namespace: release.namespace, release: release.name, records: deps.runRecords });
       const record = await deps.runRecords.read(release.name);
       return [record, await decide(deps, route.session, current.tracks, targetOf, release, record)] as const;
-    })().finally(() => route.session.close());
+    }).finally(() => route.session.close());
     const handoff: UpgradeRequest = { release: release.name, chart: ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     // Before the first down: a hand-off that cannot even render would leave the schema down and the
     // newer chart's workloads at 0. Listed with the tracks' refusals, so one run shows every problem.
@@ -206,7 +216,8 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       // derives it for a run that died inside the down).
       ...decisions.flatMap((d) => (d.kind === 'refuse' ? [{ reason: `track ${d.track}: ${d.reason}`, hint: previousRun?.repairs?.[d.track] ?? d.hint }] : [])),
       ...rollbackOnFailure(opts.extraHelmArgs, release, target),
-      ...(await checkHandoff(deps, handoff, target)),
+      ...(await inStep(progress, `checking the hand-off to chart ${handoff.version} (a dry run on the server)`,
+        () => checkHandoff(deps, handoff, target), (found) => ({ ok: found.length === 0 }))),
     ];
     if (refusals.length > 0) throw new RefusedError(refusals.map((r) => r.reason), [...new Set(refusals.map((r) => r.hint))].join('; '));
     const stop: WorkloadStop[] = [];
@@ -222,15 +233,18 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
       stopFrom: opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop',
     });
     // Before the SQL preview, which may run a Job itself.
-    const permissions = await checkRollbackPermissions(deps, { namespace: release.namespace, release: release.name, runner: runner.name, stop: stop.map((w) => w.ref), workload, urlSecrets });
-    await previewDowns(runner, decisions);
+    const permissions = await inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
+      () => checkRollbackPermissions(deps, { namespace: release.namespace, release: release.name, runner: runner.name, stop: stop.map((w) => w.ref), workload, urlSecrets }),
+      (p) => ({ detail: p.error ? 'not checked' : `${p.checked.length} requests allowed` }));
+    if (runner.preview) await inStep(progress, 'reading the down files', () => previewDowns(runner, decisions));
     if (opts.sqlPreview && runner.capture) {
       for (const d of decisions) {
         const spec = current.tracks.find((t) => d.kind === 'revert' && t.name === d.step.track);
-        if (d.kind === 'revert' && spec) await previewSql(deps, runner, spec, d.step, release, route.url);
+        if (d.kind === 'revert' && spec) await previewSql(deps, runner, spec, d.step, release, route.url, progress);
       }
     }
-    const risk = await assessDataAtRisk(deps, runner, decisions, route.url, opts.archive ?? { enabled: true, maxBytes: DEFAULT_ARCHIVE_MAX_BYTES });
+    const risk = await inStep(progress, 'measuring the data at risk',
+      () => assessDataAtRisk(deps, runner, decisions, route.url, opts.archive ?? { enabled: true, maxBytes: DEFAULT_ARCHIVE_MAX_BYTES }));
     const plan: RollbackPlan = {
       release,
       target,
@@ -379,10 +393,10 @@ async function targetRevisions(
   }
   const unknown = tracks.filter((t) => !out.has(t.name));
   if (unknown.length === 0) return out;
-  const discovered = await discoverTargetRevisions(deps, {
+  const discovered = await inStep(opts.progress, `discovering the target revision in chart ${target.name} ${target.version}'s image`, () => discoverTargetRevisions(deps, {
     release, target, workload, container, extraHelmArgs: opts.extraHelmArgs,
     renderArg: (arg, track) => renderName(arg, release, deps.helm, { Track: track.name, Table: track.table ?? deps.tools.get(track.tool).defaultTable, Schema: track.schema ?? '' }),
-  }, unknown);
+  }, unknown), (found) => ({ detail: [...found].map(([track, d]) => `${track} at ${d.revision}${d.cached ? ' (cached)' : ''}`).join(', ') }));
   for (const [track, d] of discovered) {
     out.set(track, { revision: d.revision, source: d.cached ? 'discovered (cached)' : 'discovered', discovered: { image: d.image, command: d.command } });
   }
@@ -441,17 +455,20 @@ async function decide(
  * (poetry run ..., -c path) says nothing about how to run the tool offline. A failure is kept in the
  * plan, not thrown: the preview is an aid, the plan stands without it.
  */
-async function previewSql(deps: RollbackDeps, runner: Runner, spec: TrackSpec, step: TrackStep, release: ReleaseInfo, databaseUrl: string): Promise<void> {
+async function previewSql(deps: RollbackDeps, runner: Runner, spec: TrackSpec, step: TrackStep, release: ReleaseInfo, databaseUrl: string, progress?: StepListener): Promise<void> {
   const tool = deps.tools.get(step.tool);
-  if (spec.command || !tool.offlineDownCommand || step.current.length !== 1 || !runner.capture) return;
+  const capture = runner.capture;
+  if (spec.command || !tool.offlineDownCommand || step.current.length !== 1 || !capture) return;
   const command = await renderCommand(deps.helm, [...tool.offlineDownCommand], step, release, { From: step.current[0]! });
-  try {
-    const lines = await runner.capture(step, command, { databaseUrl, log: deps.log, onOutput: () => undefined });
-    // The tool's own log lines (alembic: "INFO  [alembic.runtime.migration] ...") are not SQL.
-    step.sqlPreview = { command, lines: lines.filter((l) => !/^(INFO|WARNI|WARN|DEBUG)\s+\[/.test(l)) };
-  } catch (err) {
-    step.sqlPreview = { command, lines: [], error: err instanceof Error ? err.message : String(err) };
-  }
+  await inStep(progress, `SQL preview for track ${step.track} (${command.join(' ')})`, async () => {
+    try {
+      const lines = await capture.call(runner, step, command, { databaseUrl, log: deps.log, onOutput: () => undefined });
+      // The tool's own log lines (alembic: "INFO  [alembic.runtime.migration] ...") are not SQL.
+      step.sqlPreview = { command, lines: lines.filter((l) => !/^(INFO|WARNI|WARN|DEBUG)\s+\[/.test(l)) };
+    } catch (err) {
+      step.sqlPreview = { command, lines: [], error: err instanceof Error ? err.message : String(err) };
+    }
+  }, () => (step.sqlPreview?.error ? { ok: false, detail: 'unavailable (the plan says why)' } : {}));
 }
 
 /** The track's down command with its placeholders filled for this step. */

@@ -13,11 +13,10 @@
  * itself is left alone here so that the test can read the plugin's exit code through it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { startInBackground, type Running } from '../harness/background.js';
 import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
-import { helm4, kubectl, makeTempDir, run } from '../harness/plugin.js';
+import { helm4, kubectl, run } from '../harness/plugin.js';
+import { hasTmux, inTerminal } from '../harness/terminal.js';
 import { query } from '../harness/postgres.js';
 import { startWorld, type World } from '../harness/world.js';
 
@@ -108,33 +107,12 @@ describe('e2e: interrupts and a second run, through Helm 4.1', function () {
     assert.deepEqual(history.map((h: { chart: string }) => h.chart), ['kagent-0.9.0', 'kagent-0.8.0'], 'one hand-off, by the first run');
   });
 
-  /** The rollback in a real terminal (tmux), as an operator types it; resolves with the screen once `re` shows. */
-  async function inTerminal(args: string[]) {
-    const dir = makeTempDir('hsr-tty-');
-    const socket = join(dir, 'tmux.sock');
-    const exitFile = join(dir, 'exit');
-    const quoted = [world.plugin.helmBin, '-n', NS, 'schema-rollback', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    await run('tmux', ['-S', socket, 'new-session', '-d', '-x', '220', '-y', '60', 'bash', '-c', `${quoted}; echo $? > ${exitFile}; sleep 30`], { env: world.plugin.env });
-    const screen = async () => (await run('tmux', ['-S', socket, 'capture-pane', '-p', '-J', '-S', '-200'])).stdout;
-    return {
-      async waitFor(re: RegExp) {
-        for (let i = 0; i < 600 && !re.test(await screen()); i++) await new Promise((r) => setTimeout(r, 100));
-        const text = await screen();
-        assert.match(text, re);
-        return text;
-      },
-      keys: (...keys: string[]) => run('tmux', ['-S', socket, 'send-keys', ...keys]),
-      async exitCode() {
-        for (let i = 0; i < 600 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 100));
-        return Number(readFileSync(exitFile, 'utf8').trim());
-      },
-      close: () => run('tmux', ['-S', socket, 'kill-server']),
-    };
-  }
+  /** The rollback in a real terminal (tmux), as an operator types it. */
+  const inTerminalRun = (args: string[]) => inTerminal([world.plugin.helmBin, '-n', NS, 'schema-rollback', ...args], world.plugin.env);
 
   it('on a terminal, Ctrl-C at the question is a no (exit 15, nothing changed); y proceeds', async function () {
-    if ((await run('sh', ['-c', 'command -v tmux'])).exitCode !== 0) this.skip();
-    const no = await inTerminal(['kagent', '--to', '0.8.0', '--source', slow]);
+    if (!(await hasTmux())) this.skip();
+    const no = await inTerminalRun(['kagent', '--to', '0.8.0', '--source', slow]);
     try {
       // The tables these downs drop hold no rows here: the plain question (rows would ask for the release name).
       await no.waitFor(/Proceed\? \[y\/N\] $/m);
@@ -146,7 +124,7 @@ describe('e2e: interrupts and a second run, through Helm 4.1', function () {
     }
     assert.deepEqual(await versionRows(world.db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
     assert.equal(await replicas(), '2');
-    const yes = await inTerminal(['kagent', '--to', '0.8.0', '--source', slow]);
+    const yes = await inTerminalRun(['kagent', '--to', '0.8.0', '--source', slow]);
     try {
       await yes.waitFor(/Proceed\? \[y\/N\] $/m);
       await yes.keys('y', 'Enter');

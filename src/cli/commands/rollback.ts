@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { ExitCode, HandoffFailedError, RollbackError, UsageError } from '../../core/errors.js';
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
+import type { StepEvent } from '../../core/steps.js';
 import { ARCHIVE_SCHEMA, DEFAULT_ARCHIVE_MAX_BYTES, describeRisk, destroysData, formatBytes } from '../../core/data-at-risk.js';
 import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
@@ -16,6 +17,7 @@ import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createProbe, createRunnerFactory, RUNNERS } from '../runners.js';
 import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
 import { watchInterrupts } from '../interrupts.js';
+import { progressFor, type Progress } from '../progress.js';
 
 interface RollbackFlags extends GlobalFlags, ContractFlags {
   release: string;
@@ -82,8 +84,11 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         probe: createProbe(ctx, argv.release),
       };
       const interrupts = watchInterrupts(io.stderr);
+      const progress = progressFor(io.stderr, io.env, argv.color);
+      const onStep = (e: StepEvent) => (e.type === 'step:start' ? progress.start(e.step) : progress.end(e.step, e.outcome, e.detail));
       try {
         const prepared = await prepare(deps, {
+          progress: onStep,
           release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
           databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
           // The offline SQL preview also feeds the data-at-risk analysis, so a real run asks for it too.
@@ -107,7 +112,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           interrupts.acting();
           const again = sameCommand(ctx.namespace, io.env, io.argv ?? []);
           try {
-            await execute(deps, prepared, (e) => io.stderr.write(describe(e, plan)), { stop: interrupts.stop, abort: interrupts.abort, holder: ctx.holder, rerun: `run the same command again: ${again}` });
+            await execute(deps, prepared, (e) => report(progress, e, plan), { stop: interrupts.stop, abort: interrupts.abort, holder: ctx.holder, rerun: `run the same command again: ${again}` });
           } catch (err) {
             if (err instanceof HandoffFailedError) {
               const { release, target } = plan;
@@ -122,10 +127,20 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           await prepared.close();
         }
       } finally {
+        progress.dispose();
         interrupts.dispose();
       }
     },
   };
+}
+
+/** A step to the progress display; any other event as its lines, unless a live display already shows it. */
+function report(progress: Progress, e: RollbackEvent, plan: RollbackPlan): void {
+  if (e.type === 'step:start') return progress.start(e.step);
+  if (e.type === 'step:end') return progress.end(e.step, e.outcome, e.detail);
+  // The spinner names the down and the hand-off, and its ✔ line says where the track was verified.
+  if (progress.live && (e.type === 'track:start' || e.type === 'track:done' || e.type === 'handoff:start')) return;
+  progress.write(describe(e, plan));
 }
 
 export function renderPlan(plan: RollbackPlan): string {
@@ -252,7 +267,7 @@ function planData(plan: RollbackPlan): unknown {
   };
 }
 
-function describe(e: RollbackEvent, plan: RollbackPlan): string {
+function describe(e: Exclude<RollbackEvent, StepEvent>, plan: RollbackPlan): string {
   switch (e.type) {
     case 'scaled': return `scaled ${e.ref} ${e.from} -> ${e.to}\n`;
     case 'archived':
