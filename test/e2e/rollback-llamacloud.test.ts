@@ -20,6 +20,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alembicOk, columns, imageWithFailingDowngrade, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
 import { helmVersions, kubectl, repoRoot, run, type RunResult } from '../harness/plugin.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 import { assertInOrder, scenario, type Scenario } from '../harness/scenario.js';
 
 export const NS = 'llama';
@@ -203,10 +204,10 @@ for (const helm of helmVersions) {
       try {
         const again = await s.sr([...rollbackArgs({ targetRevision: false }), '--dry-run', '-o', 'json']);
         assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
-        const plan = JSON.parse(again.stdout) as { target: { revisionSources: Record<string, string>; discovered: unknown }; tracks: Array<{ step?: { target: string } }> };
-        assert.deepEqual(plan.target.revisionSources, { main: 'discovered (cached)' });
-        assert.deepEqual(plan.target.discovered, { main: { image: OLDER_IMAGE, command: ['alembic', 'heads'] } });
-        assert.equal(plan.tracks[0]!.step?.target, TARGET);
+        const [plan] = assertOutputDocuments(again.stdout, 'json', ['Plan']) as unknown as Array<{ target: { revisionSources: Record<string, string>; discovered: unknown }; tracks: Array<{ step?: { target: string } }> }>;
+        assert.deepEqual(plan!.target.revisionSources, { main: 'discovered (cached)' });
+        assert.deepEqual(plan!.target.discovered, { main: { image: OLDER_IMAGE, command: ['alembic', 'heads'] } });
+        assert.equal(plan!.tracks[0]!.step?.target, TARGET);
         assert.match(again.stderr, /^dry run: nothing was changed \(the SQL preview ran in a Job, now removed\)$/m);
       } finally {
         s.images[OLDER_IMAGE] = OLDER_IMAGE_DIR;

@@ -93,7 +93,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         // A port-forward opened for the plan stays up until the downs are verified.
         try {
           const { plan } = prepared;
-          io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
+          io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData('Plan', planData(plan), argv.output));
           if (argv.dryRun) {
             const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
             const discovered = Object.values(plan.targetSources).includes('discovered');
@@ -117,7 +117,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
             }
             throw err;
           }
-          io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
+          io.stdout.write(argv.output === 'table'
+            ? `Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`
+            // The second document of the run's output (the plan is the first): YAML separates them with ---.
+            : `${argv.output === 'yaml' ? '---\n' : ''}${renderData('Result', resultData(plan), argv.output)}`);
         } finally {
           await prepared.close();
         }
@@ -241,7 +244,7 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
   return ['', head, ...p.lines.map((l) => `  | ${l}`), `(end of SQL preview for track ${track})`];
 }
 
-function planData(plan: RollbackPlan): unknown {
+function planData(plan: RollbackPlan): object {
   const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff, dataAtRisk, archive, permissions } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
@@ -249,6 +252,23 @@ function planData(plan: RollbackPlan): unknown {
     databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, dataAtRisk, archive, permissions, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
+  };
+}
+
+/**
+ * What a finished run did, for -o json|yaml (schemas/result.v1.json). Only printed once execute()
+ * returned: each reverted track was then verified at its target and the hand-off succeeded.
+ */
+function resultData(plan: RollbackPlan): object {
+  const { release, target, handoff } = plan;
+  return {
+    release: { name: release.name, namespace: release.namespace },
+    chart: { name: target.name, from: release.version, to: target.version },
+    tracks: plan.decisions.map((d) =>
+      d.kind === 'revert'
+        ? { track: d.step.track, outcome: 'reverted', from: d.step.current, to: d.step.target, reverted: d.step.revisions }
+        : { track: d.track, outcome: 'skipped', reason: d.reason }),
+    handoff: { release: handoff.release, chart: handoff.chart, version: handoff.version },
   };
 }
 
