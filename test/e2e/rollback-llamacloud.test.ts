@@ -153,7 +153,7 @@ for (const helm of helmVersions) {
       // The target is the flag's (the target chart carries no contract), and the plan says so.
       assert.match(r.stdout, new RegExp(`^main\\s+alembic\\s+${HEAD}\\s+${TARGET} \\(--target-revision\\)\\s+\\(tool decides\\)\\s+job$`, 'm'));
       assert.match(r.stdout, new RegExp(`^Commands \\(in a Job cloned from deployment/llamacloud-backend container backend\\):\\n {2}main: alembic downgrade ${TARGET}$`, 'm'));
-      assert.match(r.stdout, /^Steps: scale deployment\/llamacloud-backend 2->0; downs in this order/m);
+      assert.match(r.stdout, new RegExp(`^-- What runs, in this order\\n {2}1\\. scale deployment/llamacloud-backend 2->0\\n {2}2\\. copy the data at risk into schema schema_rollback_archive \\(one transaction\\)\\n {2}3\\. down main ${HEAD} -> ${TARGET}: alembic downgrade ${TARGET} \\(job runner\\); then its version table is checked$`, 'm'));
       // The SQL preview: `alembic downgrade a9c4e2f70d15:f43d21f9cdb8 --sql` in a Job from the 0.1.48 image.
       assert.match(r.stdout, new RegExp(`^SQL preview for track main \\(alembic downgrade ${HEAD}:${TARGET} --sql: the tool's offline output, not run; .*\\):$`, 'm'));
       assertInOrder(r.stdout, [

@@ -43,7 +43,23 @@ for (const helm of helmVersions) {
       assert.match(r.stdout, /^Release kagent \(namespace ai\): chart kagent 0\.9\.0 -> 0\.8\.0 \(fixtures\/kagent\)$/m);
       assert.match(r.stdout, /^vector\s+golang-migrate\s+3\s+1\s+3, 2\s+native$/m);
       assert.match(r.stdout, /^core\s+golang-migrate\s+13\s+8\s+13, 12, 11, 10, 9\s+native$/m);
-      assert.match(r.stdout, /scale deployment\/kagent-controller 2->0/);
+      // Read top to bottom: what changes, what is lost, what runs (each step in order), what follows.
+      assertInOrder(r.stdout, [
+        '\n-- What changes: chart kagent 0.9.0 -> 0.8.0, and each track\'s schema, current -> target\n',
+        '\n-- What is lost\nData at risk: ',
+        '\n-- What runs, in this order\n'
+          + '  1. scale deployment/kagent-controller 2->0\n'
+          + '  2. copy the data at risk into schema schema_rollback_archive (one transaction)\n'
+          + '  3. down vector 3 -> 1: the down files listed below; then its version table is checked\n'
+          + '  4. down core 13 -> 8: the down files listed below; then its version table is checked\n'
+          + '  5. helm upgrade kagent fixtures/kagent --version 0.8.0 (values kept)\n',
+        /^TRACK\s+STEP\s+DOWN FILE$/m,
+        '\n-- What follows the hand-off\n'
+          + 'Release kagent runs chart 0.8.0; the workloads get the replicas chart 0.8.0 renders (deployment/kagent-controller had 2)\n'
+          + 'Watch: helm -n ai history kagent; kubectl -n ai rollout status deployment/kagent-controller; helm schema-rollback -n ai status kagent (every track in step)\n',
+        '\n-- Checked before anything changes\nPermissions checked: ',
+        /^Hand-off checked \(helm upgrade --dry-run\)/m,
+      ]);
       assert.match(r.stderr, /dry run: nothing was changed/);
       assert.deepEqual(await versionRows(db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
       const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
