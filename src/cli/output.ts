@@ -11,6 +11,16 @@ export function renderTable(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function renderData(data: unknown, format: 'json' | 'yaml'): string {
-  return format === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringifyYaml(data);
+/**
+ * Every -o json|yaml document starts with these two fields, as Kubernetes objects do: scripts check
+ * them, and schemas/KIND.v1.json describes the rest. Within v1 fields are only ever added.
+ */
+export const OUTPUT_API_VERSION = 'schema-rollback.io/v1';
+
+/** The document kinds, one per output; each has its schema in schemas/ (README "Output for scripts"). */
+export type OutputKind = 'Plan' | 'Result' | 'Status' | 'Annotation' | 'Verification' | 'Revisions';
+
+export function renderData(kind: OutputKind, data: object, format: 'json' | 'yaml'): string {
+  const document = { apiVersion: OUTPUT_API_VERSION, kind, ...data };
+  return format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : stringifyYaml(document);
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBinary } from '../harness/build.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 import { helmVersions, installPlugin, makeTempDir, repoRoot, stagePluginDir, type InstalledPlugin } from '../harness/plugin.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');
@@ -80,7 +81,8 @@ for (const helm of helmVersions) {
       const chart = writeChart(join(dir, 'one-track'), KAGENT_CHART);
       const r = await sr(['annotate', chart, '--track', 'vector', '--migrations', `vector=${join(fixtures, 'migrations', 'kagent', 'vector')}`, '-o', 'json']);
       assert.equal(r.exitCode, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout).tracks.map((t: { track: string; from: string; to: string }) => [t.track, t.from, t.to]), [['vector', '1', '3']]);
+      const [report] = assertOutputDocuments(r.stdout, 'json', ['Annotation']);
+      assert.deepEqual((report!['tracks'] as Array<{ track: string; from: string; to: string }>).map((t) => [t.track, t.from, t.to]), [['vector', '1', '3']]);
       assert.match(readFileSync(join(chart, 'Chart.yaml'), 'utf8'), /revision: "8" {6}# go/);
     });
 
@@ -115,7 +117,8 @@ for (const helm of helmVersions) {
       const chart = writeChart(join(dir, 'gm-chart'), 'apiVersion: v2\nname: gm\nversion: 1.0.0\n');
       const r = await sr(['annotate', chart, '--tool', 'golang-migrate', '--migrations', gm, '-o', 'yaml']);
       assert.equal(r.exitCode, 0, r.stderr);
-      assert.match(r.stdout, /to: "13"|to: '13'/);
+      const [report] = assertOutputDocuments(r.stdout, 'yaml', ['Annotation']);
+      assert.deepEqual((report!['tracks'] as Array<{ to: string }>).map((t) => t.to), ['13']);
     });
   });
 }

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ensureBinary } from '../harness/build.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 import { startChartRepo, type ChartRepo } from '../harness/chart-repo.js';
 import { FIXTURE_CHARTS, materializeChartVersions } from '../harness/charts.js';
 import { startOciRegistry, type OciRegistry } from '../harness/oci-registry.js';
@@ -57,7 +58,7 @@ for (const helm of helmVersions) {
       ]);
       assert.match(r.stdout, /fixtures\/kagent: 5 versions; tracks: core \(golang-migrate\), vector \(golang-migrate\)/);
       assert.equal(cacheFiles().length, 5);
-      const again = JSON.parse((await sr(['revisions', 'fixtures/kagent', '-o', 'json'])).stdout);
+      const [again] = assertOutputDocuments((await sr(['revisions', 'fixtures/kagent', '-o', 'json'])).stdout, 'json', ['Revisions']) as any[];
       assert.deepEqual(again.versions.map((v: { cached: boolean }) => v.cached), [true, true, true, true, true]);
       assert.deepEqual(again.versions[1].tracks, { core: { tool: 'golang-migrate', revision: '13' }, vector: { tool: 'golang-migrate', revision: '3' } });
     });
@@ -142,6 +143,12 @@ for (const helm of helmVersions) {
       assert.match(b.stdout, /error: track core: revision goes backwards from 13 \(chart 0\.9\.0\) to 12 \(chart 0\.9\.2\) \[exit 19\]/);
       // 0.9.1-rc.1 (published, core 8) sits between 0.9.0 and 0.9.2: a warning about published versions.
       assert.match(b.stdout, /warning: track core: revision goes backwards from 13 \(chart 0\.9\.0\) to 8 \(chart 0\.9\.1-rc\.1\) \(both published\)/);
+      // -o json: the same findings for programs, as schemas/verify.v1.json says.
+      const bJson = await sr(['verify', backwards, '--against', 'fixtures/kagent', '-o', 'json']);
+      assert.equal(bJson.exitCode, 19, bJson.stderr);
+      const [report] = assertOutputDocuments(bJson.stdout, 'json', ['Verification']);
+      assert.deepEqual((report!['findings'] as Array<{ level: string; code: number }>).map((f) => [f.level, f.code]), [['error', 19], ['warning', 19], ['warning', 19]]);
+      assert.equal(report!['exitCode'], 19);
     });
 
     it('the example GitHub Actions workflow\'s verify step passes on a good chart and fails on a stale one', async () => {

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { alembicOk, columns, imageWithFailingDowngrade, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
 import { helmVersions, repoRoot } from '../harness/plugin.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 import { assertInOrder, scenario, type Scenario } from '../harness/scenario.js';
 
 const NS = 'kat';
@@ -83,9 +84,15 @@ for (const helm of helmVersions) {
       assert.equal(await s.replicas(), '2');
     });
 
-    it('runs `alembic downgrade 0008` in a Job from the 1.1.0 image, then hands off to helm upgrade; the older image is in step', async () => {
-      const r = await s.sr(['openkat', '--to', '1.0.0', '--yes']);
+    it('runs `alembic downgrade 0008` in a Job from the 1.1.0 image, then hands off to helm upgrade; the older image is in step (-o yaml: the Plan, ---, the Result)', async () => {
+      const r = await s.sr(['openkat', '--to', '1.0.0', '--yes', '-o', 'yaml']);
       assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+      const [plan, result] = assertOutputDocuments(r.stdout, 'yaml', ['Plan', 'Result']);
+      assert.deepEqual(plan!['tracks'], [{ kind: 'revert', step: {
+        track: 'main', tool: 'alembic', table: { table: 'alembic_version' }, current: ['0010'], target: '0008', revisions: [],
+        command: ['alembic', 'downgrade', '0008'], sqlPreview: (plan!['tracks'] as Array<{ step: { sqlPreview: unknown } }>)[0]!.step.sqlPreview,
+      } }]);
+      assert.deepEqual(result!['tracks'], [{ track: 'main', outcome: 'reverted', from: ['0010'], to: '0008', reverted: [] }]);
       // alembic_version holds exactly '0008', written by alembic.
       assert.deepEqual(await versionRows(s.db.url), [{ version_num: '0008' }]);
       // alembic's own log lines, streamed from the Job: 0010's down, then 0009's.
@@ -112,8 +119,8 @@ for (const helm of helmVersions) {
       assert.match(r.stderr, /helm upgrade openkat fixtures\/openkat --version 1\.0\.0/);
       assert.deepEqual(await s.history(), ['openkat-1.1.0', 'openkat-1.0.0']);
       assert.equal(await s.replicas(), '2');
-      const status = JSON.parse((await s.sr(['status', 'openkat', '-o', 'json'])).stdout);
-      assert.deepEqual(status.tracks.map((t: { inStep: boolean; database?: unknown }) => t.inStep), [true]);
+      const [status] = assertOutputDocuments((await s.sr(['status', 'openkat', '-o', 'json'])).stdout, 'json', ['Status']);
+      assert.deepEqual((status!['tracks'] as Array<{ inStep: boolean }>).map((t) => t.inStep), [true]);
     });
   });
 

@@ -125,7 +125,14 @@ for (const helm of helmVersions) {
       assert.match(r.stdout, /^Revision 2 of the release is a failed upgrade to 0\.8\.0 \(a hand-off that did not finish\); revision 1 \(chart 0\.9\.0\) is what runs\./m);
       assert.match(r.stdout, /^core\s+none: already at 8/m);
       assert.match(r.stdout, /^vector\s+none: already at 1/m);
-      assert.match(r.stdout, /^Steps: keep deployment\/kagent-controller at 0 \(it is at 0 now; 2 before the previous run\); no downs \(every track is at its target\); then helm upgrade kagent fixtures\/kagent --version 0\.8\.0 \(values kept; the workloads get the replicas chart 0\.8\.0 renders\)$/m);
+      assertInOrder(r.stdout, [
+        '-- What runs, in this order\n',
+        '  1. keep deployment/kagent-controller at 0 (it is at 0 now; 2 before the previous run)\n',
+        '  2. no downs (every track is at its target)\n',
+        '  3. helm upgrade kagent fixtures/kagent --version 0.8.0 (values kept)\n',
+        '-- What follows the hand-off\n',
+        'Release kagent runs chart 0.8.0; the workloads get the replicas chart 0.8.0 renders (deployment/kagent-controller had 2)\n',
+      ]);
       assert.equal(await s.replicas(), '0');
       assert.deepEqual(await history(s), ['kagent-0.9.0 deployed', 'kagent-0.8.0 failed']);
     });

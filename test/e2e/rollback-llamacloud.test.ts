@@ -20,6 +20,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alembicOk, columns, imageWithFailingDowngrade, query, regclass, skipWithoutAlembic, versionRows } from '../harness/alembic.js';
 import { helmVersions, kubectl, repoRoot, run, type RunResult } from '../harness/plugin.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 import { assertInOrder, scenario, type Scenario } from '../harness/scenario.js';
 
 export const NS = 'llama';
@@ -152,7 +153,7 @@ for (const helm of helmVersions) {
       // The target is the flag's (the target chart carries no contract), and the plan says so.
       assert.match(r.stdout, new RegExp(`^main\\s+alembic\\s+${HEAD}\\s+${TARGET} \\(--target-revision\\)\\s+\\(tool decides\\)\\s+job$`, 'm'));
       assert.match(r.stdout, new RegExp(`^Commands \\(in a Job cloned from deployment/llamacloud-backend container backend\\):\\n {2}main: alembic downgrade ${TARGET}$`, 'm'));
-      assert.match(r.stdout, /^Steps: scale deployment\/llamacloud-backend 2->0; downs in this order/m);
+      assert.match(r.stdout, new RegExp(`^-- What runs, in this order\\n {2}1\\. scale deployment/llamacloud-backend 2->0\\n {2}2\\. copy the data at risk into schema schema_rollback_archive \\(one transaction\\)\\n {2}3\\. down main ${HEAD} -> ${TARGET}: alembic downgrade ${TARGET} \\(job runner\\); then its version table is checked$`, 'm'));
       // The SQL preview: `alembic downgrade a9c4e2f70d15:f43d21f9cdb8 --sql` in a Job from the 0.1.48 image.
       assert.match(r.stdout, new RegExp(`^SQL preview for track main \\(alembic downgrade ${HEAD}:${TARGET} --sql: the tool's offline output, not run; .*\\):$`, 'm'));
       assertInOrder(r.stdout, [
@@ -203,10 +204,10 @@ for (const helm of helmVersions) {
       try {
         const again = await s.sr([...rollbackArgs({ targetRevision: false }), '--dry-run', '-o', 'json']);
         assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
-        const plan = JSON.parse(again.stdout) as { target: { revisionSources: Record<string, string>; discovered: unknown }; tracks: Array<{ step?: { target: string } }> };
-        assert.deepEqual(plan.target.revisionSources, { main: 'discovered (cached)' });
-        assert.deepEqual(plan.target.discovered, { main: { image: OLDER_IMAGE, command: ['alembic', 'heads'] } });
-        assert.equal(plan.tracks[0]!.step?.target, TARGET);
+        const [plan] = assertOutputDocuments(again.stdout, 'json', ['Plan']) as unknown as Array<{ target: { revisionSources: Record<string, string>; discovered: unknown }; tracks: Array<{ step?: { target: string } }> }>;
+        assert.deepEqual(plan!.target.revisionSources, { main: 'discovered (cached)' });
+        assert.deepEqual(plan!.target.discovered, { main: { image: OLDER_IMAGE, command: ['alembic', 'heads'] } });
+        assert.equal(plan!.tracks[0]!.step?.target, TARGET);
         assert.match(again.stderr, /^dry run: nothing was changed \(the SQL preview ran in a Job, now removed\)$/m);
       } finally {
         s.images[OLDER_IMAGE] = OLDER_IMAGE_DIR;

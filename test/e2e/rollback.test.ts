@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import pg from 'pg';
 import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09, migrateUp, readTrack } from '../harness/golang-migrate-up.js';
+import { assertOutputDocuments, outputProblems } from '../harness/output-schema.js';
 import { assertInOrder } from '../harness/scenario.js';
 import { helmVersions, kubectl, repoRoot, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import { query, type FreshDatabase } from '../harness/postgres.js';
@@ -42,7 +43,23 @@ for (const helm of helmVersions) {
       assert.match(r.stdout, /^Release kagent \(namespace ai\): chart kagent 0\.9\.0 -> 0\.8\.0 \(fixtures\/kagent\)$/m);
       assert.match(r.stdout, /^vector\s+golang-migrate\s+3\s+1\s+3, 2\s+native$/m);
       assert.match(r.stdout, /^core\s+golang-migrate\s+13\s+8\s+13, 12, 11, 10, 9\s+native$/m);
-      assert.match(r.stdout, /scale deployment\/kagent-controller 2->0/);
+      // Read top to bottom: what changes, what is lost, what runs (each step in order), what follows.
+      assertInOrder(r.stdout, [
+        '\n-- What changes: chart kagent 0.9.0 -> 0.8.0, and each track\'s schema, current -> target\n',
+        '\n-- What is lost\nData at risk: ',
+        '\n-- What runs, in this order\n'
+          + '  1. scale deployment/kagent-controller 2->0\n'
+          + '  2. copy the data at risk into schema schema_rollback_archive (one transaction)\n'
+          + '  3. down vector 3 -> 1: the down files listed below; then its version table is checked\n'
+          + '  4. down core 13 -> 8: the down files listed below; then its version table is checked\n'
+          + '  5. helm upgrade kagent fixtures/kagent --version 0.8.0 (values kept)\n',
+        /^TRACK\s+STEP\s+DOWN FILE$/m,
+        '\n-- What follows the hand-off\n'
+          + 'Release kagent runs chart 0.8.0; the workloads get the replicas chart 0.8.0 renders (deployment/kagent-controller had 2)\n'
+          + 'Watch: helm -n ai history kagent; kubectl -n ai rollout status deployment/kagent-controller; helm schema-rollback -n ai status kagent (every track in step)\n',
+        '\n-- Checked before anything changes\nPermissions checked: ',
+        /^Hand-off checked \(helm upgrade --dry-run\)/m,
+      ]);
       assert.match(r.stderr, /dry run: nothing was changed/);
       assert.deepEqual(await versionRows(db.url), [[{ version: '13', dirty: false }], [{ version: '3', dirty: false }]]);
       const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
@@ -82,9 +99,20 @@ for (const helm of helmVersions) {
       assert.match(missing.stderr, /0\.7\.0/);
     });
 
-    it('rolls back both tracks with golang-migrate\'s bookkeeping, keeps the data, then helm upgrade --version 0.8.0', async () => {
-      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes']);
+    it('rolls back both tracks with golang-migrate\'s bookkeeping, keeps the data, then helm upgrade --version 0.8.0 (-o json: the Plan, then the Result)', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--yes', '-o', 'json']);
       assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+      const [, result] = assertOutputDocuments(r.stdout, 'json', ['Plan', 'Result']);
+      assert.deepEqual(result, {
+        apiVersion: 'schema-rollback.io/v1', kind: 'Result',
+        release: { name: 'kagent', namespace: NS },
+        chart: { name: 'kagent', from: '0.9.0', to: '0.8.0' },
+        tracks: [
+          { track: 'vector', outcome: 'reverted', from: ['3'], to: '1', reverted: ['3', '2'] },
+          { track: 'core', outcome: 'reverted', from: ['13'], to: '8', reverted: ['13', '12', '11', '10', '9'] },
+        ],
+        handoff: { release: 'kagent', chart: 'fixtures/kagent', version: '0.8.0' },
+      });
       // Version tables row for row, as `migrate goto 8` / `goto 1` leave them.
       assert.deepEqual(await versionRows(db.url), [[{ version: '8', dirty: false }], [{ version: '1', dirty: false }]]);
       // The downs dropped what 9..13 added; rows in tables they do not touch are intact.
@@ -106,8 +134,8 @@ for (const helm of helmVersions) {
       const history = JSON.parse((await plugin.helm(['history', 'kagent', '-n', NS, '-o', 'json'])).stdout);
       assert.equal(history.at(-1).chart, 'kagent-0.8.0');
       // status agrees: both tracks in step with chart 0.8.0.
-      const status = JSON.parse((await sr(['status', 'kagent', '-o', 'json'])).stdout);
-      assert.deepEqual(status.tracks.map((t: { inStep: boolean }) => t.inStep), [true, true]);
+      const [status] = assertOutputDocuments((await sr(['status', 'kagent', '-o', 'json'])).stdout, 'json', ['Status']);
+      assert.deepEqual((status!['tracks'] as Array<{ inStep: boolean }>).map((t) => t.inStep), [true, true]);
     });
   });
 }
@@ -214,7 +242,17 @@ for (const helm of helmVersions) {
       assert.equal(r.exitCode, 0, r.stderr);
       assert.match(r.stdout, /^Data at risk: column runtime_revisions\.agent_card \(1 non-null\) dropped; table agent_instance_tasks \(2 rows\) dropped; table agent_instances \(1 row\) dropped$/m);
       assert.match(r.stdout, /^Copy before the downs: copied into schema schema_rollback_archive of the same database before the first down \(about .+; limit 1 GiB\)$/m);
-      const json = JSON.parse((await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '-o', 'json'])).stdout);
+      const [json] = assertOutputDocuments((await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '-o', 'json'])).stdout, 'json', ['Plan']) as any[];
+      // The schema catches what would break a script: a renamed, a missing, a retyped field, another version.
+      const broken = (change: (plan: any) => void) => {
+        const copy = structuredClone(json);
+        change(copy);
+        return outputProblems('Plan', copy).map((p) => p.replace(/ \(known: .*\)$/, ''));
+      };
+      assert.deepEqual(broken((p) => { p.dataAtRisks = p.dataAtRisk; delete p.dataAtRisk; }), ['dataAtRisk: is required', 'dataAtRisks: unknown field']);
+      assert.deepEqual(broken((p) => { delete p.tracks[1].step.target; }), ['tracks[1].step.target: is required']);
+      assert.deepEqual(broken((p) => { p.release.revision = String(p.release.revision); }), ['release.revision: must be an integer']);
+      assert.deepEqual(broken((p) => { p.apiVersion = 'schema-rollback.io/v2'; }), ['apiVersion: must be "schema-rollback.io/v1"']);
       assert.deepEqual(json.dataAtRisk.map((i: Record<string, unknown>) => [i.track, i.kind, i.schema, i.table, i.column, i.exists, i.rows, i.source]), [
         ['core', 'drop-column', 'public', 'runtime_revisions', 'agent_card', true, 1, '000013_runtime_revision_agent_card.down.sql'],
         ['core', 'drop-table', 'public', 'agent_instance_tasks', undefined, true, 2, '000011_agent_instance_tasks.down.sql'],

@@ -63,7 +63,7 @@ export function annotateCommand(io: CommandIo): CommandModule<GlobalFlags, Annot
         { charts: createChartFiles(), migrations: createMigrationFiles(), tools: ctx.tools, log: ctx.log },
         { chartDir: argv.chartDir, migrations: parseMigrationDirs(argv.migrations), tool: argv.tool, track: argv.track, branch: argv.branch, check: argv.check === true },
       );
-      io.stdout.write(argv.output === 'table' ? renderAnnotate(report, argv.check === true) : renderData(report, argv.output));
+      io.stdout.write(argv.output === 'table' ? renderAnnotate(report, argv.check === true) : renderData('Annotation', report, argv.output));
     },
   };
 }

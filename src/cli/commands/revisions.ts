@@ -27,7 +27,7 @@ export function revisionsCommand(io: CommandIo): CommandModule<GlobalFlags, Revi
     handler: async (argv: RevisionsFlags) => {
       const ctx = createContext(argv, io.env, io.stderr);
       const report = await revisions({ published: createPublishedCharts({ helm: ctx.helm, env: io.env, log: ctx.log, plainHttp: argv.plainHttp }), log: ctx.log }, { chart: argv.chart, versions: argv.versions });
-      io.stdout.write(argv.output === 'table' ? renderRevisions(report) : renderData(report, argv.output));
+      io.stdout.write(argv.output === 'table' ? renderRevisions(report) : renderData('Revisions', report, argv.output));
     },
   };
 }

@@ -98,7 +98,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         // A port-forward opened for the plan stays up until the downs are verified.
         try {
           const { plan } = prepared;
-          io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData(planData(plan), argv.output));
+          io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData('Plan', planData(plan), argv.output));
           if (argv.dryRun) {
             const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
             const discovered = Object.values(plan.targetSources).includes('discovered');
@@ -122,7 +122,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
             }
             throw err;
           }
-          io.stdout.write(`Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`);
+          io.stdout.write(argv.output === 'table'
+            ? `Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`
+            // The second document of the run's output (the plan is the first): YAML separates them with ---.
+            : `${argv.output === 'yaml' ? '---\n' : ''}${renderData('Result', resultData(plan), argv.output)}`);
         } finally {
           await prepared.close();
         }
@@ -143,6 +146,11 @@ function report(progress: Progress, e: RollbackEvent, plan: RollbackPlan): void 
   progress.write(describe(e, plan));
 }
 
+/**
+ * The plan for people, read top to bottom as Atlas prints its plans: where things stand, what
+ * changes (each track, current -> target), what is lost (the data at risk and its copy), what runs
+ * (each step in order), what follows the hand-off, and what was checked before anything changed.
+ */
 export function renderPlan(plan: RollbackPlan): string {
   const r = plan.release;
   const rows = plan.decisions.map((d) =>
@@ -150,11 +158,6 @@ export function renderPlan(plan: RollbackPlan): string {
       ? [d.step.track, d.step.tool, d.step.current.join(',') || 'base', targetText(plan, d.step.track, d.step.target), d.step.revisions.join(', ') || '(tool decides)', plan.runner]
       : [d.track, '', '', '', d.kind === 'skip' ? `none: ${d.reason}` : d.reason, ''],
   );
-  // A workload already at 0 (stopped by a run whose hand-off failed) has no replicas to restore: say so.
-  const stops = plan.stop
-    .map((s) => (s.atZero ? `keep ${s.ref} at 0 (it is at 0 now${s.replicas > 0 ? `; ${s.replicas} before the previous run` : ''})` : `scale ${s.ref} ${s.replicas}->0`))
-    .join(', ');
-  const reverts = plan.decisions.some((d) => d.kind === 'revert');
   const unfinished = plan.unfinishedHandoff;
   // Runners that run the app's own tool show the exact command, so it is read before it runs.
   const commands = plan.runner === 'native' ? [] : plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.command ? [`  ${d.step.track}: ${printable(d.step.command.join(' '))}`] : []));
@@ -167,22 +170,62 @@ export function renderPlan(plan: RollbackPlan): string {
     ...(unfinished
       ? [`Revision ${unfinished.revision} of the release is a failed upgrade to ${plan.target.version} (a hand-off that did not finish); revision ${r.revision} (chart ${r.version}) is what runs. Tracks at their target are skipped; the hand-off is retried.`]
       : []),
+    '',
+    `-- What changes: chart ${r.chart} ${r.version} -> ${plan.target.version}, and each track's schema, current -> target`,
     ...Object.entries(plan.discovered).map(([track, d]) =>
       `Target revision of track ${track} discovered in ${d.image} (${d.command.join(' ')}${plan.targetSources[track] === 'discovered (cached)' ? ', answer cached' : ', in a Job'})`),
-    '',
     renderTable(['TRACK', 'TOOL', 'CURRENT', 'TARGET', 'REVERTS', 'RUNNER'], rows).trimEnd(),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.warning ? [`Warning: track ${d.step.track}: ${d.warning}`] : [])),
+    '',
+    '-- What is lost',
+    ...dataAtRiskLines(plan),
+    '-- What runs, in this order',
+    ...stepLines(plan).map((step, i) => `  ${i + 1}. ${step}`),
     ...(commands.length > 0 ? ['', `Commands (${where}):`, ...commands] : []),
     ...downLines(plan),
     ...plan.decisions.flatMap((d) => (d.kind === 'revert' && d.step.sqlPreview ? sqlPreviewLines(d.step.track, d.step.sqlPreview) : [])),
     '',
-    ...dataAtRiskLines(plan),
+    '-- What follows the hand-off',
+    ...followLines(plan),
+    '',
+    '-- Checked before anything changes',
     permissionsLine(plan),
-    // Said plainly: a workload that migrates on start and keeps running re-applies what the downs revert.
-    `Steps: ${stops ? `${stops}; ` : 'nothing is stopped before the downs (no --stop, no schema-rollback.io/stop); '}${reverts ? 'downs in this order, each verified' : 'no downs (every track is at its target)'}; then helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept; the workloads get the replicas chart ${plan.target.version} renders)`,
     `Hand-off checked (helm upgrade --dry-run): chart ${plan.target.version} renders with the release's values and your flags, and its manifests validate (${plan.handoffCheck}); a real write can still be refused (admission, immutable fields, hooks)`,
     '',
   ].join('\n');
+}
+
+/**
+ * Every step of the run in the order it runs: the stops, the copy, each down with its files or
+ * command, the hand-off. Said plainly: a workload that migrates on start and keeps running
+ * re-applies what the downs revert, so a plan that stops nothing says so.
+ */
+function stepLines(plan: RollbackPlan): string[] {
+  // A workload already at 0 (stopped by a run whose hand-off failed) has no replicas to restore: say so.
+  const stops = plan.stop.map((s) =>
+    s.atZero ? `keep ${s.ref} at 0 (it is at 0 now${s.replicas > 0 ? `; ${s.replicas} before the previous run` : ''})` : `scale ${s.ref} ${s.replicas}->0`);
+  const reverts = plan.decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
+  const copied = plan.archive.enabled && plan.dataAtRisk.some((i) => (i.copyBytes ?? 0) > 0);
+  const how = (step: TrackStep) =>
+    step.downs ? `the down file${step.downs.length === 1 ? '' : 's'} listed below` : step.command ? `${printable(step.command.join(' '))} (${plan.runner} runner)` : `${step.tool} (${plan.runner} runner)`;
+  return [
+    ...(stops.length > 0 ? stops : ['nothing is stopped before the downs (no --stop, no schema-rollback.io/stop)']),
+    ...(copied ? [`copy the data at risk into schema ${plan.archive.schema} (one transaction)`] : []),
+    ...(reverts.length > 0
+      ? reverts.map((step) => `down ${step.track} ${step.current.join(',') || 'base'} -> ${step.target}: ${how(step)}; then its version table is checked`)
+      : ['no downs (every track is at its target)']),
+    `helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
+  ];
+}
+
+/** After the hand-off: what runs the release from then on, and what to watch. */
+function followLines(plan: RollbackPlan): string[] {
+  const { release: r, target } = plan;
+  const ns = `-n ${r.namespace}`;
+  return [
+    `Release ${r.name} runs chart ${target.version}; the workloads get the replicas chart ${target.version} renders${plan.stop.length > 0 ? ` (${plan.stop.map((s) => `${s.ref} had ${s.replicas}`).join(', ')})` : ''}`,
+    `Watch: helm ${ns} history ${r.name}; ${plan.stop.map((s) => `kubectl ${ns} rollout status ${s.ref}; `).join('')}helm schema-rollback ${ns} status ${r.name} (every track in step)`,
+  ];
 }
 
 /** An earlier run that did not finish, from its record in the cluster: the plan starts from where the database is. */
@@ -256,7 +299,7 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
   return ['', head, ...p.lines.map((l) => `  | ${l}`), `(end of SQL preview for track ${track})`];
 }
 
-function planData(plan: RollbackPlan): unknown {
+function planData(plan: RollbackPlan): object {
   const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff, dataAtRisk, archive, permissions } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
@@ -264,6 +307,23 @@ function planData(plan: RollbackPlan): unknown {
     databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, dataAtRisk, archive, permissions, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
+  };
+}
+
+/**
+ * What a finished run did, for -o json|yaml (schemas/result.v1.json). Only printed once execute()
+ * returned: each reverted track was then verified at its target and the hand-off succeeded.
+ */
+function resultData(plan: RollbackPlan): object {
+  const { release, target, handoff } = plan;
+  return {
+    release: { name: release.name, namespace: release.namespace },
+    chart: { name: target.name, from: release.version, to: target.version },
+    tracks: plan.decisions.map((d) =>
+      d.kind === 'revert'
+        ? { track: d.step.track, outcome: 'reverted', from: d.step.current, to: d.step.target, reverted: d.step.revisions }
+        : { track: d.track, outcome: 'skipped', reason: d.reason }),
+    handoff: { release: handoff.release, chart: handoff.chart, version: handoff.version },
   };
 }
 

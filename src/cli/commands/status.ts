@@ -34,7 +34,7 @@ export function statusCommand(io: CommandIo): UsageCheckedCommand<GlobalFlags, S
         databaseUrlFromEnv: ctx.databaseUrlFromEnv,
         portForward: portForwardFrom(argv),
       });
-      io.stdout.write(argv.output === 'table' ? renderStatus(report) : renderData(report, argv.output));
+      io.stdout.write(argv.output === 'table' ? renderStatus(report) : renderData('Status', report, argv.output));
     },
   };
 }

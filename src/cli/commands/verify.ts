@@ -45,7 +45,7 @@ export function verifyCommand(io: CommandIo): CommandModule<GlobalFlags, VerifyF
         },
         { chartDir: argv.chartDir, migrations: parseMigrationDirs(argv.migrations), track: argv.track, branch: argv.branch, against: argv.against },
       );
-      io.stdout.write(argv.output === 'table' ? renderVerify(report) : renderData(report, argv.output));
+      io.stdout.write(argv.output === 'table' ? renderVerify(report) : renderData('Verification', report, argv.output));
       if (io.env['GITHUB_ACTIONS'] === 'true') io.stdout.write(githubAnnotations(report.findings, io.env['GITHUB_WORKSPACE']));
       if (report.exitCode !== 0) throw new VerifyFailedError(report);
     },
