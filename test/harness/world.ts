@@ -4,7 +4,8 @@
  * version of the kagent fixture chart (or the charts asked for; added to helm as "fixtures"), and the built plugin installed
  * into an isolated real Helm. Used by test/e2e and the demo.
  */
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ensureBinary } from './build.js';
 import { startChartRepo, type ChartRepo } from './chart-repo.js';
 import { FIXTURE_CHARTS, materializeChartVersions } from './charts.js';
@@ -34,7 +35,8 @@ export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: W
   const [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir, images: opts.images })]);
   const charts = (opts.charts ?? ['kagent']).flatMap((name) => materializeChartVersions(join(FIXTURE_CHARTS, name), join(dir, 'charts')));
   const repo = await startChartRepo(join(dir, 'repo'), charts.map((path) => ({ path })));
-  const plugin = await installPlugin(helmBin, stagePluginDir(ensureBinary()), { env: cluster.env });
+  const staged = stagePluginDir(ensureBinary());
+  const plugin = await installPlugin(helmBin, staged, { env: cluster.env });
   const helmOk = async (args: string[]): Promise<RunResult> => {
     const r = await plugin.helm(args);
     if (r.exitCode !== 0) throw new Error(`helm ${args.slice(0, 2).join(' ')} exited ${r.exitCode}:\n${r.stdout}${r.stderr}`);
@@ -48,6 +50,9 @@ export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: W
       await repo.close();
       await cluster.close();
       await db.drop();
+      // The staged plugin (a 105 MiB copy of the binary) and the world's files, at once: a suite
+      // starts dozens of worlds (the root hook removes whatever is left at the end).
+      if (process.env.KEEP_E2E_TMP !== '1') for (const d of [dirname(staged), dir]) rmSync(d, { recursive: true, force: true });
     },
   };
 }
