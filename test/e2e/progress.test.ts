@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import pg from 'pg';
-import { kagentVersionRows as versionRows, migrateKagent09, migrateUp, readTrack, KAGENT_SOURCE } from '../harness/golang-migrate-up.js';
+import { kagentVersionRows as versionRows, migrateUp, readTrack, KAGENT_SOURCE } from '../harness/golang-migrate-up.js';
 import { helm4, repoRoot } from '../harness/plugin.js';
 import { assertInOrder } from '../harness/scenario.js';
 import { hasTmux, inTerminal } from '../harness/terminal.js';
-import { startWorld, type World } from '../harness/world.js';
+import { startKagentWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 const SOURCE = join(repoRoot, 'test', 'fixtures', 'migrations', 'kagent');
@@ -24,9 +24,7 @@ describe('e2e: progress on a terminal and in a pipe, through Helm 4.1', function
   let world: World;
 
   before(async () => {
-    world = await startWorld(helm4, 'hsr-progress-');
-    await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
-    await migrateKagent09(world.db.url);
+    world = await startKagentWorld(helm4, 'hsr-progress-', NS);
   });
 
   after(async () => {

@@ -15,10 +15,10 @@
 import assert from 'node:assert/strict';
 import { startInBackground, type Running } from '../harness/background.js';
 import { requireDouble } from '../harness/cluster.js';
-import { brokenKagentSource, KAGENT_SOURCE, kagentSourceWithDown, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
+import { brokenKagentSource, KAGENT_SOURCE, kagentSourceWithDown, kagentVersionRows as versionRows } from '../harness/golang-migrate-up.js';
 import { helm4, kubectl, run } from '../harness/plugin.js';
 import { query } from '../harness/postgres.js';
-import { startWorld, type World } from '../harness/world.js';
+import { startKagentWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment' };
@@ -52,9 +52,7 @@ describe('e2e: faults (SIGKILL, a terminated connection, Ctrl-C on the last down
   const args = (source: string) => ['kagent', '--to', '0.8.0', '--source', source, '--yes'];
 
   beforeEach(async () => {
-    world = await startWorld(helm4, 'hsr-faults-');
-    await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
-    await migrateKagent09(world.db.url);
+    world = await startKagentWorld(helm4, 'hsr-faults-', NS);
   });
 
   afterEach(async () => {

@@ -14,11 +14,11 @@
  */
 import assert from 'node:assert/strict';
 import { startInBackground, type Running } from '../harness/background.js';
-import { brokenKagentSource, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
+import { brokenKagentSource, kagentVersionRows as versionRows } from '../harness/golang-migrate-up.js';
 import { helm4, kubectl, run } from '../harness/plugin.js';
 import { hasTmux, inTerminal } from '../harness/terminal.js';
 import { query } from '../harness/postgres.js';
-import { startWorld, type World } from '../harness/world.js';
+import { startKagentWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 
@@ -36,9 +36,7 @@ describe('e2e: interrupts and a second run, through Helm 4.1', function () {
 
   beforeEach(async () => {
     slow = brokenKagentSource('SELECT pg_sleep(3);');
-    world = await startWorld(helm4, 'hsr-interrupts-');
-    await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
-    await migrateKagent09(world.db.url);
+    world = await startKagentWorld(helm4, 'hsr-interrupts-', NS);
   });
 
   afterEach(async () => {

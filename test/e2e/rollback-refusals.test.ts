@@ -13,10 +13,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURE_CHARTS, materializeChartVersions } from '../harness/charts.js';
-import { kagentVersionRows as versionRows, KAGENT_SOURCE as SOURCE, migrateKagent09 } from '../harness/golang-migrate-up.js';
+import { kagentVersionRows as versionRows, KAGENT_SOURCE as SOURCE } from '../harness/golang-migrate-up.js';
 import { helmVersions, kubectl, makeTempDir, run, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import { query, type FreshDatabase } from '../harness/postgres.js';
-import { startWorld, type World } from '../harness/world.js';
+import { startKagentWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 const helm = helmVersions.at(-1)!;
@@ -37,10 +37,8 @@ describe(`e2e rollback refusals at plan time (native runner) through ${helm.labe
   const sr = (args: string[]): Promise<RunResult> => plugin.helm(['-n', NS, 'schema-rollback', ...args], { timeoutMs: 120_000 });
 
   before(async () => {
-    world = await startWorld(helm.bin, 'hsr-refusals-');
+    world = await startKagentWorld(helm.bin, 'hsr-refusals-', NS);
     ({ db, plugin } = world);
-    await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${db.url}`, '--set', 'replicaCount=2']);
-    await migrateKagent09(db.url);
   });
 
   after(async () => {

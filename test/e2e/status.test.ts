@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
-import { brokenKagentSource, migrateKagent09 } from '../harness/golang-migrate-up.js';
+import { brokenKagentSource } from '../harness/golang-migrate-up.js';
 import { helm4, helmVersions, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
 import type { FreshDatabase } from '../harness/postgres.js';
 import { startInBackground } from '../harness/background.js';
-import { startWorld, type World } from '../harness/world.js';
+import { startKagentWorld, startWorld, type World } from '../harness/world.js';
 
 const NS = 'ai';
 
@@ -157,9 +157,7 @@ describe('e2e status: the rollback run, from its record, through Helm 4.1', func
   const rollback = (source: string) => ['kagent', '--to', '0.8.0', '--source', source, '--yes'];
 
   beforeEach(async () => {
-    world = await startWorld(helm4, 'hsr-status-run-');
-    await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', NS, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
-    await migrateKagent09(world.db.url);
+    world = await startKagentWorld(helm4, 'hsr-status-run-', NS);
   });
 
   afterEach(async () => {

@@ -11,6 +11,7 @@ import { startChartRepo, type ChartRepo } from './chart-repo.js';
 import { FIXTURE_CHARTS, materializeChartVersions } from './charts.js';
 import { startCluster, type Cluster } from './cluster.js';
 import { installPlugin, makeTempDir, stagePluginDir, type InstalledPlugin, type RunResult } from './plugin.js';
+import { migrateKagent09 } from './golang-migrate-up.js';
 import { freshDatabase, type FreshDatabase } from './postgres.js';
 
 export interface World {
@@ -55,4 +56,16 @@ export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: W
       if (process.env.KEEP_E2E_TMP !== '1') for (const d of [dirname(staged), dir]) rmSync(d, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A world with chart kagent 0.9.0 installed as release kagent in namespace `namespace` (controller at
+ * 2 replicas) and its database migrated up by the 0.9.0 controller (core 13, vector 3, user rows):
+ * where most rollback scenarios start.
+ */
+export async function startKagentWorld(helmBin: string, prefix: string, namespace = 'ai'): Promise<World> {
+  const world = await startWorld(helmBin, prefix);
+  await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', namespace, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
+  await migrateKagent09(world.db.url);
+  return world;
 }
