@@ -33,3 +33,13 @@ if ! command -v sql-migrate >/dev/null; then
     echo "setup: sql-migrate is not installed (apt-get install sql-migrate); the real-sql-migrate checks will be skipped" >&2
   fi
 fi
+# Debian's PostgreSQL client (pg_dump, pg_restore, psql 15): forward-only snapshots run pg_dump where the
+# database's pod would, and the benchmarks' psql floor. Best effort as above: those checks skip themselves.
+if ! command -v pg_dump >/dev/null || ! command -v psql >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null) \
+      || echo "setup: could not install postgresql-client; the pg_dump checks will be skipped" >&2
+  else
+    echo "setup: postgresql-client is not installed (apt-get install postgresql-client); the pg_dump checks will be skipped" >&2
+  fi
+fi

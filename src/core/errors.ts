@@ -198,6 +198,31 @@ export class StepFailedError extends RollbackError {
   }
 }
 
+/**
+ * A native driver's down step failed (thrown by NativeDriver.runDown; the native runner turns it
+ * into StepFailedError with the repair). Says what the tool's version table holds now and where the
+ * schema is, as far as the tool's own transaction semantics tell.
+ */
+export class NativeStepError extends Error {
+  constructor(
+    /** The revision whose down failed. */
+    readonly revision: string,
+    /** The version table now: the version it names (null: base) and golang-migrate's dirty flag. */
+    readonly table: { version: string | null; dirty: boolean },
+    /**
+     * Where the schema is: 'from' when nothing of the step stayed (its transaction rolled back),
+     * 'to' when the body ran and only the bookkeeping after it failed, 'partial' when statements
+     * ran outside a transaction before the failure (the count in `statementsRun`).
+     */
+    readonly schema: 'from' | 'to' | 'partial',
+    cause: unknown,
+    readonly statementsRun?: number,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'NativeStepError';
+  }
+}
+
 /** The migration files make no history with one head the tool would accept; names the files and the fix. */
 export class MigrationsError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {

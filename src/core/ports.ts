@@ -136,6 +136,62 @@ export interface MigrationTool {
   namesDownFile?(line: string): boolean;
 }
 
+/**
+ * A tool's native driver: how the plugin itself runs the tool's down files over its own session,
+ * with exactly the tool's bookkeeping, transactions and lock (golang-migrate's database drivers;
+ * umzug's storage). Drivers stay dumb: the one native runner (src/runners/native.ts) connects,
+ * takes the locks with a bounded wait, checks the table against the plan, runs the downs in order,
+ * stops between files on an interrupt and checks the end state. Refusals (a missing down, a hole)
+ * are the runner's, from what planDowns reports. One conformance suite
+ * (test/integration/native-conformance.test.ts) runs every driver against PostgreSQL 14 to 18.
+ */
+export interface NativeDriver {
+  /**
+   * Pure: the downs the tool's own command would run to take the table from `current` to `target`
+   * (null = base, nothing applied), newest first, read from the track's files as the tool reads
+   * them (names it skips are listed in `ignored`). Throws MigrationsError for files the tool would
+   * refuse (two files for one version, an unparsable down section), RefusedError when `current`
+   * has no file (the tool: "no migration found for version N").
+   */
+  planDowns(files: readonly MigrationFile[], current: string | null, target: string | null): { downs: NativeDown[]; ignored: string[] };
+  /**
+   * On the runner's session: where the version table really is (the schema the tool resolves it
+   * in) and the advisory locks the tool (or an app embedding it) takes for it; [] for tools whose
+   * CLI takes none. Creates nothing.
+   */
+  open(db: SqlClient, ref: VersionTableRef): Promise<NativeTable>;
+  /**
+   * Runs one down exactly as the tool does: its transaction (or none, where the file says so), its
+   * statements, its version-table write. Throws NativeStepError saying what the table holds now
+   * and where the schema is.
+   */
+  runDown(db: SqlClient, table: NativeTable, down: NativeDown): Promise<void>;
+}
+
+/** One down step as a native driver runs it. */
+export interface NativeDown {
+  /** The revision reverted, as the version table stores it. */
+  from: string;
+  /** What the table holds afterwards (the tool's current version); null at base. */
+  to: string | null;
+  /** The file whose down part runs; absent when the version has none and the tool moves past it running nothing. */
+  file?: string;
+  /** The down SQL as written in the file (the plan's data-at-risk analysis reads it); '' when none. */
+  sql: string;
+  /** Whether the tool runs the body and its bookkeeping in one transaction (false: goose NO TRANSACTION, dbmate transaction:false, sql-migrate notransaction). */
+  transactional: boolean;
+  /** Versions between `from` and `to` with no file at all that the tool steps over (golang-migrate's holes). */
+  missing?: { first: string; last: string };
+}
+
+/** A version table as a driver resolved it on a session. */
+export interface NativeTable {
+  schema: string;
+  table: string;
+  /** pg_advisory_lock keys (bigint, as decimal strings) the tool or an app embedding it takes; the runner takes each, bounded. */
+  locks: Array<{ key: string; what: string }>;
+}
+
 /** One file of a migrations directory, as read by an adapter: its base name and its text. */
 export interface MigrationFile {
   name: string;
