@@ -442,7 +442,7 @@ async function decide(
     const repair = decision.kind === 'refuse' ? repairFromUnfinishedDown(previousRun, spec.name, tool, state, table) : undefined;
     if (decision.kind === 'refuse' && repair) decision = { ...decision, hint: repair };
     // The contract's command, else the tool's own default (alembic downgrade REV); runners that need one refuse without.
-    const command = spec.command ?? tool.defaultDownCommand;
+    const command = spec.command ?? tool.offers.image?.down;
     if (decision.kind === 'revert' && command) decision.step.command = await renderCommand(deps.helm, [...command], decision.step, release);
     decisions.push(decision);
   }
@@ -458,8 +458,9 @@ async function decide(
 async function previewSql(deps: RollbackDeps, runner: Runner, spec: TrackSpec, step: TrackStep, release: ReleaseInfo, databaseUrl: string, progress?: StepListener): Promise<void> {
   const tool = deps.tools.get(step.tool);
   const capture = runner.capture;
-  if (spec.command || !tool.offlineDownCommand || step.current.length !== 1 || !capture) return;
-  const command = await renderCommand(deps.helm, [...tool.offlineDownCommand], step, release, { From: step.current[0]! });
+  const offlineDown = tool.offers.image?.offlineDown;
+  if (spec.command || !offlineDown || step.current.length !== 1 || !capture) return;
+  const command = await renderCommand(deps.helm, [...offlineDown], step, release, { From: step.current[0]! });
   await inStep(progress, `SQL preview for track ${step.track} (${command.join(' ')})`, async () => {
     try {
       const lines = await capture.call(runner, step, command, { databaseUrl, log: deps.log, onOutput: () => undefined });
