@@ -192,7 +192,7 @@ function yamlValue(text: string, key: string, problems: string[]): unknown {
 function semanticProblems(contract: Contract): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
-  for (const [i, track] of contract.tracks.entries()) {
+  for (const [i, track] of (contract.tracks ?? []).entries()) {
     if (seen.has(track.name)) problems.push(`tracks[${i}].name: duplicate track name "${track.name}"`);
     seen.add(track.name);
     for (const arg of track.command ?? []) {

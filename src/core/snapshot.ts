@@ -14,11 +14,11 @@ import { parseContract } from './contract.js';
 import { openDatabase, serviceForHost, hostAndPort, type PortForwardChoice, type DatabaseRoute } from './database-route.js';
 import { resolveDatabaseUrl } from './database-url.js';
 import { ExitCode, RefusedError, RollbackError, UsageError } from './errors.js';
-import { formatBytes } from './data-at-risk.js';
+import { ARCHIVE_SCHEMA, formatBytes } from './data-at-risk.js';
 import type { DatabaseConnector, HelmPort, KubePort, Log, PortForwardPort, ReleaseInfo, RunRecordPort, SqlClient } from './ports.js';
 import { renderName } from './resolve.js';
 import { takeRunLock } from './run-lock.js';
-import { contentChecksum, countRows, ident, IGNORED_SCHEMAS, readCatalog } from './schema-catalog.js';
+import { contentChecksum, countRows, ident, readCatalog } from './schema-catalog.js';
 import { inStep, type StepListener } from './steps.js';
 
 /** What is kept about one snapshot, in the cluster. Never a URL or a password. */
@@ -232,15 +232,20 @@ export async function takeSnapshot(deps: SnapshotDeps, opts: SnapshotOptions): P
 
 /** pg_dump | pg_restore in the pod, with the URLs on stdin. A failure of either side fails the copy. */
 async function copyDatabase(deps: SnapshotDeps, pod: string, container: string | undefined, from: string, to: string): Promise<void> {
-  const exclude = IGNORED_SCHEMAS.filter((s) => !s.startsWith('pg_') && s !== 'information_schema').map((s) => `--exclude-schema=${s}`).join(' ');
-  // POSIX sh has no pipefail: pg_dump's status comes back through fd 3.
-  const script = [
+  await runInPod(deps, pod, container, copyScript(), `${from}\n${to}\n`, 'the copy into the snapshot database');
+}
+
+/**
+ * The POSIX sh script that copies the database named by stdin's first line (a URL) into the one
+ * named by its second. POSIX sh has no pipefail: pg_dump's status comes back through fd 3.
+ */
+export function copyScript(): string {
+  return [
     'IFS= read -r from; IFS= read -r to',
     'exec 4>&1',
-    `dump=$( { { pg_dump --format=custom --no-owner ${exclude} --dbname="$from"; echo $? >&3; } | pg_restore --no-owner --exit-on-error --dbname="$to" >&4; } 3>&1 ); restore=$?`,
+    `dump=$( { { pg_dump --format=custom --no-owner --exclude-schema=${ARCHIVE_SCHEMA} --dbname="$from"; echo $? >&3; } | pg_restore --no-owner --exit-on-error --dbname="$to" >&4; } 3>&1 ); restore=$?`,
     'if [ "$dump" != 0 ] || [ "$restore" != 0 ]; then echo "pg_dump exited $dump, pg_restore exited $restore" >&2; exit 1; fi',
   ].join('\n');
-  await runInPod(deps, pod, container, script, `${from}\n${to}\n`, 'the copy into the snapshot database');
 }
 
 export async function runInPod(deps: SnapshotDeps, pod: string, container: string | undefined, script: string, input: string, what: string): Promise<void> {
