@@ -295,7 +295,7 @@ async function readSnapshot(deps: SnapshotDeps, url: string, snapshot: SnapshotR
   });
   try {
     const c = await readCatalog(db);
-    return count ? countRows(db, c) : c;
+    return count ? await countRows(db, c) : c;
   } finally {
     await db.close();
   }
