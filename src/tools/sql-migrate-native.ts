@@ -15,9 +15,8 @@
  * - no lock: neither the CLI nor the library takes one.
  * Reference: shared/reference/migration-tools.md §0, and the sources above.
  */
-import { MigrationsError } from '../core/errors.js';
+import { MigrationsError, VersionTableError } from '../core/errors.js';
 import type { MigrationFile, NativeDown, NativeDriver, NativeTable, SqlClient, VersionTableRef } from '../core/ports.js';
-import { VersionTableError } from '../core/errors.js';
 import { checkCurrent, linearDowns, runDownStatements } from './native-downs.js';
 import { compareSqlMigrateIds } from './sql-migrate.js';
 import { qualifiedName, quoteIdent } from './sql.js';
