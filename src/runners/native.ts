@@ -20,7 +20,7 @@ import type {
   DatabaseConnector, DatabaseSession, MigrationFile, MigrationTool, NativeDown, NativeDriver, NativeTable, PlannedDown, Runner, RunnerContext, TrackState, TrackStep,
 } from '../core/ports.js';
 import { dirtyRepairAdvice } from '../core/run-lock.js';
-import { getTool } from '../tools/index.js';
+import { getTool, toolNames } from '../tools/index.js';
 import { displayName, sqlState } from '../tools/sql.js';
 
 /** One track's migration files as read from the source, before any tool parses them. */
@@ -52,6 +52,7 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 15_000;
 const CLIENT_CHECK_MS = 250;
 
 const version = (v: string | null) => (v === null ? 'nothing (base)' : v);
+const listed = (names: readonly string[]) => (names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`);
 const current = (step: TrackStep) => step.current[0] ?? null;
 const target = (step: TrackStep) => (step.target === BASE ? null : step.target);
 
@@ -66,8 +67,9 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
   const driverOf = (step: TrackStep): NativeDriver => {
     const driver = deps.driverFor(step.tool);
     if (driver === undefined) {
+      const native = toolNames.filter((name) => deps.driverFor(name) !== undefined);
       throw new RefusedError(
-        [`track ${step.track}: the native runner runs down files through a tool's native driver, not ${step.tool}'s (it has none: the plugin never writes ${step.tool}'s version table itself)`],
+        [`track ${step.track}: the native runner runs ${listed(native)} down files, not ${step.tool} (it has no driver for ${step.tool}: the plugin never writes ${step.tool}'s version table itself)`],
         "use --runner job: the app's own tool runs the downs in its image",
       );
     }
