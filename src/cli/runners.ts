@@ -1,21 +1,26 @@
 /** Builds the runner the user chose; the only place that knows every runner module. */
 import { openMigrationSource } from '../adapters/migration-source.js';
 import { UsageError } from '../core/errors.js';
-import type { ProbePort, Runner } from '../core/ports.js';
+import type { NativeDriver, ProbePort, Runner } from '../core/ports.js';
 import type { RunnerChoice } from '../core/rollback.js';
 import { checkExecTarget, createExecRunner } from '../runners/exec.js';
 import { createJobProbe, createJobRunner } from '../runners/job.js';
-import { createNativeRunner, golangMigrateFiles } from '../runners/native.js';
+import { createNativeRunner } from '../runners/native.js';
+import { findTool } from '../tools/index.js';
 import { splitRef } from '../core/database-url.js';
 import type { Context } from './context.js';
 
 export const RUNNERS = ['native', 'job', 'exec'] as const;
 
+/** The tools the native runner can run, each through its driver (a tool without one is refused, pointing to --runner job). */
+/** A tool's native driver, when the registry's tool offers one. */
+const driverFor = (tool: string): NativeDriver | undefined => findTool(tool)?.offers.native;
+
 export function createRunnerFactory(ctx: Context, opts: { source?: string; allowMissingDowns?: boolean }): (choice: RunnerChoice) => Promise<Runner> {
   return async (choice) => {
     if (choice.name === 'native') {
       const source = openMigrationSource(opts.source!, { tracks: choice.tracks, log: ctx.log });
-      return createNativeRunner({ connector: ctx.connector, loadSource: golangMigrateFiles(source), allowMissingDowns: opts.allowMissingDowns });
+      return createNativeRunner({ connector: ctx.connector, loadSource: (track) => source.files(track), driverFor, allowMissingDowns: opts.allowMissingDowns });
     }
     if (!choice.workload) {
       throw new UsageError(`the ${choice.name} runner ${choice.name === 'exec' ? 'runs in a pod of' : 'clones'} the workload that holds the current version's code, and the chart names none`, {

@@ -207,9 +207,10 @@ export interface NativeDriver {
    * (null = base, nothing applied), newest first, read from the track's files as the tool reads
    * them (names it skips are listed in `ignored`). Throws MigrationsError for files the tool would
    * refuse (two files for one version, an unparsable down section), RefusedError when `current`
-   * has no file (the tool: "no migration found for version N").
+   * has no file (the tool: "no migration found for version N"). `origin` names where the files came
+   * from ("kagent.tgz:core/"), for those messages.
    */
-  planDowns(files: readonly MigrationFile[], current: string | null, target: string | null): { downs: NativeDown[]; ignored: string[] };
+  planDowns(files: readonly MigrationFile[], current: string | null, target: string | null, origin?: string): { downs: NativeDown[]; ignored: string[] };
   /**
    * On the runner's session: where the version table really is (the schema the tool resolves it
    * in) and the advisory locks the tool (or an app embedding it) takes for it; [] for tools whose
@@ -232,6 +233,8 @@ export interface NativeDown {
   to: string | null;
   /** The file whose down part runs; absent when the version has none and the tool moves past it running nothing. */
   file?: string;
+  /** Without `file`: what the tool would have run, for the refusal that names it ("file 000002_b.down.sql", "-- +goose Down section in 2_b.sql"). */
+  expectedFile?: string;
   /** The down SQL as written in the file (the plan's data-at-risk analysis reads it); '' when none. */
   sql: string;
   /** Whether the tool runs the body and its bookkeeping in one transaction (false: goose NO TRANSACTION, dbmate transaction:false, sql-migrate notransaction). */

@@ -1,92 +1,255 @@
 /**
- * The native runner: the plugin itself runs the CURRENT (newer) release's golang-migrate down files
- * over its own PostgreSQL session, with golang-migrate's own lock and bookkeeping, so the version
- * table ends exactly as `migrate goto N` (or `migrate down -all` for base) would leave it, and a
- * failure leaves it as the tool would (previous version, dirty).
+ * The native runner: the plugin itself runs the CURRENT (newer) release's down files over its own
+ * PostgreSQL session, through the tool's native driver (NativeDriver in src/core/ports.ts: the
+ * tool's own bookkeeping, transactions and locks), so the version table ends exactly as the tool's
+ * own down command would leave it, and a failure leaves it as the tool would.
  *
- * Order: read the files (no lock held while reading or downloading) → plan → connect → take the
- * tool's advisory lock (bounded wait) → read the table under the lock and refuse if it is dirty or
- * moved since the plan → run each step → check the end state → unlock, close.
+ * Everything that is not the tool's is here, once for every driver (golang-migrate keeps its
+ * drivers dumb the same way): refusing an incomplete plan, checking the files revert what the plan
+ * said, the locks with a bounded wait, the table re-read under them, stopping between files on an
+ * interrupt, turning a driver's failure into the repair, and the end-state check.
+ *
+ * Order: read the files (no lock held while reading or downloading) → plan → connect → the driver
+ * resolves the table and names its locks → take each (bounded wait) → read the table under the
+ * locks and refuse if it is dirty or moved since the plan → run each down → check the end state →
+ * unlock, close.
  */
 import { BASE } from '../core/contract.js';
-import { InterruptedError, LockedError, RefusedError, StepFailedError } from '../core/errors.js';
-import type { DatabaseConnector, DatabaseSession, PlannedDown, Runner, RunnerContext, TrackStep } from '../core/ports.js';
-import { planGoto, parseMigrationFiles, type DownStep, type MigrationFiles } from '../tools/golang-migrate-files.js';
-import {
-  advisoryLockKey,
-  ensureVersionTable,
-  golangMigrate,
-  MigrationStepError,
-  resolveSchema,
-  runDownStep,
-  type ResolvedVersionTable,
-} from '../tools/golang-migrate.js';
+import { InterruptedError, LockedError, NativeStepError, RefusedError, StepFailedError } from '../core/errors.js';
+import type {
+  DatabaseConnector, DatabaseSession, MigrationFile, MigrationTool, NativeDown, NativeDriver, NativeTable, PlannedDown, Runner, RunnerContext, TrackState, TrackStep,
+} from '../core/ports.js';
+import { dirtyRepairAdvice } from '../core/run-lock.js';
+import { getTool, toolNames } from '../tools/index.js';
 import { displayName, sqlState } from '../tools/sql.js';
+
+/** One track's migration files as read from the source, before any tool parses them. */
+export interface TrackFiles {
+  /** Where the files came from, for messages ("kagent.tgz:core/"). */
+  origin: string;
+  files: MigrationFile[];
+}
 
 export interface NativeRunnerDeps {
   connector: DatabaseConnector;
-  /** The parsed migration files of the release that is running now, for one track. */
-  loadSource: (track: string) => Promise<MigrationFiles>;
-  /** How long to wait for golang-migrate's lock. Default 15 000 ms, the migrate CLI's -lock-timeout. */
+  /** The migration files of the release that is running now, for one track. */
+  loadSource: (track: string) => Promise<TrackFiles>;
+  /** The tool's native driver; undefined for a tool the plugin cannot run natively (refused, pointing to the job runner). */
+  driverFor: (tool: string) => NativeDriver | undefined;
+  /** How long to wait for the tool's locks, all of them together. Default 15 000 ms, the migrate CLI's -lock-timeout. */
   lockTimeoutMs?: number;
   /**
-   * --allow-missing-downs: golang-migrate's own semantics for a version without a down file (the
-   * table moves past it, nothing runs) and for a hole in one-by-one numbering (stepped over).
-   * Default: such a plan is refused, since what those versions created would stay.
+   * --allow-missing-downs: the tool's own semantics for a version without a down file (the table
+   * moves past it, nothing runs) and for a hole in one-by-one numbering (stepped over). Default:
+   * such a plan is refused, since what those versions created would stay.
    */
   allowMissingDowns?: boolean;
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 15_000;
 
-/** Adapts a MigrationSource (src/adapters/migration-source.ts) to loadSource. */
-export function golangMigrateFiles(source: { files(track: string): Promise<{ origin: string; files: Array<{ name: string; body: string }> }> }) {
-  return async (track: string): Promise<MigrationFiles> => {
-    const { origin, files } = await source.files(track);
-    return parseMigrationFiles(files, origin);
-  };
-}
-
 /** How often PostgreSQL checks, during a file, that the plugin is still there (see checkClientConnection). */
 const CLIENT_CHECK_MS = 250;
 
-const version = (v: string | null) => (v === null ? 'nil (empty table)' : v);
-const canonical = (v: string) => (/^[0-9]+$/.test(v) ? BigInt(v).toString() : v);
+const version = (v: string | null) => (v === null ? 'nothing (base)' : v);
+const listed = (names: readonly string[]) => (names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`);
+const current = (step: TrackStep) => step.current[0] ?? null;
+const target = (step: TrackStep) => (step.target === BASE ? null : step.target);
 
-/**
- * The native runner writes golang-migrate's bookkeeping only. Other tools' tables (alembic_version
- * above all: one row per head, written by alembic in the same transaction as the downs) are never
- * written by the plugin: their downs run with the app's own tool (job runner).
- */
-function refuseOtherTools(step: TrackStep): void {
-  if (step.tool !== golangMigrate.name) {
-    throw new RefusedError(
-      [`track ${step.track}: the native runner runs golang-migrate down files, not ${step.tool} (the plugin never writes ${step.tool}'s version table itself)`],
-      'use --runner job: the app\'s own tool runs the downs in its image',
+/** Equal as the tool stores them: golang-migrate's "013" in a plan is the 13 of its table. */
+function same(tool: MigrationTool, a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a === b || tool.order?.compare?.(a, b) === 0;
+}
+
+export function createNativeRunner(deps: NativeRunnerDeps): Runner {
+  const lockTimeoutMs = Math.max(1, deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  const driverOf = (step: TrackStep): NativeDriver => {
+    const driver = deps.driverFor(step.tool);
+    if (driver === undefined) {
+      const native = toolNames.filter((name) => deps.driverFor(name) !== undefined);
+      throw new RefusedError(
+        [`track ${step.track}: the native runner runs ${listed(native)} down files, not ${step.tool} (it has no driver for ${step.tool}: the plugin never writes ${step.tool}'s version table itself)`],
+        "use --runner job: the app's own tool runs the downs in its image",
+      );
+    }
+    return driver;
+  };
+  /** The driver's downs for the step, refused when incomplete (unless allowed). */
+  const downsFor = (step: TrackStep, driver: NativeDriver, source: TrackFiles) => {
+    const plan = driver.planDowns(source.files, current(step), target(step), source.origin);
+    if (!deps.allowMissingDowns) refuseIncomplete(step, source.origin, plan.downs);
+    return plan;
+  };
+  return {
+    name: 'native',
+    async preview(step: TrackStep): Promise<PlannedDown[]> {
+      const driver = driverOf(step);
+      return planned(downsFor(step, driver, await deps.loadSource(step.track)).downs);
+    },
+    async downScripts(step: TrackStep): Promise<Array<{ file: string; sql: string }>> {
+      const driver = driverOf(step);
+      return downsFor(step, driver, await deps.loadSource(step.track)).downs.flatMap((down) => (down.file !== undefined ? [{ file: down.file, sql: down.sql }] : []));
+    },
+    async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
+      const driver = driverOf(step);
+      const tool = getTool(step.tool);
+      if (step.current.length > 1) {
+        throw new RefusedError([`track ${step.track}: ${tool.name} keeps one version, the plan names ${step.current.join(', ')}`]);
+      }
+      // Files first: nothing is locked while they are read or downloaded.
+      const source = await deps.loadSource(step.track);
+      const { downs, ignored } = downsFor(step, driver, source);
+      if (ignored.length > 0) ctx.log.debug(`native: ${source.origin}: ${tool.name} ignores ${ignored.join(', ')}`);
+      const reverts = downs.map((d) => d.from);
+      if (reverts.length !== step.revisions.length || reverts.some((r, i) => !same(tool, r, step.revisions[i]!))) {
+        throw new RefusedError(
+          [`track ${step.track}: the files in ${source.origin} revert ${reverts.join(', ') || 'nothing'}, the plan said ${step.revisions.join(', ') || 'nothing'}`],
+          'plan again with the same migration source (--source) the rollback runs with',
+        );
+      }
+
+      const session = await deps.connector.connect(ctx.databaseUrl);
+      try {
+        await checkClientConnection(session, ctx);
+        const table = await driver.open(session, step.table);
+        const held = await acquireLocks(session, table, lockTimeoutMs, step.track);
+        try {
+          ctx.log.debug(`native: track ${step.track}: holding ${held.map((k) => `pg_advisory_lock(${k})`).join(', ') || 'no lock of the tool'} for ${displayName(table)}`);
+          await cancellable(session, deps.connector, ctx, () => runLocked(session, { step, tool, driver, table, downs }, ctx));
+        } finally {
+          await releaseLocks(session, held, ctx);
+        }
+      } finally {
+        await session.close();
+      }
+    },
+  };
+}
+
+/** What one track's run works with, once planned and locked. */
+interface LockedRun {
+  step: TrackStep;
+  tool: MigrationTool;
+  driver: NativeDriver;
+  table: NativeTable;
+  downs: NativeDown[];
+}
+
+async function runLocked(session: DatabaseSession, run: LockedRun, ctx: RunnerContext): Promise<void> {
+  const { step, tool, driver, table, downs } = run;
+  const where = displayName(table);
+  const ref = { schema: table.schema, table: table.table };
+  const state = await tool.readState(session, ref);
+  refuseChangedSincePlan(run, state, where);
+  // Nothing applied and no table: nothing to run, and nothing is created (the database stays as found).
+  if (!state.tableExists) return;
+
+  for (const [i, down] of downs.entries()) {
+    // A first interrupt ends the track on a whole file: the one running finishes, no other starts.
+    if (i > 0 && (ctx.stop?.aborted || ctx.abort?.aborted)) {
+      const last = downs[i - 1]!;
+      throw new InterruptedError(`track ${step.track}: stopped after the down of ${last.from}; ${where} holds ${version(last.to)}`);
+    }
+    ctx.onOutput(`${step.track}: ${down.from} -> ${version(down.to)}${down.file === undefined ? ' (no down file: version moves, nothing runs)' : ` (${down.file})`}`);
+    try {
+      await driver.runDown(session, table, down);
+    } catch (err) {
+      if (!(err instanceof NativeStepError)) throw err;
+      throw new StepFailedError(step.track, down.from, err.cause ?? err, stepFailedHint(run, where, down, err));
+    }
+  }
+
+  const end = await tool.readState(session, ref);
+  const landed = end.revisions.length > 1 ? end.revisions.join(',') : (end.revisions[0] ?? null);
+  if (end.dirty || !same(tool, landed, target(step))) {
+    throw new StepFailedError(
+      step.track,
+      downs[downs.length - 1]?.from ?? current(step) ?? '-',
+      new Error(`after the downs ${where} holds ${version(landed)}${end.dirty ? ' (dirty)' : ''}, expected ${version(target(step))}`),
+      'something else wrote the version table while the lock was held: inspect it before doing anything else',
     );
   }
 }
 
+/** Under the locks: the table must still be clean and where the plan found it. */
+function refuseChangedSincePlan({ step, tool }: LockedRun, state: TrackState, where: string): void {
+  if (state.dirty) {
+    const at = state.revisions.join(',') || '-1';
+    const repair = dirtyRepairAdvice(tool, state, step.revisions, [], step.table);
+    throw new RefusedError(
+      [`track ${step.track}: ${tool.name} table ${where} is dirty at ${at}: a migration step started and did not finish since the plan`],
+      repair !== undefined
+        ? `${repair}, then re-run the rollback`
+        : `see which statements of the failed step ran, make the schema match one version, mark that version clean with ${tool.name}'s own command, then re-run the rollback`,
+    );
+  }
+  const found = state.revisions;
+  if (found.length !== step.current.length || found.some((r, i) => !same(tool, r, step.current[i]!))) {
+    throw new RefusedError(
+      [`track ${step.track}: ${where} holds ${found.join(', ') || version(null)}, the plan was made at ${step.current.join(', ') || version(null)}`],
+      'something migrated since the plan: plan again',
+    );
+  }
+}
+
+/** The repair after a failed down, from what the driver says the table holds and where the schema is. */
+function stepFailedHint({ step, tool }: LockedRun, where: string, down: NativeDown, err: NativeStepError): string {
+  const { table, schema } = err;
+  const holds = table.dirty ? `(${table.version ?? '-1'}, dirty=true), as ${tool.name} leaves it,` : version(table.version);
+  const markClean = (v: string | null) => {
+    const command = v === null ? undefined : markCleanCommand(tool, v, step);
+    return command !== undefined ? `run "${command}"` : `mark ${version(v)} clean with ${tool.name}'s own command`;
+  };
+  if (schema === 'partial') {
+    return (
+      `the down of ${down.from} ran without a transaction and ${err.statementsRun ?? 'some'} of its statements took effect before it failed; ${where} holds ${holds} ` +
+      `while the schema is part way from ${down.from} to ${version(down.to)}. Check which statements of ${down.file ?? 'the down'} ran, undo them by hand (or finish the down by hand and record ${version(down.to)} with ${tool.name}), then re-run the rollback`
+    );
+  }
+  const real = schema === 'from' ? down.from : down.to;
+  if (!table.dirty && same(tool, table.version, real)) {
+    return `nothing of this step stayed; ${where} still holds ${version(table.version)}. Fix the cause (${err.message}), then re-run the rollback`;
+  }
+  // golang-migrate: a failed body ran as one implicit transaction, so PostgreSQL undid all of it:
+  // the schema is still at `from`, though the table says (previous, dirty). After "mark clean"
+  // failed, the file did run: the schema is at the previous version. The tool's own advice is the
+  // same: force the version the schema really is at.
+  const what = schema === 'from'
+    ? 'the down file failed and PostgreSQL rolled all of its statements back (unless the file commits on its own)'
+    : `the down file ran, but ${table.dirty ? 'marking the step clean' : 'recording it in the version table'} failed`;
+  return `${what}; ${where} now holds ${holds} while the schema is at ${version(real)}. Fix the cause, check the schema, ${markClean(real)}, then re-run the rollback`;
+}
+
 /**
- * Steps golang-migrate would take without reverting a version: a version whose down file is
- * missing (newMigration makes an empty migration: the table moves, nothing runs) and a hole in
- * one-by-one numbering (Prev() steps over it). Either leaves that version's changes in the schema
- * while the table says they are gone, so the plan is refused unless the user opted in.
+ * The tool's command that marks version `v` clean (golang-migrate: "migrate ... force V"), asked of
+ * its dirtyRepair as "a table dirty below v, with v to revert": the repair it gives is exactly that.
  */
-function refuseIncomplete(track: string, files: MigrationFiles, plan: DownStep[]): void {
-  const problems = plan.flatMap((down) => {
-    const step = `track ${track}: ${down.from} -> ${version(down.to)}`;
+function markCleanCommand(tool: MigrationTool, v: string, step: TrackStep): string | undefined {
+  const repair = tool.offers.dirty?.repair({ tableExists: true, revisions: [], dirty: true }, [v], [], step.table);
+  return repair !== undefined && same(tool, repair.version, v) ? repair.command : undefined;
+}
+
+/**
+ * Steps the tool would take without reverting a version: a version whose down file is missing (the
+ * table moves, nothing runs) and a hole in one-by-one numbering (stepped over). Either leaves that
+ * version's changes in the schema while the table says they are gone, so the plan is refused unless
+ * the user opted in.
+ */
+function refuseIncomplete(step: TrackStep, origin: string, downs: NativeDown[]): void {
+  const problems = downs.flatMap((down) => {
+    const at = `track ${step.track}: ${down.from} -> ${version(down.to)}`;
     const out: string[] = [];
     if (down.file === undefined) {
       out.push(
-        `${step}: no down file ${down.expectedFile ?? `for version ${down.from}`} in ${files.origin}; golang-migrate would move the table past ${down.from} ` +
+        `${at}: no down ${down.expectedFile ?? `file for version ${down.from}`} in ${origin}; ${step.tool} would move the table past ${down.from} ` +
           `running nothing, leaving what ${down.from}'s up file created in the schema`,
       );
     }
     if (down.missing !== undefined) {
       out.push(
-        `${step}: no file at all for ${missingText(down.missing)} in ${files.origin} (the files are numbered one by one, so this looks like a missing file); ` +
-          `golang-migrate would step from ${down.from} to ${version(down.to)}, leaving what ${missingText(down.missing)} created in the schema`,
+        `${at}: no file at all for ${missingText(down.missing)} in ${origin} (the files are numbered one by one, so this looks like a missing file); ` +
+          `${step.tool} would step from ${down.from} to ${version(down.to)}, leaving what ${missingText(down.missing)} created in the schema`,
       );
     }
     return out;
@@ -96,187 +259,49 @@ function refuseIncomplete(track: string, files: MigrationFiles, plan: DownStep[]
       problems,
       'give the complete migrations of the release that is running now (--source); for a migration that cannot be undone, ship a down file that does nothing on purpose ' +
         '(a comment and "SELECT 1;", as golang-migrate recommends); or, when those versions really need no down (nothing to undo, never applied), ' +
-        'pass --allow-missing-downs to move past them as golang-migrate does',
+        `pass --allow-missing-downs to move past them as ${step.tool} does`,
     );
   }
 }
 
 const missingText = (m: { first: string; last: string }) => (m.first === m.last ? `version ${m.first}` : `versions ${m.first}..${m.last}`);
 
-/** The plan's view of the steps: each with its file, or none. */
-function planned(plan: DownStep[]): PlannedDown[] {
-  return plan.map((down) => ({
+/** The plan's view of the downs: each with its file, or none. */
+function planned(downs: NativeDown[]): PlannedDown[] {
+  return downs.map((down) => ({
     revision: down.from,
     to: down.to ?? BASE,
-    ...(down.file ? { file: down.file.name } : {}),
+    ...(down.file !== undefined ? { file: down.file } : {}),
     ...(down.missing ? { missing: down.missing.first === down.missing.last ? down.missing.first : `${down.missing.first}..${down.missing.last}` } : {}),
   }));
-}
-
-export function createNativeRunner(deps: NativeRunnerDeps): Runner {
-  const lockTimeoutMs = Math.max(1, deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
-  /** golang-migrate's steps for the step's versions, refused when incomplete (unless allowed). */
-  const stepsFor = (step: TrackStep, files: MigrationFiles): DownStep[] => {
-    const current = step.current[0] === undefined ? null : canonical(step.current[0]);
-    const plan = planGoto(files, current, step.target === BASE ? null : canonical(step.target));
-    if (!deps.allowMissingDowns) refuseIncomplete(step.track, files, plan);
-    return plan;
-  };
-  return {
-    name: 'native',
-    async preview(step: TrackStep): Promise<PlannedDown[]> {
-      refuseOtherTools(step);
-      return planned(stepsFor(step, await deps.loadSource(step.track)));
-    },
-    async downScripts(step: TrackStep): Promise<Array<{ file: string; sql: string }>> {
-      refuseOtherTools(step);
-      return stepsFor(step, await deps.loadSource(step.track)).flatMap((down) => (down.file ? [{ file: down.file.name, sql: down.file.body }] : []));
-    },
-    async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
-      refuseOtherTools(step);
-      if (step.current.length > 1) {
-        throw new RefusedError([`track ${step.track}: golang-migrate keeps one version, the plan names ${step.current.join(', ')}`]);
-      }
-      // Versions as the table stores them ("013" in a plan means 13).
-      const current = step.current[0] === undefined ? null : canonical(step.current[0]);
-      const target = step.target === BASE ? null : canonical(step.target);
-
-      // Files first: nothing is locked while they are read or downloaded.
-      const files = await deps.loadSource(step.track);
-      if (files.ignored.length > 0) ctx.log.debug(`native: ${files.origin}: golang-migrate ignores ${files.ignored.join(', ')}`);
-      const plan = stepsFor(step, files);
-      const reverts = plan.map((s) => s.from);
-      if (reverts.join(',') !== step.revisions.map(canonical).join(',')) {
-        throw new RefusedError(
-          [`track ${step.track}: the files in ${files.origin} revert ${reverts.join(', ') || 'nothing'}, the plan said ${step.revisions.join(', ') || 'nothing'}`],
-          'plan again with the same migration source (--source) the rollback runs with',
-        );
-      }
-
-      const session = await deps.connector.connect(ctx.databaseUrl);
-      try {
-        await checkClientConnection(session, ctx);
-        const schema = await resolveSchema(session, step.table);
-        const table: ResolvedVersionTable = { schema, table: step.table.table };
-        const [{ db }] = (await session.query<{ db: string }>('SELECT current_database() AS db')).rows as [{ db: string }];
-        // The key an app calling postgres.WithInstance with no DatabaseName takes (CURRENT_DATABASE(),
-        // no slash), as kagent does: it is the app that migrates on start we must exclude. The migrate
-        // CLI (postgres.Open(url)) hashes the URL path WITH its leading slash ("/app"), a different key
-        // (advisoryLockKeys().cli); the workloads that migrate are stopped before any down anyway.
-        const key = advisoryLockKey(db, schema, table.table);
-        await acquireLock(session, key, lockTimeoutMs, step.track, table);
-        ctx.log.debug(`native: track ${step.track}: holding pg_advisory_lock(${key}) for ${displayName(table)}`);
-        try {
-          // A second interrupt cancels the statement running now: PostgreSQL rolls the file back and
-          // golang-migrate's bookkeeping (previous version, dirty) says where the track stands.
-          const [{ pid }] = (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
-          const cancel = () => void cancelBackend(deps.connector, ctx.databaseUrl, pid, ctx);
-          ctx.abort?.addEventListener('abort', cancel, { once: true });
-          try {
-            await runLocked(session, step, table, plan, current, target, ctx);
-          } finally {
-            ctx.abort?.removeEventListener('abort', cancel);
-          }
-        } finally {
-          await session.query('SELECT pg_advisory_unlock($1)', [key]).catch((err: unknown) => {
-            // The session closes next, which releases the lock anyway.
-            ctx.log.debug(`native: unlock of ${key} failed: ${err instanceof Error ? err.message : String(err)}`);
-          });
-        }
-      } finally {
-        await session.close();
-      }
-    },
-  };
-}
-
-async function runLocked(
-  session: DatabaseSession,
-  step: TrackStep,
-  table: ResolvedVersionTable,
-  plan: DownStep[],
-  current: string | null,
-  target: string | null,
-  ctx: RunnerContext,
-): Promise<void> {
-  const where = displayName(table);
-  const state = await golangMigrate.readState(session, table);
-  const found = state.revisions[0] ?? null;
-  if (state.dirty) {
-    const v = found ?? '-1';
-    throw new RefusedError(
-      [`track ${step.track}: ${where} is dirty at version ${v}: a migration started and did not finish (golang-migrate: "Dirty database version ${v}. Fix and force version.")`],
-      `make the schema match version ${v} by hand (see which statements of the failed migration ran), then run "migrate -path DIR -database URL force ${v}" and re-run the rollback`,
-    );
-  }
-  if (found !== current) {
-    throw new RefusedError(
-      [`track ${step.track}: ${where} holds version ${version(found)}, the plan was made at ${version(current)}`],
-      'something migrated since the plan: plan again',
-    );
-  }
-  // The driver creates a missing table when it opens; it can only be missing when nothing is applied.
-  if (!state.tableExists) await ensureVersionTable(session, table);
-
-  for (const [i, down] of plan.entries()) {
-    // A first interrupt ends the track on a whole file: the one running finishes, no other starts.
-    if (i > 0 && (ctx.stop?.aborted || ctx.abort?.aborted)) {
-      throw new InterruptedError(`track ${step.track}: stopped after the down of ${plan[i - 1]!.from}; ${where} holds (${plan[i - 1]!.to ?? '-1'}, clean)`);
-    }
-    ctx.onOutput(`${step.track}: ${down.from} -> ${version(down.to)}${down.file === undefined ? ' (no down file: version moves, nothing runs)' : ` (${down.file.name})`}`);
-    try {
-      await runDownStep(session, table, down);
-    } catch (err) {
-      if (!(err instanceof MigrationStepError)) throw err;
-      throw new StepFailedError(step.track, down.from, err.cause ?? err, stepFailedHint(err, where, down.from));
-    }
-  }
-
-  const end = await golangMigrate.readState(session, table);
-  const landed = end.revisions[0] ?? null;
-  if (end.dirty || landed !== target) {
-    const last = plan[plan.length - 1]?.from ?? current ?? '-';
-    throw new StepFailedError(
-      step.track,
-      last,
-      new Error(`after the downs ${where} holds (${version(landed)}, dirty=${end.dirty}), expected (${version(target)}, dirty=false)`),
-      'something else wrote the version table while the lock was held: inspect it before doing anything else',
-    );
-  }
-}
-
-function stepFailedHint(err: MigrationStepError, where: string, from: string): string {
-  const { version: v, dirty } = err.left;
-  if (!dirty) {
-    return `nothing of this step ran; ${where} still holds (${version(v)}, clean). Fix the cause (${err.message}), then re-run the rollback`;
-  }
-  // A failed body ran as one implicit transaction, so PostgreSQL undid all of it: the schema is
-  // still at `from`, though the table says (previous, dirty). After "mark clean" failed, the file
-  // did run: the schema is at the previous version. golang-migrate's own advice is the same: force
-  // the version the schema really is at.
-  const [what, real] =
-    err.phase === 'body'
-      ? [`the down file failed and PostgreSQL rolled all of its statements back (unless the file commits on its own)`, from]
-      : ['the down file ran, but marking the step clean failed', v ?? '-1'];
-  return (
-    // (-1, dirty) after a failed first migration: golang-migrate's NilVersion, written as a row, not an empty table.
-    `${what}; ${where} now holds (${v ?? '-1'}, dirty=true), as golang-migrate leaves it, while the schema is at ${real}. ` +
-    `Fix the cause, check the schema, run "migrate -path DIR -database URL force ${real}", then re-run the rollback`
-  );
 }
 
 /**
  * A file runs as one simple query: PostgreSQL commits it when its last statement ends, even if the
  * plugin died meanwhile (SIGKILL, a lost machine), since it only notices a gone client when it
- * next writes to it. golang-migrate's table then says (previous, dirty) over a schema already
- * reverted, and "force" the reverted version would be wrong. With client_connection_check_interval
- * (PostgreSQL 14+) the server checks the socket while a statement runs and aborts the file, so the
- * table's dirty version stays the truth: the schema is still at the file's version.
+ * next writes to it. The tool's table then says the file did not finish over a schema already
+ * reverted. With client_connection_check_interval (PostgreSQL 14+) the server checks the socket
+ * while a statement runs and aborts the file, so the table stays the truth.
  */
 async function checkClientConnection(session: DatabaseSession, ctx: RunnerContext): Promise<void> {
   await session.query(`SET client_connection_check_interval = '${CLIENT_CHECK_MS}ms'`).catch((err: unknown) => {
     ctx.log.debug(`native: client_connection_check_interval not set (PostgreSQL before 14?): ${err instanceof Error ? err.message : String(err)}`);
   });
+}
+
+/**
+ * Runs `work` so that a second interrupt cancels the statement running now: PostgreSQL rolls the
+ * statement (and the transaction it is in) back, and the tool's bookkeeping says where the track stands.
+ */
+async function cancellable(session: DatabaseSession, connector: DatabaseConnector, ctx: RunnerContext, work: () => Promise<void>): Promise<void> {
+  const [{ pid }] = (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+  const cancel = () => void cancelBackend(connector, ctx.databaseUrl, pid, ctx);
+  ctx.abort?.addEventListener('abort', cancel, { once: true });
+  try {
+    await work();
+  } finally {
+    ctx.abort?.removeEventListener('abort', cancel);
+  }
 }
 
 async function cancelBackend(connector: DatabaseConnector, url: string, pid: number, ctx: RunnerContext): Promise<void> {
@@ -292,38 +317,77 @@ async function cancelBackend(connector: DatabaseConnector, url: string, pid: num
   }
 }
 
-/** The tool's pg_advisory_lock, queued like the tool's but bounded with lock_timeout (55P03 when it runs out). */
-async function acquireLock(session: DatabaseSession, key: number, timeoutMs: number, track: string, table: ResolvedVersionTable): Promise<void> {
-  // SET LOCAL ends with the transaction; the session-level advisory lock outlives it.
+// ---------------------------------------------------------------------------------------------
+// The tool's advisory locks: each queued like the tool's own, all bounded by one deadline.
+
+const INT8 = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
+
+/** Takes every lock the driver names, in order; none stays held when one cannot be had. Returns the keys held. */
+async function acquireLocks(session: DatabaseSession, table: NativeTable, timeoutMs: number, track: string): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  const held: string[] = [];
+  try {
+    for (const lock of table.locks) {
+      await acquireLock(session, lock, Math.max(1, deadline - Date.now()), timeoutMs, track, table);
+      held.push(lock.key);
+    }
+  } catch (err) {
+    await releaseLocks(session, held);
+    throw err;
+  }
+  return held;
+}
+
+/** pg_advisory_lock bounded with lock_timeout (55P03 when it runs out); SET LOCAL ends with the transaction, the session lock outlives it. */
+async function acquireLock(session: DatabaseSession, lock: { key: string; what: string }, waitMs: number, timeoutMs: number, track: string, table: NativeTable): Promise<void> {
+  if (!/^-?[0-9]+$/.test(lock.key) || BigInt(lock.key) < INT8.min || BigInt(lock.key) > INT8.max) {
+    throw new Error(`native driver bug: advisory lock key ${JSON.stringify(lock.key)} is not a bigint`);
+  }
   await session.query('BEGIN');
   try {
-    await session.query(`SET LOCAL lock_timeout = '${Math.round(timeoutMs)}ms'`);
-    await session.query('SELECT pg_advisory_lock($1)', [key]);
+    await session.query(`SET LOCAL lock_timeout = '${Math.round(waitMs)}ms'`);
+    await session.query('SELECT pg_advisory_lock($1::bigint)', [lock.key]);
     await session.query('COMMIT');
   } catch (err) {
     await session.query('ROLLBACK').catch(() => undefined);
     if (sqlState(err) !== '55P03') throw err;
-    const holder = await lockHolder(session, key);
+    const { classid, objid } = lockTag(lock.key);
     throw new LockedError(
-      `track ${track}: golang-migrate's lock for ${displayName(table)} (pg_advisory_lock(${key})) is held by ${holder}; gave up after ${timeoutMs / 1000} s`,
+      `track ${track}: ${lock.what} for ${displayName(table)} (pg_advisory_lock(${lock.key})) is held by ${await lockHolder(session, lock.key)}; gave up after ${timeoutMs / 1000} s`,
       {
         hint:
-          'another migration is running (the app migrating on start, or a migrate CLI). Nothing was changed. Find the holder with ' +
+          'another migration is running (the app migrating on start, or the tool\'s CLI). Nothing was changed. Find the holder with ' +
           `"SELECT a.pid, a.application_name, a.client_addr, a.state, a.query FROM pg_locks l JOIN pg_stat_activity a USING (pid) ` +
-          `WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = ${key} AND l.objsubid = 1 AND l.granted", let it finish or stop it, then re-run`,
+          `WHERE l.locktype = 'advisory' AND l.classid = ${classid} AND l.objid = ${objid} AND l.objsubid = 1 AND l.granted", let it finish or stop it, then re-run`,
         cause: err,
       },
     );
   }
 }
 
-async function lockHolder(session: DatabaseSession, key: number): Promise<string> {
+async function releaseLocks(session: DatabaseSession, keys: readonly string[], ctx?: RunnerContext): Promise<void> {
+  for (const key of [...keys].reverse()) {
+    await session.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch((err: unknown) => {
+      // The session closes next, which releases the lock anyway.
+      ctx?.log.debug(`native: unlock of ${key} failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
+}
+
+/** How pg_locks shows a one-bigint advisory lock: the high 32 bits in classid, the low in objid, objsubid 1. */
+function lockTag(key: string): { classid: string; objid: string } {
+  const unsigned = BigInt.asUintN(64, BigInt(key));
+  return { classid: (unsigned >> 32n).toString(), objid: (unsigned & 0xffffffffn).toString() };
+}
+
+async function lockHolder(session: DatabaseSession, key: string): Promise<string> {
+  const { classid, objid } = lockTag(key);
   try {
     const { rows } = await session.query<{ pid: number; app: string | null; addr: string | null }>(
       `SELECT a.pid, a.application_name AS app, host(a.client_addr) AS addr FROM pg_locks l JOIN pg_stat_activity a USING (pid)
         WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1 AND l.granted`,
-      [key],
+          AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 1 AND l.granted`,
+      [classid, objid],
     );
     const h = rows[0];
     if (h === undefined) return 'another session';

@@ -9,6 +9,7 @@ import { VersionTableError } from '../core/errors.js';
 import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
 import { linearHistory } from './linear-history.js';
 import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
+import { dbmateNative } from './dbmate-native.js';
 
 const name = 'dbmate';
 const defaultTable = 'schema_migrations';
@@ -58,6 +59,7 @@ export const dbmate: MigrationTool = {
   checkRevision,
   readState,
   offers: {
+    native: dbmateNative,
     history: { read: readMigrations, about: { files: '`DIGITS_name.sql`', revision: 'the digits as written (`20240301120000`)', head: 'the last file by name' } },
   },
 };

@@ -5,10 +5,10 @@
  * hand-edited table with two rows instead of picking one at random).
  * Reference: shared/reference/migration-tools.md §1.
  */
-import { crc32 } from 'node:zlib';
 import { MigrationsError, UsageError, VersionTableError } from '../core/errors.js';
 import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
-import { parseMigrationFiles, type DownStep, type SourceFile } from './golang-migrate-files.js';
+import { parseMigrationFiles } from './golang-migrate-files.js';
+import { NIL_VERSION, golangMigrateNative, resolveSchema } from './golang-migrate-native.js';
 import { linearHistory } from './linear-history.js';
 import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
 
@@ -16,8 +16,6 @@ const name = 'golang-migrate';
 const defaultTable = 'schema_migrations';
 const tableShape = 'schema_migrations(version bigint not null primary key, dirty boolean not null)';
 
-/** golang-migrate's database.NilVersion: stored only as (-1, dirty=true) after a failed down of the first migration. */
-const NIL_VERSION = '-1';
 /** The version column is a PostgreSQL bigint. */
 const INT64_MAX = 9223372036854775807n;
 
@@ -32,24 +30,6 @@ function checkRevision(revision: string): string | undefined {
     return `golang-migrate version ${revision} does not fit the tool's bigint version column (at most ${INT64_MAX})`;
   }
   return undefined;
-}
-
-/**
- * The schema golang-migrate uses for this table: the configured one, else SELECT CURRENT_SCHEMA()
- * (NULL there is golang-migrate's ErrNoSchema, a VersionTableError here). The lock key needs it too.
- */
-export async function resolveSchema(db: SqlClient, ref: VersionTableRef): Promise<string> {
-  if (ref.schema !== undefined) return ref.schema;
-  const { rows } = await db.query<{ schema: string | null }>('SELECT current_schema() AS schema');
-  const schema = rows[0]?.schema;
-  if (schema === null || schema === undefined) {
-    throw new VersionTableError(
-      `cannot locate golang-migrate table ${ref.table}: the search_path names no existing schema ` +
-        '(current_schema() is NULL; golang-migrate itself fails with "no schema")',
-      { hint: "name the track's schema explicitly, or fix the search_path of the user in the database URL" },
-    );
-  }
-  return schema;
 }
 
 async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackState> {
@@ -145,183 +125,8 @@ export const golangMigrate: MigrationTool = {
   readState,
   order: { compare: compareRevisions },
   offers: {
+    native: golangMigrateNative,
     history: { read: readMigrations, about: { files: '`N_name.up.sql` / `.down.sql`', revision: '`N` without leading zeros', head: 'the highest N' } },
     dirty: { repair: dirtyRepair, namesDownFile },
   },
 };
-
-// ---------------------------------------------------------------------------------------------
-// The advisory lock golang-migrate takes (database/util.go GenerateAdvisoryLockId, v4.15+).
-
-const ADVISORY_LOCK_ID_SALT = 1486364155n;
-
-/**
- * The key golang-migrate ≥ v4.15 passes to `pg_advisory_lock($1)`:
- * crc32(schema + "\0" + table + "\0" + databaseName) × 1486364155, mod 2^32 (an unsigned 32-bit
- * value, so pg_locks shows classid=0, objid=key, objsubid=1).
- *
- * `databaseName` is hashed exactly as given. Gotcha: the `migrate` CLI (and any program calling
- * `postgres.Open(url)`) uses the URL's path, WITH its leading slash ("/app"), while programs using
- * `postgres.WithInstance` with no DatabaseName get CURRENT_DATABASE() ("app"). The two give
- * different keys; see advisoryLockKeys.
- */
-export function advisoryLockKey(databaseName: string, schema: string, table: string): number {
-  return generateAdvisoryLockId(databaseName, schema, table);
-}
-
-/**
- * golang-migrate's database.GenerateAdvisoryLockId, verbatim: with additional names the hashed string
- * is `additionalNames... + "\0" + databaseName`. Kept general for the older key forms: v4.2–v4.14
- * hashed (databaseName, schema), v4.0–v4.1 databaseName alone.
- */
-export function generateAdvisoryLockId(databaseName: string, ...additionalNames: string[]): number {
-  const hashed = additionalNames.length > 0 ? [...additionalNames, databaseName].join('\0') : databaseName;
-  const sum = BigInt(crc32(Buffer.from(hashed, 'utf8')));
-  return Number((sum * ADVISORY_LOCK_ID_SALT) & 0xffffffffn);
-}
-
-/**
- * Both keys golang-migrate may use for one version table of database `currentDatabase` (as
- * CURRENT_DATABASE() names it): `library` for WithInstance callers (e.g. an app that migrates on
- * start), `cli` for the migrate CLI and postgres.Open(url) callers (path with its leading slash).
- * A plugin that must exclude both should take both.
- */
-export function advisoryLockKeys(currentDatabase: string, schema: string, table: string): { library: number; cli: number } {
-  return {
-    library: advisoryLockKey(currentDatabase, schema, table),
-    cli: advisoryLockKey(`/${currentDatabase}`, schema, table),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Executing migrations as the database/postgres driver and migrate.go's runMigrations do.
-
-/** A version table whose schema is known: the driver always qualifies it (migrationsSchemaName). */
-export interface ResolvedVersionTable {
-  schema: string;
-  table: string;
-}
-
-/**
- * The driver's ensureVersionTable: look in information_schema first (so a user without CREATE can
- * still work with an existing table), create with the driver's DDL only when missing.
- * Returns whether it created the table.
- */
-export async function ensureVersionTable(db: SqlClient, ref: ResolvedVersionTable): Promise<boolean> {
-  const { rows } = await db.query<{ count: string | number }>(
-    'SELECT COUNT(1) AS count FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2 LIMIT 1',
-    [ref.schema, ref.table],
-  );
-  if (Number(rows[0]?.count ?? 0) === 1) return false;
-  await db.query(`CREATE TABLE IF NOT EXISTS ${qualifiedName(ref)} (version bigint not null primary key, dirty boolean not null)`);
-  return true;
-}
-
-/**
- * The driver's SetVersion: in one transaction, TRUNCATE then INSERT (version, dirty). version null
- * is NilVersion: clean, the INSERT is skipped (an empty table); dirty, (-1, true) is written (the
- * fix for golang-migrate issue #330, so a failed down of the first migration stays visible).
- */
-export async function setVersion(db: SqlClient, ref: ResolvedVersionTable, version: string | null, dirty: boolean): Promise<void> {
-  const table = qualifiedName(ref);
-  await db.query('BEGIN');
-  try {
-    await db.query(`TRUNCATE ${table}`);
-    if (version !== null || dirty) {
-      await db.query(`INSERT INTO ${table} (version, dirty) VALUES ($1, $2)`, [version ?? NIL_VERSION, dirty]);
-    }
-    await db.query('COMMIT');
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}
-
-/** A migration file's SQL failed; the message reads like golang-migrate's, with line and column. */
-export class MigrationBodyError extends Error {
-  constructor(
-    readonly file: string,
-    readonly sqlState: string | undefined,
-    readonly line: number | undefined,
-    readonly column: number | undefined,
-    cause: unknown,
-  ) {
-    const pg = (cause ?? {}) as { message?: string; detail?: string };
-    const where = line === undefined ? '' : ` (line ${line}, column ${column})`;
-    const detail = typeof pg.detail === 'string' && pg.detail !== '' ? `, ${pg.detail}` : '';
-    super(`migration failed: ${pg.message ?? String(cause)}${where}${detail} in ${file}`, { cause });
-    this.name = 'MigrationBodyError';
-  }
-}
-
-/**
- * Runs one migration file as the driver's Run does without x-multi-statement: the whole text in ONE
- * query. With no parameters node-postgres uses the simple protocol, so PostgreSQL runs a multi-
- * statement text as one implicit transaction (all or nothing), and statements that refuse to run in
- * a transaction (CREATE INDEX CONCURRENTLY) fail unless alone in their file, exactly as with the
- * tool. No BEGIN is added: a file may carry its own BEGIN/COMMIT. Whitespace-only text runs nothing
- * (runStatement returns early). After a failure a ROLLBACK ends a transaction block the file itself
- * opened and left aborted (outside one it is a no-op with a warning); golang-migrate leaves that to
- * the end of its connection, which rolls back the same way.
- */
-export async function runMigrationBody(db: SqlClient, file: SourceFile): Promise<void> {
-  if (file.body.trim() === '') return;
-  try {
-    await db.query(file.body);
-  } catch (err) {
-    const state = sqlState(err);
-    if (state === undefined) throw err; // lost connection and the like: not the file's fault
-    await db.query('ROLLBACK').catch(() => undefined);
-    const position = Number((err as { position?: unknown }).position);
-    const at = Number.isInteger(position) && position > 0 ? lineAndColumn(file.body, position) : undefined;
-    throw new MigrationBodyError(file.name, state, at?.line, at?.column, err);
-  }
-}
-
-/** PostgreSQL's error position counts characters from 1; the driver reports line and column the same way. */
-function lineAndColumn(text: string, position: number): { line: number; column: number } | undefined {
-  const chars = [...text.replace(/\r\n/g, '\n')];
-  if (position > chars.length) return undefined;
-  const before = chars.slice(0, position - 1);
-  const lastNewline = before.lastIndexOf('\n');
-  return { line: before.filter((c) => c === '\n').length + 1, column: position - 1 - lastNewline };
-}
-
-/** Which part of a step failed, and so what the version table holds afterwards. */
-export type StepPhase = 'mark-dirty' | 'body' | 'mark-clean';
-
-export class MigrationStepError extends Error {
-  constructor(
-    readonly step: DownStep,
-    readonly phase: StepPhase,
-    cause: unknown,
-  ) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
-    this.name = 'MigrationStepError';
-  }
-  /**
-   * What the table holds now: after a failed mark-dirty its transaction rolled back (the previous
-   * clean version stays); after that, (to, dirty) was committed and stays.
-   */
-  get left(): { version: string | null; dirty: boolean } {
-    return this.phase === 'mark-dirty' ? { version: this.step.from, dirty: false } : { version: this.step.to, dirty: true };
-  }
-}
-
-/**
- * One down step exactly as migrate.go's runMigrations runs it: SetVersion(to, dirty=true), the
- * body (if the version has a down file), SetVersion(to, dirty=false). `to` is the PREVIOUS version,
- * so a failing body leaves (previous, dirty) behind, as the tool does.
- */
-export async function runDownStep(db: SqlClient, ref: ResolvedVersionTable, step: DownStep): Promise<void> {
-  let phase: StepPhase = 'mark-dirty';
-  try {
-    await setVersion(db, ref, step.to, true);
-    phase = 'body';
-    if (step.file !== undefined) await runMigrationBody(db, step.file);
-    phase = 'mark-clean';
-    await setVersion(db, ref, step.to, false);
-  } catch (err) {
-    throw new MigrationStepError(step, phase, err);
-  }
-}

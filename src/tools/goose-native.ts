@@ -115,11 +115,21 @@ function planDowns(files: readonly MigrationFile[], current: string | null, targ
     if (parsed.substituted.length > 0) {
       problems.push(`${m.file.name}: its Down uses -- +goose ENVSUB ON with variables goose fills from its own environment (${parsed.substituted[0]!.trim()})`);
     }
+    // No Down section at all: goose deletes the row running nothing, like golang-migrate's missing
+    // down file, so the runner refuses it the same way unless --allow-missing-downs. An explicit,
+    // empty Down section is a choice the author made and runs as written.
+    if (!DOWN_ANNOTATION.test(m.file.body)) {
+      const { file: _file, ...withoutFile } = step;
+      return { ...withoutFile, expectedFile: `-- +goose Down section in ${m.file.name}`, sql: '', transactional: parsed.useTx, statements: [] };
+    }
     return { ...step, sql: parsed.statements.join('\n'), transactional: parsed.useTx, statements: parsed.statements };
   });
   if (problems.length > 0) throw new RefusedError(problems, JOB_RUNNER);
   return { downs, ignored };
 }
+
+/** goose's annotation line for the Down section (parser.go: `-- +goose Down`, any case). */
+const DOWN_ANNOTATION = /^--\s*\+goose\s+down\b/im;
 
 function parseDown(file: MigrationFile) {
   try {

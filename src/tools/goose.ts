@@ -11,6 +11,7 @@ import { MigrationsError, VersionTableError } from '../core/errors.js';
 import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
 import { compareDecimal, linearHistory } from './linear-history.js';
 import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
+import { gooseNative } from './goose-native.js';
 
 const name = 'goose';
 const defaultTable = 'goose_db_version';
@@ -75,6 +76,7 @@ export const goose: MigrationTool = {
   readState,
   order: { compare: compareDecimal },
   offers: {
+    native: gooseNative,
     history: { read: readMigrations, about: { files: '`N_name.sql`, `N_name.go` (not `_test.go`)', revision: '`N` without leading zeros', head: 'the highest N' } },
   },
 };

@@ -11,6 +11,7 @@ import { VersionTableError } from '../core/errors.js';
 import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
 import { linearHistory } from './linear-history.js';
 import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
+import { nodePgMigrateNative } from './node-pg-migrate-native.js';
 
 const name = 'node-pg-migrate';
 const defaultTable = 'pgmigrations';
@@ -72,6 +73,7 @@ export const nodePgMigrate: MigrationTool = {
   checkRevision,
   readState,
   offers: {
+    native: nodePgMigrateNative,
     history: {
       read: readMigrations,
       about: { files: 'every file not starting with `.`', revision: 'the name without extension (`1700000000001_tags`)', head: 'the last by numeric prefix (17 digits are a UTC date), then by name' },

@@ -9,6 +9,7 @@ import { VersionTableError } from '../core/errors.js';
 import type { MigrationFile, MigrationHistory, MigrationTool, SqlClient, TrackState, VersionTableRef } from '../core/ports.js';
 import { linearHistory } from './linear-history.js';
 import { displayName, qualifiedName, sqlState, UNDEFINED_TABLE, versionTableReadError } from './sql.js';
+import { sqlMigrateNative } from './sql-migrate-native.js';
 
 const name = 'sql-migrate';
 const defaultTable = 'gorp_migrations';
@@ -62,6 +63,7 @@ export const sqlMigrate: MigrationTool = {
   readState,
   order: { compare: compareSqlMigrateIds },
   offers: {
+    native: sqlMigrateNative,
     history: {
       read: readMigrations,
       about: { files: '`*.sql`', revision: 'the file name (`10_create_tags.sql`)', head: "the last in sql-migrate's order: numbered ids by number, then unnumbered ids by name" },

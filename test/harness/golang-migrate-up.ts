@@ -11,7 +11,8 @@ import type { SqlClient } from '../../src/core/ports.js';
 import { parseMigrationFiles, type MigrationFiles } from '../../src/tools/golang-migrate-files.js';
 import { makeTempDir } from './plugin.js';
 import { query } from './postgres.js';
-import { ensureVersionTable, golangMigrate, resolveSchema, runMigrationBody, setVersion } from '../../src/tools/golang-migrate.js';
+import { golangMigrate } from '../../src/tools/golang-migrate.js';
+import { ensureVersionTable, resolveSchema, runMigrationBody, setVersion } from '../../src/tools/golang-migrate-native.js';
 
 /** Reads one track directory of golang-migrate files. */
 export function readTrack(dir: string): MigrationFiles {

@@ -12,7 +12,8 @@ import { archiveAtRisk, assessDataAtRisk, describeRisk, type ArchivedCopy } from
 import { ExitCode, RollbackError } from '../../src/core/errors.js';
 import type { TrackDecision } from '../../src/core/planner.js';
 import type { DatabaseSession, Runner, TrackStep } from '../../src/core/ports.js';
-import { createNativeRunner, golangMigrateFiles } from '../../src/runners/native.js';
+import { createNativeRunner } from '../../src/runners/native.js';
+import { golangMigrateNative } from '../../src/tools/golang-migrate-native.js';
 import { migrateUp, readTrack } from '../harness/golang-migrate-up.js';
 import { freshDatabase, startServers, testedMajors, type FreshDatabase, type PgMajor } from '../harness/postgres.js';
 
@@ -25,7 +26,10 @@ const coreStep = (): TrackStep => ({
   track: 'core', tool: 'golang-migrate', table: { table: 'schema_migrations' }, current: ['13'], target: '8', revisions: ['13', '12', '11', '10', '9'],
 });
 const revert = (step: TrackStep): TrackDecision[] => [{ kind: 'revert', step }];
-const native = () => createNativeRunner({ connector, loadSource: golangMigrateFiles(openMigrationSource(fixture, { tracks: ['core', 'vector'] })) });
+const native = () => {
+  const source = openMigrationSource(fixture, { tracks: ['core', 'vector'] });
+  return createNativeRunner({ connector, loadSource: (track) => source.files(track), driverFor: () => golangMigrateNative });
+};
 /** A runner whose "down file" is the given SQL: for statements the kagent files do not have. */
 const scripted = (sql: string): Runner => ({ name: 'native', downScripts: async () => [{ file: '000013_x.down.sql', sql }], run: async () => undefined });
 const plan = (dataAtRisk: Awaited<ReturnType<typeof assessDataAtRisk>>) => ({

@@ -13,7 +13,8 @@ import { VersionTableError } from '../../src/core/errors.js';
 import type { DatabaseSession } from '../../src/core/ports.js';
 import { planTrack } from '../../src/core/planner.js';
 import { alembic } from '../../src/tools/alembic.js';
-import { advisoryLockKey, advisoryLockKeys, golangMigrate } from '../../src/tools/golang-migrate.js';
+import { golangMigrate } from '../../src/tools/golang-migrate.js';
+import { advisoryLockKey, advisoryLockKeys } from '../../src/tools/golang-migrate-native.js';
 import { freshDatabase, startServers, testedMajors, type FreshDatabase, type PgMajor } from '../harness/postgres.js';
 
 const connector = createPostgresConnector();

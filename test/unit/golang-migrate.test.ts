@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { VersionTableError } from '../../src/core/errors.js';
 import type { SqlClient } from '../../src/core/ports.js';
-import { advisoryLockKey, advisoryLockKeys, generateAdvisoryLockId, golangMigrate } from '../../src/tools/golang-migrate.js';
+import { golangMigrate } from '../../src/tools/golang-migrate.js';
+import { advisoryLockKey, advisoryLockKeys, generateAdvisoryLockId } from '../../src/tools/golang-migrate-native.js';
 
 /** A SqlClient double answering each query by the first matching pattern. */
 function fakeDb(answers: Array<[RegExp, () => unknown[]]>): SqlClient & { queries: string[] } {

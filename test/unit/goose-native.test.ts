@@ -217,10 +217,16 @@ describe('tools/goose-native planDowns (goose down-to V)', () => {
     assert.deepEqual(plan.ignored, ['1_x_test.go', 'README.md', 'helpers.go']);
   });
 
-  it('a version with no Down section runs nothing but is still planned (goose deletes its row: "EMPTY")', () => {
+  it('a version with no Down section is planned as one without a down (goose deletes its row running nothing: "EMPTY"), so the runner refuses it like a missing down file', () => {
     const files = [sqlFile(1), file('00002_no_down.sql', '-- +goose Up\nCREATE TABLE t_2 (id int);\n')];
     const [down] = gooseNative.planDowns(files, '2', '1').downs as GooseDown[];
-    assert.deepEqual([down!.from, down!.to, down!.file, down!.sql, down!.statements], ['2', '1', '00002_no_down.sql', '', []]);
+    assert.deepEqual([down!.from, down!.to, down!.file, down!.expectedFile, down!.sql, down!.statements], ['2', '1', undefined, '-- +goose Down section in 00002_no_down.sql', '', []]);
+  });
+
+  it('an explicit but empty Down section is the author\'s choice: planned with its file, running nothing', () => {
+    const files = [sqlFile(1), file('00002_empty_down.sql', '-- +goose Up\nCREATE TABLE t_2 (id int);\n-- +goose down\n')];
+    const [down] = gooseNative.planDowns(files, '2', '1').downs as GooseDown[];
+    assert.deepEqual([down!.file, down!.sql, down!.statements], ['00002_empty_down.sql', '', []]);
   });
 
   it('NO TRANSACTION makes the down non-transactional', () => {

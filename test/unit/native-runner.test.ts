@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { RefusedError } from '../../src/core/errors.js';
 import type { DatabaseConnector, RunnerContext, TrackStep } from '../../src/core/ports.js';
 import { createNativeRunner } from '../../src/runners/native.js';
-import { parseMigrationFiles } from '../../src/tools/golang-migrate-files.js';
+import { golangMigrateNative } from '../../src/tools/golang-migrate-native.js';
 
-const files = parseMigrationFiles(
-  ['1_a', '2_b', '3_c'].flatMap((n) => [`${n}.up.sql`, `${n}.down.sql`]).map((name) => ({ name, body: 'SELECT 1;' })),
-  'test/',
-);
+/** A track's files as the source reads them: where from, and each name with its text. */
+const source = (names: string[], origin: string) => ({ origin, files: names.map((name) => ({ name, body: 'SELECT 1;' })) });
+const files = source(['1_a', '2_b', '3_c'].flatMap((n) => [`${n}.up.sql`, `${n}.down.sql`]), 'test/');
+const driverFor = (tool: string) => (tool === 'golang-migrate' ? golangMigrateNative : undefined);
 const ctx: RunnerContext = { databaseUrl: 'postgres://u:pw@db:5432/app', log: { debug: () => undefined }, onOutput: () => undefined };
 const step = (over: Partial<TrackStep> = {}): TrackStep => ({
   track: 'core',
@@ -25,13 +25,14 @@ const connector: DatabaseConnector = {
 };
 
 describe('runners/native: refusals before connecting', () => {
-  const runner = createNativeRunner({ connector, loadSource: async () => files });
+  const runner = createNativeRunner({ connector, loadSource: async () => files, driverFor });
 
   it('is named native', () => assert.equal(runner.name, 'native'));
 
-  it('runs golang-migrate tracks only: it never writes alembic_version itself, not even to preview', async () => {
+  it('refuses a tool without a native driver (alembic), pointing to the job runner: it never writes alembic_version itself, not even to preview', async () => {
     const alembicStep = step({ tool: 'alembic', table: { table: 'alembic_version' }, current: ['0010'], target: '0008', revisions: [] });
-    const notAlembic = (err: unknown) => err instanceof RefusedError && /not alembic/.test(err.message) && /never writes alembic's version table/.test(err.message);
+    const notAlembic = (err: unknown) =>
+      err instanceof RefusedError && /not alembic/.test(err.message) && /never writes alembic's version table/.test(err.message) && /--runner job/.test(err.hint ?? '');
     await assert.rejects(runner.run(alembicStep, ctx), notAlembic);
     await assert.rejects(runner.preview!(alembicStep), notAlembic);
   });
@@ -46,19 +47,10 @@ describe('runners/native: refusals before connecting', () => {
   });
 
   describe('versions the files cannot revert: refused at plan time unless --allow-missing-downs', () => {
-    const withoutDown2 = parseMigrationFiles(
-      ['000001_a.up.sql', '000001_a.down.sql', '000002_b.up.sql', '000003_c.up.sql', '000003_c.down.sql'].map((name) => ({ name, body: 'SELECT 1;' })),
-      'src/core/',
-    );
-    const without2 = parseMigrationFiles(
-      ['1_a.up.sql', '1_a.down.sql', '3_c.up.sql', '3_c.down.sql', '4_d.up.sql', '4_d.down.sql'].map((name) => ({ name, body: 'SELECT 1;' })),
-      'src/core/',
-    );
-    const stamps = parseMigrationFiles(
-      ['20240101120000_a.up.sql', '20240101120000_a.down.sql', '20240301090000_b.up.sql', '20240301090000_b.down.sql'].map((name) => ({ name, body: 'SELECT 1;' })),
-      'src/core/',
-    );
-    const runnerOf = (f: typeof files, allowMissingDowns?: boolean) => createNativeRunner({ connector, loadSource: async () => f, allowMissingDowns });
+    const withoutDown2 = source(['000001_a.up.sql', '000001_a.down.sql', '000002_b.up.sql', '000003_c.up.sql', '000003_c.down.sql'], 'src/core/');
+    const without2 = source(['1_a.up.sql', '1_a.down.sql', '3_c.up.sql', '3_c.down.sql', '4_d.up.sql', '4_d.down.sql'], 'src/core/');
+    const stamps = source(['20240101120000_a.up.sql', '20240101120000_a.down.sql', '20240301090000_b.up.sql', '20240301090000_b.down.sql'], 'src/core/');
+    const runnerOf = (f: typeof files, allowMissingDowns?: boolean) => createNativeRunner({ connector, loadSource: async () => f, driverFor, allowMissingDowns });
 
     it('shows each step with its file', async () => {
       assert.deepEqual(await runner.preview!(step()), [
@@ -102,7 +94,7 @@ describe('runners/native: refusals before connecting', () => {
 
   it('reads the source once per run, before anything else', async () => {
     let loads = 0;
-    const counting = createNativeRunner({ connector, loadSource: async (track) => (loads++, assert.equal(track, 'core'), files) });
+    const counting = createNativeRunner({ connector, loadSource: async (track) => (loads++, assert.equal(track, 'core'), files), driverFor });
     await assert.rejects(counting.run(step({ revisions: [] }), ctx), RefusedError);
     assert.equal(loads, 1);
   });

@@ -37,4 +37,9 @@ export interface ConformanceCase {
   rowsAt(version: string | null): unknown[];
   /** Whether a failed down leaves golang-migrate's dirty flag (true) or the table unchanged (false). */
   marksDirty: boolean;
+  /**
+   * With marksDirty: the tool's own repair of a dirty table, marking `version` clean as its CLI
+   * does (golang-migrate: `migrate force V`), which the suite applies as the runner's hint says.
+   */
+  force?(url: string, version: string): Promise<void>;
 }
