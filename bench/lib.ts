@@ -135,6 +135,23 @@ export async function runBundle(args: string[], env: NodeJS.ProcessEnv, dir: str
   return JSON.parse(readFileSync(out, 'utf8')) as BundleRun;
 }
 
+/** Wall time during which at least one child process of the run was running (the union of their intervals). */
+export function childrenWall(run: BundleRun): number {
+  let covered = 0;
+  let until = 0;
+  for (const c of run.children.filter((k) => k.end !== undefined).sort((a, b) => a.start - b.start)) {
+    const from = Math.max(c.start, until);
+    if (c.end > from) covered += c.end - from;
+    until = Math.max(until, c.end);
+  }
+  return covered;
+}
+
+/** The plugin's progress lines of a runBundle() in `dir` that end with a step's duration: "reading the down files: done (0.0s)". */
+export function reportedSteps(dir: string): string[] {
+  return readFileSync(join(dir, 'stderr.txt'), 'utf8').split('\n').filter((l) => /\(\d+(\.\d+)?s\)$/.test(l)).map((l) => l.replace(/^\S+Z /, ''));
+}
+
 /** The machine line every results file starts with. */
 export function machine(): string {
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';

@@ -25,7 +25,7 @@ import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
 import { query, stopAllServers } from '../test/harness/postgres.js';
 import { startWorld } from '../test/harness/world.js';
 import { TOOLS, type SqlFileTool } from './sql-file-tools.js';
-import { assertExitCodes, dropSnapshot, hyperfine, machine, pluginEnvironment, quote, ratio, RESULTS, runBundle, RUNS, shell, snapshotDatabase, WARMUP, writeResults, type BundleRun } from './lib.js';
+import { assertExitCodes, childrenWall, dropSnapshot, hyperfine, machine, pluginEnvironment, quote, ratio, RESULTS, runBundle, reportedSteps, RUNS, shell, snapshotDatabase, WARMUP, writeResults, type BundleRun } from './lib.js';
 
 const DOWNS = Number(process.env['DOWNS'] ?? 1000);
 const TARGET = 1.2;
@@ -130,8 +130,7 @@ async function profile(prepare: string, env: NodeJS.ProcessEnv, o: { helmBin: st
   await shell(`bash ${quote(prepare)}`, env);
   const run = await runBundle([RELEASE, '--to', o.target, '--source', o.source, '--yes'], await pluginEnvironment(o.helmBin, env, NS), dir, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const prof = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  // The plugin's own progress lines end with each step's duration: "reading the down files: done (0.0s)".
-  const steps = readFileSync(join(dir, 'stderr.txt'), 'utf8').split('\n').filter((l) => /\(\d+(\.\d+)?s\)$/.test(l)).map((l) => l.replace(/^\S+Z /, ''));
+  const steps = reportedSteps(dir);
   const lines = [
     `One run of ${DOWNS} native downs, the bundle under node --cpu-prof and bench/profile-hooks.cjs (${machine()}).`,
     '',
@@ -147,14 +146,7 @@ interface CpuProfile { nodes: Array<{ id: number; callFrame: { functionName: str
 function profileSummary(run: BundleRun, cpu?: CpuProfile): string[] {
   const ms = (n: number) => `${Math.round(n)} ms`;
   const kids = run.children.filter((c) => c.end !== undefined);
-  // The union of the children's intervals: time during which at least one child ran.
-  let covered = 0;
-  let until = 0;
-  for (const c of [...kids].sort((a, b) => a.start - b.start)) {
-    const from = Math.max(c.start, until);
-    if (c.end > from) covered += c.end - from;
-    until = Math.max(until, c.end);
-  }
+  const covered = childrenWall(run);
   const byCommand = new Map<string, { n: number; total: number }>();
   for (const c of kids) {
     const key = c.command.split(' ').slice(0, 2).join(' ');

@@ -22,7 +22,7 @@ import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
 import { freshDatabase, stopAllServers, type FreshDatabase } from '../test/harness/postgres.js';
 import { startWorld, type World } from '../test/harness/world.js';
 import { golangMigrate } from './sql-file-tools.js';
-import { assertExitCodes, hyperfine, machine, pluginEnvironment, quote, RESULTS, runBundle, RUNS, shell, valueRatio, WARMUP, writeResults } from './lib.js';
+import { assertExitCodes, childrenWall, hyperfine, machine, pluginEnvironment, quote, reportedSteps, RESULTS, runBundle, RUNS, shell, valueRatio, WARMUP, writeResults } from './lib.js';
 
 const sizes = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',').map(Number).sort((a, b) => a - b);
 const SIZES = sizes('SIZES', '1000,5000,10000');
@@ -130,11 +130,13 @@ async function main(): Promise<void> {
     // Peak RSS: the plugin's own, one run per case (caches warm, as in the timed runs).
     const env = await pluginEnvironment(world.plugin.helmBin, { ...process.env, ...world.plugin.env }, NS);
     const rss = new Map<string, number>();
+    const where: string[] = [];
     for (const c of cases) {
       const dir = join(work, `rss-${c.release}`);
       mkdirSync(dir, { recursive: true });
       const run = await runBundle(planArgs(c), env, dir);
       rss.set(c.name, run.maxRssKb / 1024);
+      where.push(`- ${c.name}: ${Math.round(run.wallMs)} ms in all, ${Math.round(childrenWall(run))} ms of it waiting for ${run.children.length} helm/kubectl processes; steps: ${reportedSteps(dir).join('; ')}`);
     }
 
     const growth = (label: string, name: string, of: Case[]) => {
@@ -159,6 +161,10 @@ async function main(): Promise<void> {
       ...cases.map((c) => `| ${c.name} | ${(medians.get(c.name)! * 1000).toFixed(0)} ms | ${rss.get(c.name)!.toFixed(0)} MB |`),
       '',
       ...lines.map((l) => `- ${l}`),
+      '',
+      'Where the time goes, from the peak-RSS run of each case (the bundle with bench/profile-hooks.cjs):',
+      '',
+      ...where,
     ], md);
   } finally {
     for (const r of repos) await r.close();
