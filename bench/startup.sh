@@ -3,6 +3,8 @@
 #   1. bin/helm-schema-rollback --version   vs  node -e 0 (the same Node 24 the binary embeds)
 #   2. helm schema-rollback --version       vs  helm version (Helm 4.1, plugin installed in an
 #                                               isolated HELM_* home)
+# Holds 1 to its target (issue 12): the binary's median ≤ 1.5× node's (bench/ratios.mjs records it
+# for bench/run.sh; exit 1 when it slips). `status` against `helm get metadata` is bench/status.ts.
 # Writes bench/results/startup.md (medians table + hyperfine's own tables) and the raw JSON next to it.
 # Works from any cwd. Installs hyperfine with apt-get when it is missing (Debian/Ubuntu, as root).
 set -euo pipefail
@@ -85,3 +87,4 @@ medians() {
 } > "$results/startup.md"
 echo "bench: wrote $results/startup.md"
 sed -n '1,/^## hyperfine/p' "$results/startup.md" | sed '$d'
+"$node24" bench/ratios.mjs record --json "$results/startup-binary.json" --name startup-version --plugin 0 --baseline 1 --target 1.5

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RefusedError, UsageError } from '../core/errors.js';
 import type { Log } from '../core/ports.js';
+import { mapLimit } from './map-limit.js';
 import { tarEntries, type TarEntry } from './tar.js';
 
 export interface SourceFile {
@@ -107,6 +108,9 @@ async function load(source: string, origin: string, opts: MigrationSourceOptions
   return unpack(archive, origin, maxBytes);
 }
 
+/** How many files of a source directory are read at a time. */
+const FILE_READS = 32;
+
 const sourceHint = 'give --source a directory of migration files (one subdirectory per track when there are several), a .tar.gz of it, or an http(s) URL of such a tarball';
 
 // ---------------------------------------------------------------------------------------------
@@ -125,24 +129,19 @@ async function readTrackDirectory(root: string, track: string, tracks: readonly 
   }
   const dir = hasSub ? sub : root;
   const origin = `${dir}${path.sep}`;
-  const files: SourceFile[] = [];
-  const refused: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
+  // Read FILE_READS at a time, in readdir's order: one after another, each file's open, fstat,
+  // read and close waited for in turn, and 1,000 down files took 0.3 s of a plan (bench/native-downs.ts).
+  const read = await mapLimit(await readdir(dir, { withFileTypes: true }), FILE_READS, async (entry): Promise<SourceFile | string | undefined> => {
     // golang-migrate's file source skips subdirectories (and would follow links: this reader does not).
-    if (entry.isDirectory()) continue;
+    if (entry.isDirectory()) return undefined;
     const full = path.join(dir, entry.name);
-    if (entry.isSymbolicLink()) {
-      refused.push(`${entry.name} is a symbolic link (to ${await readlink(full)})`);
-      continue;
-    }
-    if (!entry.isFile()) {
-      refused.push(`${entry.name} is not a regular file (a device, FIFO or socket)`);
-      continue;
-    }
-    const read = await readRegularFile(full);
-    if (typeof read === 'string') files.push({ name: entry.name, body: read });
-    else refused.push(`${entry.name} ${read.why}`);
-  }
+    if (entry.isSymbolicLink()) return `${entry.name} is a symbolic link (to ${await readlink(full)})`;
+    if (!entry.isFile()) return `${entry.name} is not a regular file (a device, FIFO or socket)`;
+    const body = await readRegularFile(full);
+    return typeof body === 'string' ? { name: entry.name, body } : `${entry.name} ${body.why}`;
+  });
+  const files = read.filter((r): r is SourceFile => typeof r === 'object');
+  const refused = read.filter((r): r is string => typeof r === 'string');
   if (refused.length > 0) throw refuseEntries(origin, refused);
   return { origin, files };
 }

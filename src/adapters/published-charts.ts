@@ -24,6 +24,7 @@ import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../core/errors.js';
 import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort } from '../core/ports.js';
 import { helmSettings, pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
+import { mapLimit } from './map-limit.js';
 import { chartFromYaml, chartRefKind } from './helm.js';
 import { readTarball } from './tar.js';
 
@@ -259,20 +260,6 @@ function get(url: URL, options: https.RequestOptions, timeoutMs: number, redirec
     request.on('timeout', () => request.destroy(new Error(`no answer from ${url.host} within ${timeoutMs} ms`)));
     request.on('error', reject);
   });
-}
-
-/** Runs fn over items with at most `limit` at a time, keeping the order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
