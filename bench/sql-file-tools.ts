@@ -8,7 +8,7 @@
  * golang-migrate only today: the native runner refuses other tools until their drivers land
  * (goose, dbmate, sql-migrate, node-pg-migrate are being written). Adding one is one entry here.
  */
-import { advisoryLockKey } from '../src/tools/golang-migrate.js';
+import { advisoryLockKey } from '../src/tools/golang-migrate-native.js';
 
 /** Version v's table: what its up creates and its down drops. */
 const table = (v: number) => `bench_${String(v).padStart(6, '0')}`;
