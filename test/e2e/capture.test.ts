@@ -54,6 +54,19 @@ describe('e2e: down files kept in the cluster (capture, then a rollback without 
     await assertNothingChanged();
   });
 
+  it('without --runner, captured copies the user may not read leave the job runner as before, and the plan says why (nothing changed)', async () => {
+    const allow = world.cluster.double!.deny({ verb: 'get', group: '', resource: 'secrets', name: OBJECT, namespace: NS });
+    try {
+      const r = await sr(['kagent', '--to', '0.8.0', '--dry-run']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^Down files: captured copies not looked at \\(Kubernetes refused: get secrets ${OBJECT.replace(/\./g, '\\.')} in namespace ai\\); job runner$`, 'm'));
+      assert.match(r.stdout, /^core\s+golang-migrate\s+13\s+8\s+\(tool decides\)\s+job$/m);
+    } finally {
+      allow();
+    }
+    await assertNothingChanged();
+  });
+
   it('capture stores 0.9.0\'s files in a Secret; the same files again are left as they are; other files need --replace', async () => {
     const r = await sr(['capture', 'kagent', '--source', SOURCE]);
     assert.equal(r.exitCode, 0, r.stderr);
