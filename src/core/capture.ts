@@ -112,11 +112,17 @@ export function captureFix(release: string, chartVersion: string): string {
     'or give the rollback the files itself with --source DIR|FILE.tar.gz|URL';
 }
 
-/** Captures the migration files of the chart version the release runs now. */
+/**
+ * Release states a capture is taken in: deployed, and the pending states a chart's own
+ * post-install/post-upgrade hook runs in (Helm marks the revision deployed only after its hooks).
+ */
+const CAPTURABLE = ['deployed', 'pending-install', 'pending-upgrade'];
+
+/** Captures the migration files of the chart version the release runs now (or is deploying, from a hook). */
 export async function captureSource(deps: CaptureDeps, opts: CaptureOptions): Promise<CaptureOutcome> {
   const release = await inStep(opts.progress, `reading release ${opts.release}`, () => deps.helm.getRelease(opts.release), (r) => ({ detail: `chart ${r.chart} ${r.version}` }));
-  if (release.status !== 'deployed') {
-    throw new RefusedError([`release ${release.name} revision ${release.revision} (chart ${release.version}) is ${release.status}, not deployed: its files may not be what runs`],
+  if (!CAPTURABLE.includes(release.status)) {
+    throw new RefusedError([`release ${release.name} revision ${release.revision} (chart ${release.version}) is ${release.status}, not deployed or being deployed: its chart version is not what runs`],
       `capture once the upgrade succeeded (helm upgrade ... && helm schema-rollback capture ${release.name} --source DIR)`);
   }
   const tracks = resolveContract(release, opts.overrides, deps.tools).tracks.map((t) => t.name).sort();

@@ -158,7 +158,9 @@ describe('captured down files: capture', () => {
     const store = memoryStore();
     const failed = await captureSource(deps(store.port, content().tracks, releaseInfo({ status: 'failed' })), opts).then(() => undefined, (e: unknown) => e);
     assert.ok(failed instanceof RefusedError);
-    assert.match(failed.message, /is failed, not deployed/);
+    assert.match(failed.message, /is failed, not deployed or being deployed/);
+    // A chart's post-upgrade hook runs while Helm still calls the revision pending-upgrade.
+    assert.equal((await captureSource(deps(memoryStore().port, content().tracks, releaseInfo({ status: 'pending-upgrade' })), opts)).result, 'captured');
     const empty = await captureSource(deps(store.port, { core: content().tracks['core']! }), opts).then(() => undefined, (e: unknown) => e);
     assert.ok(empty instanceof RefusedError);
     assert.match(empty.message, /track vector: no migration files in \.\/migrations\/vector\//);
