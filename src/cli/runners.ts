@@ -2,7 +2,7 @@
 import { capturedMigrationSource } from '../adapters/captured-sources.js';
 import { openMigrationSource, type MigrationSource } from '../adapters/migration-source.js';
 import { trustedCapture, type CaptureRecord } from '../core/capture.js';
-import { PermissionDeniedError, UsageError } from '../core/errors.js';
+import { PermissionDeniedError, RefusedError, UsageError } from '../core/errors.js';
 import type { ProbePort, Runner } from '../core/ports.js';
 import type { RunnerChoice } from '../core/rollback.js';
 import { checkExecTarget, createExecRunner } from '../runners/exec.js';
@@ -49,9 +49,9 @@ export function createRunnerFactory(ctx: Context, opts: RunnerFactoryOptions): (
         return native(capturedMigrationSource(captured.record, captured.content));
       }
       if (choice.name === 'native') {
-        throw new UsageError(`the native runner needs the current version's migration files: no --source, and no down files captured in the cluster for chart ${choice.release.version} of release ${choice.release.name}`, {
-          hint: `pass --source DIR|FILE.tar.gz|URL, capture them (helm schema-rollback capture ${choice.release.name} --source DIR, while ${choice.release.version} runs), or use --runner job`,
-        });
+        // Exit 12, not 2: found once the release was read (exit 2 is for what the command line alone shows).
+        throw new RefusedError([`the native runner needs the current version's migration files: no --source, and no down files captured in the cluster for chart ${choice.release.version} of release ${choice.release.name}`],
+          `pass --source DIR|FILE.tar.gz|URL, capture them (helm schema-rollback capture ${choice.release.name} --source DIR, while ${choice.release.version} runs), or use --runner job; nothing was changed`);
       }
       choice = { ...choice, name: 'job' };
     }

@@ -46,9 +46,9 @@ describe('e2e: down files kept in the cluster (capture, then a rollback without 
     assert.deepEqual(history.map((h: { chart: string }) => h.chart), ['kagent-0.9.0']);
   }
 
-  it('--runner native with neither --source nor a capture is refused, naming capture and --source (exit 2), nothing changed', async () => {
+  it('--runner native with neither --source nor a capture is refused, naming capture and --source (exit 12), nothing changed', async () => {
     const r = await sr(['kagent', '--to', '0.8.0', '--runner', 'native', '--yes']);
-    assert.equal(r.exitCode, 2, r.stderr);
+    assert.equal(r.exitCode, 12, r.stderr);
     assert.match(r.stderr, /no down files captured in the cluster for chart 0\.9\.0 of release kagent/);
     assert.match(r.stderr, /helm schema-rollback capture kagent --source DIR/);
     await assertNothingChanged();
