@@ -10,6 +10,8 @@ import { DATABASE_URL_ENV } from '../core/database-url.js';
 import type { DatabaseConnector, DiscoveryCachePort, Log, RunRecordPort, ToolRegistry } from '../core/ports.js';
 import { createRunRecords } from '../adapters/run-records.js';
 import { createSnapshotRecords } from '../adapters/snapshot-records.js';
+import { createCapturedSources } from '../adapters/captured-sources.js';
+import type { CapturedSourcePort } from '../core/capture.js';
 import { createDatabasePod } from '../adapters/db-pod.js';
 import type { DatabasePodPort, SnapshotRecordPort } from '../core/snapshot.js';
 import { hostname, userInfo } from 'node:os';
@@ -49,6 +51,8 @@ export interface Context {
   /** Forward-only schemas: the snapshots' records beside the release, and pg_dump/psql in the database's pod. */
   snapshots: SnapshotRecordPort;
   dbPod: DatabasePodPort;
+  /** Down files captured beside the release, per chart version (Secrets). */
+  capturedSources: CapturedSourcePort;
 }
 
 /**
@@ -83,6 +87,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
     runRecords: createRunRecords(kube, namespace, (text) => secrets.redact(text)),
     holder: `${env['USER'] || safeUserName()}@${hostname()} (pid ${process.pid})`,
     snapshots: createSnapshotRecords(kube, namespace),
+    capturedSources: createCapturedSources(kube, namespace),
     dbPod: createDatabasePod(kube, { bin: kubectl, namespace, env: childEnv, log, secrets }),
     connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),

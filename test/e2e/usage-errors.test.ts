@@ -63,7 +63,6 @@ const cases: Case[] = [
   { args: ['kagent', '--to', '0.8.0', '--database-url-env='], says: [/--database-url-env needs a value/] },
   { args: ['kagent', '--to', '0.8.0', '--port-forward-target='], says: [/--port-forward-target needs a value/] },
   { args: ['kagent', '--to', '0.8.0', '--source', 'a', '--source', 'b'], says: [/--source was given 2 times/] },
-  { args: ['kagent', '--to', '0.8.0', '--runner', 'native'], says: [/the native runner needs the current version's migration files/, /--source/] },
   { args: ['kagent', '--to', '0.8.0', '--command', '{{ .Nope }} down'], says: [/--command/] },
   { args: ['completion'], says: [/missing SHELL/, /helm schema-rollback completion SHELL \(bash, zsh or fish\)/] },
   { args: ['completion', 'powershell'], says: [/SHELL "powershell" is not one of: bash, zsh, fish/] },
@@ -97,6 +96,11 @@ const cases: Case[] = [
   { args: ['annotate', 'chart', '--migrations', 'm', '--chek'], says: [/did you mean --check\?/] },
   { args: ['annotate', 'a', 'b', '--migrations', 'm'], says: [/unexpected argument "b"/] },
   // verify
+  // capture
+  { args: ['capture'], says: [/missing RELEASE/, /capture RELEASE --source DIR\|FILE\.tar\.gz\|URL/] },
+  { args: ['capture', 'kagent'], says: [/missing --source/] },
+  { args: ['capture', 'kagent', '--source='], says: [/--source needs a value/] },
+  { args: ['capture', 'kagent', '--source', 'dir', '--replce'], says: [/did you mean --replace\?/] },
   { args: ['verify'], says: [/missing CHART_DIR/] },
   { args: ['verify', 'chart', '--againts', 'repo/x'], says: [/did you mean --against\?/] },
   { args: ['verify', 'chart', '--against='], says: [/--against needs a value/] },

@@ -20,7 +20,15 @@ export function normalize(def: ResourceDef, obj: KubeObject): void {
     delete obj.stringData;
     obj.type ??= 'Opaque';
   }
+  // The API server's 1 MiB cap on a Secret's or ConfigMap's data (core.MaxSecretSize), in decoded bytes.
+  if (def.kind === 'Secret' || def.kind === 'ConfigMap') {
+    const decoded = (values: unknown, base64: boolean) => Object.values(isPlainObject(values) ? values : {}).reduce((n: number, v) => n + (base64 ? Buffer.from(String(v), 'base64') : Buffer.from(String(v))).length, 0);
+    const size = def.kind === 'Secret' ? decoded(obj.data, true) : decoded(obj.data, false) + decoded(obj.binaryData, true);
+    if (size > MAX_DATA_BYTES) throw invalid(def, obj.metadata.name ?? '', def.kind === 'Secret' ? 'data' : '[]', `Too long: may not be more than ${MAX_DATA_BYTES} bytes`);
+  }
 }
+
+const MAX_DATA_BYTES = 1024 * 1024;
 
 /** Runs on create only, after the uid is assigned. */
 export function defaultOnCreate(def: ResourceDef, obj: KubeObject): void {

@@ -14,7 +14,8 @@ import type { RunRecord, TrackStep } from '../../core/ports.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { contractOverrideOptions, databaseOptions, rollbackContractOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
-import { createProbe, createRunnerFactory, RUNNERS } from '../runners.js';
+import { createProbe, createRunnerFactory, DEFAULT_RUNNER, RUNNERS, type DownFilesOrigin } from '../runners.js';
+import { describeCapture, type CaptureRecord } from '../../core/capture.js';
 import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
 import { watchInterrupts } from '../interrupts.js';
 import { progressFor, type Progress } from '../progress.js';
@@ -52,7 +53,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
         .option('source', { type: 'string', describe: "The CURRENT version's migration files for the native runner: a directory (one subdirectory per track), a .tar.gz, or an http(s) URL" })
         .option('allow-missing-downs', { type: 'boolean', describe: "Native runner: move past a version that has no down file (or, in files numbered one by one, no file at all) running nothing, as golang-migrate does; refused by default, since what that version created stays" })
-        .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source, else job' })
+        .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source or with down files captured in the cluster for the running chart version (helm schema-rollback capture), else job' })
         .option('target-revision', { type: 'string', describe: "The revision the target chart version expects for the track (the only one, or --track's); wins over the target's annotations and skips discovery" })
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting (the plan still lists the data at risk)' })
@@ -84,16 +85,16 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         dbPod: argv.dbPod, dbContainer: argv.dbContainer,
       }, { dryRun: argv.dryRun, yes: argv.yes, color: argv.color, rerun: sameCommand(ctx.namespace, io.env, io.argv ?? []) });
       if (argv.forwardOnly || argv.keepSchema) return forwardOnly();
-      const runner = argv.runner ?? (argv.source ? 'native' : 'job');
-      if (runner === 'native' && !argv.source) {
-        throw new UsageError('the native runner needs the current version\'s migration files', { hint: 'pass --source DIR|FILE.tar.gz|URL, or --runner job' });
-      }
-      if (argv.allowMissingDowns && runner !== 'native') {
+      // Without --runner: native with --source; without it too, native when the chart version that
+      // runs has its down files captured in the cluster, else job (decided once the release is read).
+      const runner = argv.runner ?? (argv.source ? 'native' : DEFAULT_RUNNER);
+      if (argv.allowMissingDowns && (runner === 'job' || runner === 'exec')) {
         throw new UsageError('--allow-missing-downs is for the native runner, which reads the down files itself', { hint: `drop it: with --runner ${runner} the app's own tool decides` });
       }
+      let downFiles: DownFilesOrigin | undefined;
       const deps = {
         ...ctx,
-        runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true }),
+        runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o) }),
         probe: createProbe(ctx, argv.release),
       };
       const interrupts = watchInterrupts(io.stderr);
@@ -120,7 +121,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         // A port-forward opened for the plan stays up until the downs are verified.
         try {
           const { plan } = prepared;
-          io.stdout.write(argv.output === 'table' ? renderPlan(plan) : renderData('Plan', planData(plan), argv.output));
+          io.stdout.write(argv.output === 'table' ? renderPlan(plan, downFiles) : renderData('Plan', planData(plan, downFiles), argv.output));
           if (argv.dryRun) {
             const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
             const discovered = Object.values(plan.targetSources).includes('discovered');
@@ -173,7 +174,7 @@ function report(progress: Progress, e: RollbackEvent, plan: RollbackPlan): void 
  * changes (each track, current -> target), what is lost (the data at risk and its copy), what runs
  * (each step in order), what follows the hand-off, and what was checked before anything changed.
  */
-export function renderPlan(plan: RollbackPlan): string {
+export function renderPlan(plan: RollbackPlan, downFiles?: DownFilesOrigin): string {
   const r = plan.release;
   const rows = plan.decisions.map((d) =>
     d.kind === 'revert'
@@ -188,6 +189,7 @@ export function renderPlan(plan: RollbackPlan): string {
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
     `Database URL from ${plan.databaseUrlSource}`,
     ...(plan.databaseRoute === 'direct' ? [] : [`Database reached through ${plan.databaseRoute}`]),
+    ...downFilesLines(plan, downFiles),
     ...(plan.previousRun ? [previousRunLine(plan.previousRun)] : []),
     ...(unfinished
       ? [`Revision ${unfinished.revision} of the release is a failed upgrade to ${plan.target.version} (a hand-off that did not finish); revision ${r.revision} (chart ${r.version}) is what runs. Tracks at their target are skipped; the hand-off is retried.`]
@@ -285,6 +287,15 @@ export function dataAtRiskLines(plan: RollbackPlan): string[] {
   ];
 }
 
+/** Where the native runner's down files come from: a captured copy is named with its time, author and checksum. */
+function downFilesLines(plan: RollbackPlan, downFiles: DownFilesOrigin | undefined): string[] {
+  if (downFiles?.from === 'captured') {
+    return [`Down files: ${describeCapture(downFiles.capture)}; ${plan.runner} runner${plan.runner === 'native' ? ' (the default when the running chart version has captured files)' : ''}`];
+  }
+  if (downFiles?.from === 'not-looked-up') return [`Down files: captured copies not looked at (Kubernetes refused: ${downFiles.why}); job runner`];
+  return [];
+}
+
 /** The permission check's outcome in one line; -o json lists each request. */
 function permissionsLine(plan: RollbackPlan): string {
   const p = plan.permissions;
@@ -321,7 +332,7 @@ function sqlPreviewLines(track: string, p: NonNullable<TrackStep['sqlPreview']>)
   return ['', head, ...p.lines.map((l) => `  | ${l}`), `(end of SQL preview for track ${track})`];
 }
 
-function planData(plan: RollbackPlan): object {
+function planData(plan: RollbackPlan, downFiles?: DownFilesOrigin): object {
   const { release, target, targetSources, discovered, databaseUrlSource, databaseRoute, runner, decisions, stop, handoff, handoffCheck, unfinishedHandoff, dataAtRisk, archive, permissions } = plan;
   return {
     release: { name: release.name, namespace: release.namespace, chart: release.chart, version: release.version, revision: release.revision },
@@ -329,7 +340,12 @@ function planData(plan: RollbackPlan): object {
     databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, dataAtRisk, archive, permissions, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
+    ...(downFiles?.from === 'captured' ? { downFiles: { from: 'captured', ...captureData(downFiles.capture) } } : {}),
   };
+}
+
+function captureData(c: CaptureRecord): object {
+  return { chartVersion: c.chartVersion, capturedAt: c.capturedAt, capturedBy: c.capturedBy, sha256: c.sha256, origin: c.origin, files: c.files, objects: c.objects };
 }
 
 /**
