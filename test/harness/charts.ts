@@ -15,10 +15,17 @@ export interface ChartVersion {
 
 export const FIXTURE_CHARTS = join(import.meta.dirname, '..', 'fixtures', 'charts');
 
-/** Writes one chart directory per version under outDir (outDir/NAME-VERSION) and returns their paths. */
-export function materializeChartVersions(chartDir: string, outDir: string): string[] {
+/** The versions a chart directory's versions.yaml lists; the chart as it is when it has none. */
+function versionsOf(chartDir: string): ChartVersion[] {
   const versionsFile = join(chartDir, 'versions.yaml');
-  const versions = existsSync(versionsFile) ? (parse(readFileSync(versionsFile, 'utf8'), { merge: true }) as ChartVersion[]) : [{ version: '' }];
+  return existsSync(versionsFile) ? (parse(readFileSync(versionsFile, 'utf8'), { merge: true }) as ChartVersion[]) : [{ version: '' }];
+}
+
+/**
+ * Writes one chart directory per version under outDir (outDir/NAME-VERSION) and returns their paths.
+ * `versions` instead of the chart's versions.yaml: one chart published with each test's annotations.
+ */
+export function materializeChartVersions(chartDir: string, outDir: string, versions: readonly ChartVersion[] = versionsOf(chartDir)): string[] {
   return versions.map((v) => {
     const dir = join(outDir, `${basename(chartDir)}-${v.version || 'as-is'}`);
     mkdirSync(dir, { recursive: true });
