@@ -5,6 +5,7 @@ import type { NativeDriver, ProbePort, Runner } from '../core/ports.js';
 import type { RunnerChoice } from '../core/rollback.js';
 import { checkExecTarget, createExecRunner } from '../runners/exec.js';
 import { createJobProbe, createJobRunner } from '../runners/job.js';
+import type { LockWaitPolicy } from '../runners/lock-retry.js';
 import { createNativeRunner } from '../runners/native.js';
 import { findTool } from '../tools/index.js';
 import { splitRef } from '../core/database-url.js';
@@ -16,11 +17,11 @@ export const RUNNERS = ['native', 'job', 'exec'] as const;
 /** A tool's native driver, when the registry's tool offers one. */
 const driverFor = (tool: string): NativeDriver | undefined => findTool(tool)?.offers.native;
 
-export function createRunnerFactory(ctx: Context, opts: { source?: string; allowMissingDowns?: boolean }): (choice: RunnerChoice) => Promise<Runner> {
+export function createRunnerFactory(ctx: Context, opts: { source?: string; allowMissingDowns?: boolean; lockWait?: Partial<LockWaitPolicy> }): (choice: RunnerChoice) => Promise<Runner> {
   return async (choice) => {
     if (choice.name === 'native') {
       const source = openMigrationSource(opts.source!, { tracks: choice.tracks, log: ctx.log });
-      return createNativeRunner({ connector: ctx.connector, loadSource: (track) => source.files(track), driverFor, allowMissingDowns: opts.allowMissingDowns });
+      return createNativeRunner({ connector: ctx.connector, loadSource: (track) => source.files(track), driverFor, allowMissingDowns: opts.allowMissingDowns, lockWait: opts.lockWait });
     }
     if (!choice.workload) {
       throw new UsageError(`the ${choice.name} runner ${choice.name === 'exec' ? 'runs in a pod of' : 'clones'} the workload that holds the current version's code, and the chart names none`, {
