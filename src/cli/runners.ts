@@ -7,6 +7,7 @@ import type { NativeDriver, ProbePort, Runner } from '../core/ports.js';
 import type { RunnerChoice } from '../core/rollback.js';
 import { checkExecTarget, createExecRunner } from '../runners/exec.js';
 import { createJobProbe, createJobRunner } from '../runners/job.js';
+import type { LockWaitPolicy } from '../runners/lock-retry.js';
 import { createNativeRunner } from '../runners/native.js';
 import { findTool } from '../tools/index.js';
 import { splitRef } from '../core/database-url.js';
@@ -36,10 +37,12 @@ export interface RunnerFactoryOptions {
   allowMissingDowns?: boolean;
   /** Told which down files the native runner reads (or why captures were not looked at). */
   onDownFiles?: (origin: DownFilesOrigin) => void;
+  /** --lock-timeout, --statement-timeout, --lock-retries for the native runner's downs. */
+  lockWait?: Partial<LockWaitPolicy>;
 }
 
 export function createRunnerFactory(ctx: Context, opts: RunnerFactoryOptions): (choice: RunnerChoice) => Promise<Runner> {
-  const native = (source: MigrationSource) => createNativeRunner({ connector: ctx.connector, loadSource: (track) => source.files(track), driverFor, allowMissingDowns: opts.allowMissingDowns });
+  const native = (source: MigrationSource) => createNativeRunner({ connector: ctx.connector, loadSource: (track) => source.files(track), driverFor, allowMissingDowns: opts.allowMissingDowns, lockWait: opts.lockWait });
   return async (choice) => {
     if (opts.source !== undefined && (choice.name === 'native' || choice.name === DEFAULT_RUNNER)) {
       const source = openMigrationSource(opts.source, { tracks: choice.tracks, log: ctx.log });

@@ -223,6 +223,14 @@ export interface NativeDriver {
    * and where the schema is.
    */
   runDown(db: SqlClient, table: NativeTable, down: NativeDown): Promise<void>;
+  /**
+   * Optional: writes the version table back to what it held before `down` ran, (from, clean), after
+   * a failure whose NativeStepError says the schema stayed at `from` while the table says otherwise
+   * (golang-migrate's (previous, dirty), written before the file). The runner calls it only when it
+   * knows the down rolled back whole (a lock wait that timed out), to run the step again. Absent:
+   * such a step is not retried.
+   */
+  restoreBeforeStep?(db: SqlClient, table: NativeTable, down: NativeDown): Promise<void>;
 }
 
 /** One down step as a native driver runs it. */

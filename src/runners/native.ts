@@ -11,8 +11,9 @@
  *
  * Order: read the files (no lock held while reading or downloading) → plan → connect → the driver
  * resolves the table and names its locks → take each (bounded wait) → read the table under the
- * locks and refuse if it is dirty or moved since the plan → run each down → check the end state →
- * unlock, close.
+ * locks and refuse if it is dirty or moved since the plan → set lock_timeout and statement_timeout
+ * → run each down (one whose lock wait timed out and left nothing behind is tried again after a
+ * backoff, lock-retry.ts) → check the end state → unlock, close.
  */
 import { BASE } from '../core/contract.js';
 import { InterruptedError, LockedError, NativeStepError, RefusedError, StepFailedError } from '../core/errors.js';
@@ -21,7 +22,8 @@ import type {
 } from '../core/ports.js';
 import { dirtyRepairAdvice } from '../core/run-lock.js';
 import { getTool, toolNames } from '../tools/index.js';
-import { displayName, sqlState } from '../tools/sql.js';
+import { displayName, qualifiedName, sqlState } from '../tools/sql.js';
+import { DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, isStatementTimeout, lockHolder as relationLockHolder, rollsBackWhole, sessionTimeoutsSql, spoken, waitUnless, type LockWaitPolicy } from './lock-retry.js';
 
 /** One track's migration files as read from the source, before any tool parses them. */
 export interface TrackFiles {
@@ -36,8 +38,14 @@ export interface NativeRunnerDeps {
   loadSource: (track: string) => Promise<TrackFiles>;
   /** The tool's native driver; undefined for a tool the plugin cannot run natively (refused, pointing to the job runner). */
   driverFor: (tool: string) => NativeDriver | undefined;
-  /** How long to wait for the tool's locks, all of them together. Default 15 000 ms, the migrate CLI's -lock-timeout. */
+  /** How long to wait for the tool's advisory locks, all of them together. Default 15 000 ms, the migrate CLI's -lock-timeout. */
   lockTimeoutMs?: number;
+  /**
+   * The downs' session: lock_timeout and statement_timeout, and how a step whose lock wait timed
+   * out is tried again (--lock-timeout, --statement-timeout, --lock-retries). Default: pgroll's
+   * (DEFAULT_LOCK_WAIT_POLICY).
+   */
+  lockWait?: Partial<LockWaitPolicy>;
   /**
    * --allow-missing-downs: the tool's own semantics for a version without a down file (the table
    * moves past it, nothing runs) and for a hole in one-by-one numbering (stepped over). Default:
@@ -64,6 +72,8 @@ function same(tool: MigrationTool, a: string | null, b: string | null): boolean 
 
 export function createNativeRunner(deps: NativeRunnerDeps): Runner {
   const lockTimeoutMs = Math.max(1, deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  const given = Object.entries(deps.lockWait ?? {}).filter(([, v]) => v !== undefined);
+  const lockWait: LockWaitPolicy = { ...DEFAULT_LOCK_WAIT_POLICY, ...Object.fromEntries(given) };
   const driverOf = (step: TrackStep): NativeDriver => {
     const driver = deps.driverFor(step.tool);
     if (driver === undefined) {
@@ -116,7 +126,7 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
         const held = await acquireLocks(session, table, lockTimeoutMs, step.track);
         try {
           ctx.log.debug(`native: track ${step.track}: holding ${held.map((k) => `pg_advisory_lock(${k})`).join(', ') || 'no lock of the tool'} for ${displayName(table)}`);
-          await cancellable(session, deps.connector, ctx, () => runLocked(session, { step, tool, driver, table, downs }, ctx));
+          await cancellable(session, deps.connector, ctx, () => runLocked(session, { step, tool, driver, table, downs, lockWait }, ctx));
         } finally {
           await releaseLocks(session, held, ctx);
         }
@@ -134,16 +144,21 @@ interface LockedRun {
   driver: NativeDriver;
   table: NativeTable;
   downs: NativeDown[];
+  lockWait: LockWaitPolicy;
 }
 
 async function runLocked(session: DatabaseSession, run: LockedRun, ctx: RunnerContext): Promise<void> {
-  const { step, tool, driver, table, downs } = run;
+  const { step, tool, table, downs } = run;
   const where = displayName(table);
   const ref = { schema: table.schema, table: table.table };
   const state = await tool.readState(session, ref);
   refuseChangedSincePlan(run, state, where);
   // Nothing applied and no table: nothing to run, and nothing is created (the database stays as found).
   if (!state.tableExists) return;
+  // Set after the advisory locks (their wait is bounded on its own) and the reads above; from here
+  // every statement, the tool's bookkeeping included, gives up on a lock after lock_timeout.
+  await session.query(sessionTimeoutsSql(run.lockWait));
+  ctx.log.debug(`native: track ${step.track}: lock_timeout ${run.lockWait.lockTimeoutMs} ms, statement_timeout ${run.lockWait.statementTimeoutMs} ms`);
 
   for (const [i, down] of downs.entries()) {
     // A first interrupt ends the track on a whole file: the one running finishes, no other starts.
@@ -152,12 +167,7 @@ async function runLocked(session: DatabaseSession, run: LockedRun, ctx: RunnerCo
       throw new InterruptedError(`track ${step.track}: stopped after the down of ${last.from}; ${where} holds ${version(last.to)}`);
     }
     ctx.onOutput(`${step.track}: ${down.from} -> ${version(down.to)}${down.file === undefined ? ' (no down file: version moves, nothing runs)' : ` (${down.file})`}`);
-    try {
-      await driver.runDown(session, table, down);
-    } catch (err) {
-      if (!(err instanceof NativeStepError)) throw err;
-      throw new StepFailedError(step.track, down.from, err.cause ?? err, stepFailedHint(run, where, down, err));
-    }
+    await runDownRetrying(session, run, down, ctx);
   }
 
   const end = await tool.readState(session, ref);
@@ -170,6 +180,79 @@ async function runLocked(session: DatabaseSession, run: LockedRun, ctx: RunnerCo
       'something else wrote the version table while the lock was held: inspect it before doing anything else',
     );
   }
+}
+
+/**
+ * One down; when it gave up on a lock wait (lock_timeout) and nothing of it stayed, tried again after
+ * a backoff, up to lockWait.retries times, each wait reported and cut short by an interrupt (the
+ * step then not started again). Any other failure, or one that may have left part of the step
+ * behind, becomes StepFailedError with the repair, as without retries.
+ */
+async function runDownRetrying(session: DatabaseSession, run: LockedRun, down: NativeDown, ctx: RunnerContext): Promise<void> {
+  const { step, driver, table, lockWait } = run;
+  const where = displayName(table);
+  const arrow = `${step.track}: ${down.from} -> ${version(down.to)}`;
+  for (let retry = 1; ; retry++) {
+    try {
+      await driver.runDown(session, table, down);
+      return;
+    } catch (err) {
+      if (!(err instanceof NativeStepError)) throw err;
+      if (lockWait.lockTimeoutMs === 0 || !isLockTimeout(err) || !(await leftWhole(session, run, down, err, ctx))) {
+        const timedOut = isStatementTimeout(err)
+          ? ` (statement_timeout ${spoken(lockWait.statementTimeoutMs)} ended it: --statement-timeout sets another, 0 for none)`
+          : '';
+        throw new StepFailedError(step.track, down.from, err.cause ?? err, `${stepFailedHint(run, where, down, err)}${timedOut}`);
+      }
+      const holder = await relationLockHolder(session, down.sql, qualifiedName(table));
+      const held = holder?.text ?? 'a lock held by another session';
+      if (retry > lockWait.retries) throw lockBudgetSpent(run, down, held, holder?.pid);
+      const wait = backoffMs(retry, lockWait);
+      ctx.onOutput(`${arrow}: waiting for a lock: ${held}; gave up after lock_timeout ${spoken(lockWait.lockTimeoutMs)}, nothing of the down stayed; retry ${retry} of ${lockWait.retries} in ${spoken(wait)}`);
+      if (!(await waitUnless(wait, [ctx.stop, ctx.abort]))) {
+        throw new InterruptedError(`track ${step.track}: stopped before trying the down of ${down.from} again (it waited for a lock: ${held}); ${where} holds ${down.from}, as before it`);
+      }
+    }
+  }
+}
+
+/**
+ * After a lock wait that timed out: whether nothing of the step stayed, so that it can run again.
+ * The driver must say the schema is still at `from` (its transaction, or the file's one implicit
+ * transaction, rolled back), the SQL must have no transaction control of its own (rollsBackWhole),
+ * and the version table must say (from, clean) again: as the driver left it (most tools write it
+ * in the down's transaction), or written back by the driver (golang-migrate marks (previous, dirty)
+ * before the file runs: the runner, which holds golang-migrate's lock and knows the file rolled
+ * back whole, writes (from, clean) back, what `migrate force FROM` would write), then read back.
+ */
+async function leftWhole(session: DatabaseSession, run: LockedRun, down: NativeDown, err: NativeStepError, ctx: RunnerContext): Promise<boolean> {
+  const { tool, driver, table } = run;
+  if (err.schema !== 'from' || !rollsBackWhole(down.sql)) return false;
+  if (!err.table.dirty && same(tool, err.table.version, down.from)) return true;
+  if (driver.restoreBeforeStep === undefined) return false;
+  try {
+    await driver.restoreBeforeStep(session, table, down);
+    const state = await tool.readState(session, { schema: table.schema, table: table.table });
+    return !state.dirty && state.revisions.length === 1 && same(tool, state.revisions[0]!, down.from);
+  } catch (restoreErr) {
+    ctx.log.debug(`native: writing ${down.from} back after the lock wait failed: ${restoreErr instanceof Error ? restoreErr.message : String(restoreErr)}`);
+    return false;
+  }
+}
+
+/** Every retry of a step gave up on a lock: nothing of the step stayed; who holds the lock and how to go on. */
+function lockBudgetSpent({ step, table, lockWait }: LockedRun, down: NativeDown, held: string, pid: number | undefined): StepFailedError {
+  const waited = backoffSchedule(lockWait).reduce((a, b) => a + b, 0);
+  const end = pid === undefined
+    ? 'find the session holding it (pg_locks joined with pg_stat_activity), let it finish or end it'
+    : `let pid ${pid} finish, or end it ("SELECT pg_terminate_backend(${pid})")`;
+  return new StepFailedError(
+    step.track,
+    down.from,
+    new Error(`gave up waiting for a lock after ${lockWait.retries + 1} tries (lock_timeout ${spoken(lockWait.lockTimeoutMs)} each, ${spoken(waited)} between them): ${held}`),
+    `nothing of this step stayed: ${displayName(table)} holds ${down.from}, as before it (the downs before it are done). ${end[0]!.toUpperCase()}${end.slice(1)}, then re-run the rollback; ` +
+      'or wait longer with --lock-retries N (or --lock-timeout DURATION)',
+  );
 }
 
 /** Under the locks: the table must still be clean and where the plan found it. */

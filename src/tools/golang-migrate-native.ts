@@ -222,7 +222,16 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
   await runDownStep(db, table, { from: down.from, to: down.to, ...(down.file !== undefined ? { file: { name: down.file, body: down.sql } } : {}) });
 }
 
-export const golangMigrateNative: NativeDriver = { planDowns, open, runDown };
+/**
+ * After a down whose file rolled back whole (the runner knows: a lock wait timed out in a file
+ * without transaction control of its own), the table says (previous, dirty) over a schema at
+ * `from`: writes (from, clean) back, what `migrate force FROM` would write, so the step can run again.
+ */
+async function restoreBeforeStep(db: SqlClient, table: NativeTable, down: NativeDown): Promise<void> {
+  await setVersion(db, table, down.from, false);
+}
+
+export const golangMigrateNative: NativeDriver = { planDowns, open, runDown, restoreBeforeStep };
 
 /**
  * One down step exactly as migrate.go's runMigrations runs it: SetVersion(to, dirty=true), the

@@ -16,6 +16,8 @@ import { contractOverrideOptions, databaseOptions, rollbackContractOptions, over
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createProbe, createRunnerFactory, DEFAULT_RUNNER, RUNNERS, type DownFilesOrigin } from '../runners.js';
 import { describeCapture, type CaptureRecord } from '../../core/capture.js';
+import { parseCount, parseDuration } from '../durations.js';
+import type { LockWaitPolicy } from '../../runners/lock-retry.js';
 import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
 import { watchInterrupts } from '../interrupts.js';
 import { progressFor, type Progress } from '../progress.js';
@@ -30,6 +32,9 @@ interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags {
   chart?: string;
   source?: string;
   allowMissingDowns?: boolean;
+  lockTimeout?: string;
+  statementTimeout?: string;
+  lockRetries?: string;
   runner?: string;
   targetRevision?: string;
   dryRun?: boolean;
@@ -53,6 +58,9 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
         .option('source', { type: 'string', describe: "The CURRENT version's migration files for the native runner: a directory (one subdirectory per track), a .tar.gz, or an http(s) URL" })
         .option('allow-missing-downs', { type: 'boolean', describe: "Native runner: move past a version that has no down file (or, in files numbered one by one, no file at all) running nothing, as golang-migrate does; refused by default, since what that version created stays" })
+        .option('lock-timeout', { type: 'string', describe: "Native runner: PostgreSQL lock_timeout for every statement of the downs (500ms, 2s; 0: wait for a lock as long as it takes), so the app's queries never queue behind a down for longer; a step that gave up on a lock and left nothing behind is tried again. Default 500ms, as pgroll" })
+        .option('statement-timeout', { type: 'string', describe: 'Native runner: PostgreSQL statement_timeout for every statement of the downs (e.g. 10m). Default 0: none, a long down is not cut short' })
+        .option('lock-retries', { type: 'string', describe: 'Native runner: how many times a step that gave up on a lock is tried again, waiting 1s, 2s, 4s ... up to 60s between tries (0: never). Default 8, about 3 minutes' })
         .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source or with down files captured in the cluster for the running chart version (helm schema-rollback capture), else job' })
         .option('target-revision', { type: 'string', describe: "The revision the target chart version expects for the track (the only one, or --track's); wins over the target's annotations and skips discovery" })
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
@@ -68,6 +76,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         checkReleaseName(argv.release);
       }
       if (typeof argv.to === 'string' && argv.to.trim() !== '') checkChartVersion('--to', argv.to);
+      lockWaitFrom(argv);
       if (argv.archiveMaxSize !== undefined) {
         parseSize(argv.archiveMaxSize);
         if (argv.archive === false) throw new UsageError('--archive-max-size limits the copy that --no-archive turns off', { hint: 'drop one of them' });
@@ -91,10 +100,16 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       if (argv.allowMissingDowns && (runner === 'job' || runner === 'exec')) {
         throw new UsageError('--allow-missing-downs is for the native runner, which reads the down files itself', { hint: `drop it: with --runner ${runner} the app's own tool decides` });
       }
+      const lockFlag = ([['lock-timeout', argv.lockTimeout], ['statement-timeout', argv.statementTimeout], ['lock-retries', argv.lockRetries]] as const).find(([, v]) => v !== undefined)?.[0];
+      if (lockFlag !== undefined && (runner === 'job' || runner === 'exec')) {
+        throw new UsageError(`--${lockFlag} is for the native runner, whose session runs the downs`, {
+          hint: `drop it: with --runner ${runner} the app's own tool opens its sessions (PostgreSQL reads lock_timeout from the URL too: ?options=-c%20lock_timeout%3D500)`,
+        });
+      }
       let downFiles: DownFilesOrigin | undefined;
       const deps = {
         ...ctx,
-        runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o) }),
+        runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o), lockWait: lockWaitFrom(argv) }),
         probe: createProbe(ctx, argv.release),
       };
       const interrupts = watchInterrupts(io.stderr);
@@ -441,6 +456,15 @@ export function confirmationQuestion(plan: RollbackPlan): { question: string; ac
 }
 
 /** --archive-max-size: bytes, or a number with KB/MB/GB/TB (powers of 1000) or KiB/MiB/GiB/TiB (powers of 1024). */
+/** --lock-timeout, --statement-timeout and --lock-retries, each checked (UsageError); absent ones left to the runner's defaults. */
+function lockWaitFrom(argv: Pick<RollbackFlags, 'lockTimeout' | 'statementTimeout' | 'lockRetries'>): Partial<LockWaitPolicy> {
+  return {
+    ...(argv.lockTimeout !== undefined ? { lockTimeoutMs: parseDuration(String(argv.lockTimeout), '--lock-timeout') } : {}),
+    ...(argv.statementTimeout !== undefined ? { statementTimeoutMs: parseDuration(String(argv.statementTimeout), '--statement-timeout') } : {}),
+    ...(argv.lockRetries !== undefined ? { retries: parseCount(String(argv.lockRetries), '--lock-retries', 100) } : {}),
+  };
+}
+
 export function parseSize(text: string, flag = '--archive-max-size'): number {
   const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|bytes?|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i.exec(text);
   const units: Record<string, number> = { b: 1, byte: 1, bytes: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
