@@ -149,7 +149,8 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
   const previousRun = settled(read('run record', () => deps.runRecords.read(release.name)));
   const handoff: UpgradeRequest = { release: release.name, chart: target.ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
   const handoffCheck = settled(inStep(progress, `checking the hand-off to chart ${opts.to} (a dry run on the server)`,
-    () => read('helm upgrade --dry-run=server', () => checkHandoff(deps, handoff)), (c) => ({ ok: c.ok })));
+    // The newest revision as just read: the check need not read it again (helm get metadata) before it runs.
+    () => read('helm upgrade --dry-run=server', () => checkHandoff(deps, { ...handoff, latest: { ...(first.latest.applyMethod ? { applyMethod: first.latest.applyMethod } : {}) } })), (c) => ({ ok: c.ok })));
   const stop = settled(Promise.all(stopRefs.map((ref) => read(`replicas of ${ref}`, async () => ({ ref, replicas: await deps.kube.getReplicas(...splitRef(ref)) })))));
   const runner = settled(buildRunner(deps, { name: opts.runner, release, workload, container: contract.run.container, tracks: contract.tracks.map((t) => t.name), stop: stopRefs, stopFrom }, read));
   const permissions = settled(Promise.all([url, manifest]).then(([u, m]) => inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
@@ -187,7 +188,7 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
 
 /** The release, its contract, the target chart and the values the names need: what every other read starts from. */
 async function readCharts(deps: RollbackDeps, opts: RollbackOptions, read: Read) {
-  const { release, unfinishedHandoff } = await releaseToRollBack(deps, opts, read);
+  const { release, latest, unfinishedHandoff } = await releaseToRollBack(deps, opts, read);
   const early = releaseRefusals(release, opts.to);
   if (early.length > 0) throw refusalError(early);
   const contract = resolveContract(release, opts.overrides, deps.tools);
@@ -198,7 +199,7 @@ async function readCharts(deps: RollbackDeps, opts: RollbackOptions, read: Read)
     })(),
     needsFullname(contract, deps.tools) ? read('helm get values', () => deps.helm.getValues(release.name)) : Promise.resolve(undefined),
   ]);
-  return { release, unfinishedHandoff, contract, target, values, names: nameVars(release, values) };
+  return { release, latest, unfinishedHandoff, contract, target, values, names: nameVars(release, values) };
 }
 
 type Read = <T>(name: string, work: () => Promise<T>) => Promise<T>;
@@ -217,11 +218,11 @@ function needsFullname(contract: ResolvedContract, tools: ToolRegistry): boolean
  * hand-off that did not finish, ours or a plain `helm upgrade --version TARGET`), that revision is
  * not what runs: the deployed one is, with the newer chart's contract, workloads and down files.
  */
-async function releaseToRollBack(deps: RollbackDeps, opts: RollbackOptions, read: Read): Promise<{ release: ReleaseInfo; unfinishedHandoff?: { revision: number } }> {
+async function releaseToRollBack(deps: RollbackDeps, opts: RollbackOptions, read: Read): Promise<{ release: ReleaseInfo; latest: ReleaseInfo; unfinishedHandoff?: { revision: number } }> {
   const latest = await read('helm get metadata', () => deps.helm.getRelease(opts.release));
-  if (latest.status !== 'failed' || latest.version !== opts.to) return { release: latest };
+  if (latest.status !== 'failed' || latest.version !== opts.to) return { release: latest, latest };
   const deployed = await read('helm history + metadata (deployed)', () => deps.helm.deployedRelease(opts.release));
-  return deployed ? { release: deployed, unfinishedHandoff: { revision: latest.revision } } : { release: latest };
+  return deployed ? { release: deployed, latest, unfinishedHandoff: { revision: latest.revision } } : { release: latest, latest };
 }
 
 /** On the one session: whether another run holds the release's lock, then each track's version table. */
