@@ -84,7 +84,8 @@ export async function streamCommand(bin: string, args: readonly string[], opts: 
     extendEnv: false,
     reject: false,
     all: true,
-    stdin: 'ignore',
+    // Input (kubectl exec -i): secrets such as URLs go on stdin, never in an argv ps shows.
+    ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
     cancelSignal: opts.signal,
     timeout: opts.timeoutMs,
     detached: DETACHED,

@@ -1,8 +1,8 @@
 /**
  * A track's migration files on disk, read the way its tool reads them: the top level of one
  * directory (subdirectories skipped, symlinks to files followed). With several tracks in one
- * directory each lives in DIR/TRACK; for alembic, an alembic script directory (the one holding
- * env.py) is read through its versions/ subdirectory.
+ * directory each lives in DIR/TRACK; a tool may name a subdirectory read instead when it exists
+ * (alembic: a script directory, the one holding env.py, is read through its versions/).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,14 +13,14 @@ const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 
 export function createMigrationFiles(): MigrationFilesPort {
   return {
-    async read(dir, { track, tool, several }) {
+    async read(dir, { track, several, filesIn }) {
       if (!(await isDir(dir))) throw new UsageError(`migrations directory ${dir}: no such directory`, { hint: 'give --migrations the directory of the migration files' });
       let where = dir;
       if (await isDir(path.join(dir, track))) where = path.join(dir, track);
       else if (several) {
         throw new UsageError(`migrations directory ${dir} has no ${track}/ for track ${track}`, { hint: 'with several tracks, DIR holds one directory per track (named like the track), or give --migrations TRACK=DIR' });
       }
-      if (tool === 'alembic' && (await isDir(path.join(where, 'versions')))) where = path.join(where, 'versions');
+      if (filesIn !== undefined && (await isDir(path.join(where, filesIn)))) where = path.join(where, filesIn);
       return { origin: where, files: await readTopLevel(where) };
     },
   };

@@ -14,6 +14,7 @@ import { COMPLETE_REQUEST, completeRequestCommand, completionCommand } from './c
 import { revisionsCommand } from './commands/revisions.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { statusCommand } from './commands/status.js';
+import { snapshotCommand } from './commands/snapshot.js';
 import { verifyCommand } from './commands/verify.js';
 import { OUTPUT_FORMATS } from './output.js';
 import type { ColorFlag } from './progress.js';
@@ -58,7 +59,7 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
     },
   });
   // The commands whose flags shell completion offers; `__complete`'s words are never parsed as flags.
-  const commands = [rollbackCommand(io, ['$0 <release>', 'rollback <release>']), statusCommand(io), annotateCommand(io), verifyCommand(io), revisionsCommand(io)];
+  const commands = [rollbackCommand(io, ['$0 <release>', 'rollback <release>']), statusCommand(io), snapshotCommand(io), annotateCommand(io), verifyCommand(io), revisionsCommand(io)];
   const completion = completionCommand(io);
   const completing = argv[0] === COMPLETE_REQUEST;
   try {

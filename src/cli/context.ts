@@ -9,6 +9,9 @@ import { createPostgresConnector } from '../adapters/postgres.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
 import type { DatabaseConnector, DiscoveryCachePort, Log, RunRecordPort, ToolRegistry } from '../core/ports.js';
 import { createRunRecords } from '../adapters/run-records.js';
+import { createSnapshotRecords } from '../adapters/snapshot-records.js';
+import { createDatabasePod } from '../adapters/db-pod.js';
+import type { DatabasePodPort, SnapshotRecordPort } from '../core/snapshot.js';
 import { hostname, userInfo } from 'node:os';
 import { printable, Redactor } from '../core/redact.js';
 import { createDiscoveryCache, helmSettings } from '../adapters/helm-cache.js';
@@ -43,6 +46,9 @@ export interface Context {
   runRecords: RunRecordPort;
   /** USER@HOST (pid N): who a run record says holds a rollback. */
   holder: string;
+  /** Forward-only schemas: the snapshots' records beside the release, and pg_dump/psql in the database's pod. */
+  snapshots: SnapshotRecordPort;
+  dbPod: DatabasePodPort;
 }
 
 /**
@@ -76,6 +82,8 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
     // The record lives in the cluster, read by whoever may read ConfigMaps there: masked like the output.
     runRecords: createRunRecords(kube, namespace, (text) => secrets.redact(text)),
     holder: `${env['USER'] || safeUserName()}@${hostname()} (pid ${process.pid})`,
+    snapshots: createSnapshotRecords(kube, namespace),
+    dbPod: createDatabasePod(kube, { bin: kubectl, namespace, env: childEnv, log, secrets }),
     connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),
     tools: { get: getTool, locateTables },

@@ -24,9 +24,10 @@ export interface ContractFlags {
   portForwardTarget?: string;
 }
 
-export function contractOverrideOptions<T>(y: Argv<T>) {
+/** `tools`: the --tool choices, the registry's names (a test gives its own). */
+export function contractOverrideOptions<T>(y: Argv<T>, tools: readonly string[] = toolNames) {
   return y
-    .option('tool', { type: 'string', choices: toolNames, group: 'Contract (overrides the chart annotations):', describe: 'Migration tool of the track' })
+    .option('tool', { type: 'string', choices: tools, group: 'Contract (overrides the chart annotations):', describe: 'Migration tool of the track' })
     .option('revision', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: "Revision the release's chart expects" })
     .option('table', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Version table (default: the tool\'s)' })
     .option('schema', { type: 'string', group: 'Contract (overrides the chart annotations):', describe: 'Schema of the version table (default: search_path)' })

@@ -22,6 +22,7 @@ const NAMESPACE_NAME_MAX = 63;
 const POSITIONAL_USAGE: Record<string, string> = {
   rollback: 'rollback RELEASE --to CHART_VERSION (or just: RELEASE --to CHART_VERSION)',
   status: 'status RELEASE',
+  snapshot: 'snapshot RELEASE',
   annotate: 'annotate CHART_DIR --migrations DIR',
   verify: 'verify CHART_DIR',
   revisions: 'revisions REPO/CHART',
@@ -35,7 +36,7 @@ const POSITIONAL_NAMES: Record<string, string> = { shell: 'SHELL' };
 const HABITS: Record<string, string> = { version: 'to' };
 
 /** The plugin's commands. */
-const COMMANDS = ['rollback', 'status', 'annotate', 'verify', 'revisions', 'completion'] as const;
+const COMMANDS = ['rollback', 'status', 'snapshot', 'annotate', 'verify', 'revisions', 'completion'] as const;
 /** Words of the plugin's command line that a release named like them would shadow: its commands, and words of other tools' CLIs. */
 export const COMMAND_NAMES = [...COMMANDS, 'help', 'version'] as const;
 

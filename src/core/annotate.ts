@@ -6,7 +6,7 @@
 import { DEFAULT_TRACK, parseContract, type Contract } from './contract.js';
 import { readChartYaml, setRevisions, type RevisionEdit } from './chart-yaml.js';
 import { StaleAnnotationError, UsageError } from './errors.js';
-import { findHead, readHistory, type TrackMigrations } from './migrations.js';
+import { findHead, historyReader, readHistory, type TrackMigrations } from './migrations.js';
 import type { ChartFilesPort, Log, MigrationFilesPort, ToolRegistry } from './ports.js';
 
 /** --migrations: one directory (DIR/TRACK per track when there are several), and/or TRACK=DIR pairs. */
@@ -86,8 +86,9 @@ export async function trackMigrations(
   const own = dirs.byTrack[track.name];
   const dir = own ?? dirs.dir;
   if (dir === undefined) return undefined;
-  const { origin, files } = await deps.migrations.read(dir, { track: track.name, tool: track.tool, several: own === undefined && several });
-  return readHistory(deps.tools.get(track.tool), files, origin);
+  const reader = historyReader(deps.tools.get(track.tool));
+  const { origin, files } = await deps.migrations.read(dir, { track: track.name, several: own === undefined && several, filesIn: reader.filesIn });
+  return readHistory(reader, files, origin);
 }
 
 export async function annotate(deps: AnnotateDeps, opts: AnnotateOptions): Promise<AnnotateReport> {

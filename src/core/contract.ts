@@ -26,6 +26,7 @@ export const KEYS = {
   container: 'container',
   databaseUrlEnv: 'database-url-env',
   stop: 'stop',
+  forwardOnly: 'forward-only',
 } as const;
 
 /** The track name the one-track shorthand (tool + revision) gets. */
@@ -56,8 +57,14 @@ export interface RunSpec {
 
 export interface Contract {
   contract: 'v1';
+  /** Empty when the chart declares a forward-only schema. */
   tracks: Track[];
   run: RunSpec;
+  /**
+   * schema-rollback.io/forward-only: the schema only moves forward (GORM AutoMigrate, Prisma or
+   * TypeORM synchronize, ...), with no version table and no downs. The engine names it in messages.
+   */
+  forwardOnly?: { engine: string };
 }
 
 export const contractSchema = schemaJson as SchemaNode;
@@ -81,7 +88,9 @@ export function parseContract(annotations: Readonly<Record<string, string>>, whe
   if (problems.length === 0) problems.push(...checkSchema(contractSchema, doc));
   if (problems.length === 0) problems.push(...semanticProblems(doc as Contract));
   if (problems.length > 0) throw new ContractInvalidError(where, problems);
-  return doc as Contract;
+  const contract = doc as Contract;
+  // The schema has no tracks for a forward-only chart; the rest of the code reads an empty list.
+  return { ...contract, tracks: contract.tracks ?? [] };
 }
 
 function decode(annotations: Readonly<Record<string, string>>, problems: string[]): unknown {
@@ -100,6 +109,8 @@ function decode(annotations: Readonly<Record<string, string>>, problems: string[
       problems.push(`${PREFIX}tracks cannot be combined with the one-track keys ${shorthand.map((k) => PREFIX + k).join(', ')}: move them into the tracks list`);
     }
     tracks = yamlValue(own.get(KEYS.tracks)!, KEYS.tracks, problems);
+  } else if (own.has(KEYS.forwardOnly) && shorthand.length === 0) {
+    tracks = undefined;
   } else if (shorthand.length > 0) {
     tracks = [
       dropUndefined({
@@ -112,7 +123,10 @@ function decode(annotations: Readonly<Record<string, string>>, problems: string[
       }),
     ];
   } else {
-    problems.push(`no track: set ${PREFIX}tool and ${PREFIX}revision, or ${PREFIX}tracks`);
+    problems.push(`no track: set ${PREFIX}tool and ${PREFIX}revision, or ${PREFIX}tracks (or ${PREFIX}forward-only for a schema with no downs)`);
+  }
+  if (own.has(KEYS.forwardOnly) && (own.has(KEYS.tracks) || shorthand.length > 0)) {
+    problems.push(`${PREFIX}forward-only cannot be combined with ${[...(own.has(KEYS.tracks) ? [KEYS.tracks] : []), ...shorthand].map((k) => PREFIX + k).join(', ')}: a forward-only schema has no version table and no downs`);
   }
   if (Array.isArray(tracks)) tracks = tracks.map((t) => normaliseTrack(t, problems));
   const run = dropUndefined({
@@ -121,7 +135,8 @@ function decode(annotations: Readonly<Record<string, string>>, problems: string[
     databaseUrlEnv: own.get(KEYS.databaseUrlEnv)?.trim(),
     stop: own.has(KEYS.stop) ? listValue(own.get(KEYS.stop)!, KEYS.stop, problems) : [],
   });
-  return { contract: own.get(KEYS.contract)?.trim() ?? 'v1', tracks, run };
+  const forwardOnly = own.has(KEYS.forwardOnly) ? { engine: own.get(KEYS.forwardOnly)!.trim() } : undefined;
+  return dropUndefined({ contract: own.get(KEYS.contract)?.trim() ?? 'v1', tracks, run, forwardOnly });
 }
 
 /** A track's command may be written as a YAML list or as one string split on white space. */
@@ -177,7 +192,7 @@ function yamlValue(text: string, key: string, problems: string[]): unknown {
 function semanticProblems(contract: Contract): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
-  for (const [i, track] of contract.tracks.entries()) {
+  for (const [i, track] of (contract.tracks ?? []).entries()) {
     if (seen.has(track.name)) problems.push(`tracks[${i}].name: duplicate track name "${track.name}"`);
     seen.add(track.name);
     for (const arg of track.command ?? []) {
@@ -198,7 +213,9 @@ function semanticProblems(contract: Contract): string[] {
 export function renderContract(contract: Contract): Record<string, string> {
   const out: Record<string, string> = {};
   const [only, ...rest] = contract.tracks;
-  if (only && rest.length === 0 && only.name === DEFAULT_TRACK) {
+  if (contract.forwardOnly) {
+    out[PREFIX + KEYS.forwardOnly] = contract.forwardOnly.engine;
+  } else if (only && rest.length === 0 && only.name === DEFAULT_TRACK) {
     out[PREFIX + KEYS.tool] = only.tool;
     out[PREFIX + KEYS.revision] = only.revision;
     if (only.table) out[PREFIX + KEYS.table] = only.table;

@@ -60,11 +60,12 @@ export async function discoverTargetRevisions(deps: DiscoveryDeps, request: Disc
   const commands = [];
   for (const track of tracks) {
     const tool = deps.tools.get(track.tool);
-    const raw = tool.headsCommand?.(track.command);
-    if (!raw || !tool.parseHeads) {
-      throw new DiscoveryError(`chart ${chart} does not say which ${track.tool} revision it expects for track ${track.name}, and the plugin cannot discover ${track.tool} heads in an image${raw === undefined && tool.headsCommand ? ` from the track's command (${track.command?.join(' ')}: no "downgrade" in it)` : ''}`, { hint: giveIt(track.name) });
+    const heads = tool.offers.image?.heads;
+    const raw = heads?.command(track.command);
+    if (!heads || !raw) {
+      throw new DiscoveryError(`chart ${chart} does not say which ${track.tool} revision it expects for track ${track.name}, and the plugin cannot discover ${track.tool} heads in an image${heads ? ` from the track's command (${track.command?.join(' ')}: no "downgrade" in it)` : ''}`, { hint: giveIt(track.name) });
     }
-    commands.push({ track, tool, command: await Promise.all(raw.map((arg) => request.renderArg(arg, track))) });
+    commands.push({ track, tool, headsCommand: heads, command: await Promise.all(raw.map((arg) => request.renderArg(arg, track))) });
   }
   if (!request.workload) {
     throw new DiscoveryError(`chart ${chart} does not say which revision it expects, and no workload is named to discover it from`, {
@@ -74,7 +75,7 @@ export async function discoverTargetRevisions(deps: DiscoveryDeps, request: Disc
   const workload = await renderedWorkload(deps, request, chart);
   const image = containerImage(workload, request.container, request.workload, chart);
   const found = new Map<string, DiscoveredRevision>();
-  for (const { track, tool, command } of commands) {
+  for (const { track, tool, headsCommand, command } of commands) {
     // The image is part of the key: a release whose values pin another image tag gets its own answer.
     const key = JSON.stringify([target.name, target.version, track.name, image, command]);
     const hit = await deps.discoveryCache.get(key);
@@ -92,7 +93,7 @@ export async function discoverTargetRevisions(deps: DiscoveryDeps, request: Disc
         cause: err,
       });
     }
-    const heads = tool.parseHeads!(lines);
+    const heads = headsCommand.parse(lines);
     if (heads.length !== 1) {
       const said = heads.length === 0 ? `printed no head${lines.length ? ` (last output: ${lines[lines.length - 1]})` : ''}` : `printed several heads (${heads.join(', ')}): that version's migrations are on several branches, and one track lands on one revision`;
       throw new DiscoveryError(`cannot discover the ${track.tool} revision of chart ${chart} (track ${track.name}): ${command.join(' ')} in ${image} ${said}`, { hint: giveIt(track.name) });

@@ -66,6 +66,12 @@ export const ExitCode = {
    * Forbidden answer from the API server.
    */
   permissionDenied: 24,
+  /**
+   * Taking or restoring a snapshot of a forward-only schema failed (pg_dump, pg_restore or psql in
+   * the database's pod): a half-made snapshot database is dropped; a restore runs in one
+   * transaction, so the live database is unchanged and the workloads are started again.
+   */
+  snapshotFailed: 25,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -266,5 +272,17 @@ export class HandoffFailedError extends RollbackError {
 export class ArchiveError extends RollbackError {
   constructor(message: string, details?: ErrorDetails) {
     super(ExitCode.archiveFailed, message, details);
+  }
+}
+
+/**
+ * The release's chart says its schema only moves forward (schema-rollback.io/forward-only): there are
+ * no downs to run. Thrown where the version-table rollback would start, so the CLI takes the
+ * forward-only path (a snapshot restore, or --keep-schema) instead.
+ */
+export class ForwardOnlyError extends RefusedError {
+  constructor(readonly where: string, readonly engine: string) {
+    super([`${where} declares a forward-only schema (${engine}): it has no down migrations to run`],
+      'roll back with a snapshot of the target version (helm schema-rollback RELEASE --to VERSION restores it), or keep the newer schema with --keep-schema; README "Forward-only schemas"');
   }
 }

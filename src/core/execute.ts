@@ -146,7 +146,7 @@ async function runSteps(
           // Only when the plan does not list the revisions (the tool in the image walks them): the
           // file named last is then the record's only clue to a repair. Best effort, in order (the
           // journal queues it, and the step's end is written after it).
-          if (step.revisions.length === 0 && tool.namesDownFile?.(line)) void journal.noteFile(entry, line);
+          if (step.revisions.length === 0 && tool.offers.dirty?.namesDownFile(line)) void journal.noteFile(entry, line);
         };
         await runner.run(step, { databaseUrl, log: deps.log, stop: control.stop, abort: control.abort, onOutput });
         const state = await verify(deps, databaseUrl, step);
@@ -242,7 +242,7 @@ async function verify(deps: RollbackDeps, url: string, step: TrackStep): Promise
     const state = await tool.readState(session, step.table);
     const landed = step.target === 'base'
       ? state.revisions.length === 0
-      : state.revisions.length === 1 && (state.revisions[0] === step.target || tool.names?.(step.target, state.revisions[0]!) === true);
+      : state.revisions.length === 1 && (state.revisions[0] === step.target || tool.order?.names?.(step.target, state.revisions[0]!) === true);
     if (state.dirty || !landed) {
       throw new StepFailedError(step.track, step.target, new Error(`after the downs the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, not ${step.target}`));
     }

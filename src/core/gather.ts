@@ -208,7 +208,7 @@ type Read = <T>(name: string, work: () => Promise<T>) => Promise<T>;
 function needsFullname(contract: ResolvedContract, tools: ToolRegistry): boolean {
   const templates = [
     contract.run.workload ?? '', ...contract.run.stop,
-    ...contract.tracks.flatMap((t) => [...(t.command ?? tools.get(t.tool).defaultDownCommand ?? []), ...(tools.get(t.tool).offlineDownCommand ?? [])]),
+    ...contract.tracks.flatMap((t) => [...(t.command ?? tools.get(t.tool).offers.image?.down ?? []), ...(tools.get(t.tool).offers.image?.offlineDown ?? [])]),
   ];
   return templates.some((t) => t.includes('.Fullname'));
 }
@@ -313,8 +313,9 @@ async function previewSql(deps: RollbackDeps, opts: RollbackOptions, facts: Roll
   const tool = deps.tools.get(step.tool);
   const spec = facts.tracks.find((t) => t.spec.name === step.track)?.spec;
   const capture = runner.capture;
-  if (!spec || spec.command || !tool.offlineDownCommand || step.current.length !== 1 || !capture) return undefined;
-  const command = renderStepCommand(tool.offlineDownCommand, step, facts.names, { From: step.current[0]! });
+  const offlineDown = tool.offers.image?.offlineDown;
+  if (!spec || spec.command || !offlineDown || step.current.length !== 1 || !capture) return undefined;
+  const command = renderStepCommand(offlineDown, step, facts.names, { From: step.current[0]! });
   let preview: TrackPreview['sqlPreview'];
   await inStep(opts.progress, `SQL preview for track ${step.track} (${command.join(' ')})`, () => read(`SQL preview of ${step.track}`, async () => {
     try {

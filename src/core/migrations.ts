@@ -1,11 +1,11 @@
 /**
  * What chart maintainers check against their migrations: the head a chart version should carry
  * (annotate), and whether a revision exists and is that head (verify). Pure: the files were read
- * by an adapter and parsed by the tool (MigrationTool.readMigrations).
+ * by an adapter and parsed by the tool (its offers.history).
  */
 import { BASE } from './contract.js';
 import { MigrationsError, UsageError } from './errors.js';
-import type { MigrationFile, MigrationHistory, MigrationTool } from './ports.js';
+import type { HistoryReader, MigrationFile, MigrationHistory, MigrationTool } from './ports.js';
 
 /** One track's migrations, as read: where they came from and the tool's history of them. */
 export interface TrackMigrations {
@@ -13,11 +13,17 @@ export interface TrackMigrations {
   history: MigrationHistory;
 }
 
-/** Parses one track's files with its tool; UsageError for a tool that cannot read files. */
-export function readHistory(tool: MigrationTool, files: readonly MigrationFile[], origin: string): TrackMigrations {
-  if (tool.readMigrations === undefined) throw new UsageError(`the plugin cannot read ${tool.name} migration files`);
+/** The tool's reader of migration files; UsageError, before any file is read, for a tool that offers none. */
+export function historyReader(tool: MigrationTool): HistoryReader {
+  const reader = tool.offers.history;
+  if (reader === undefined) throw new UsageError(`the plugin cannot read ${tool.name} migration files`, { hint: `give the track's revision in Chart.yaml by hand: ${tool.name} histories cannot be annotated or verified from files` });
+  return reader;
+}
+
+/** Parses one track's files with its tool's reader; MigrationsError naming `origin` when they make no history. */
+export function readHistory(reader: HistoryReader, files: readonly MigrationFile[], origin: string): TrackMigrations {
   try {
-    return { origin, history: tool.readMigrations(files) };
+    return { origin, history: reader.read(files) };
   } catch (err) {
     if (err instanceof MigrationsError) throw new MigrationsError(`${origin}: ${err.message}`, { hint: err.hint });
     throw err;
@@ -35,7 +41,7 @@ export function findHead(tool: MigrationTool, migrations: TrackMigrations, branc
   let heads = history.heads;
   let what = `${origin} has`;
   if (branch !== undefined) {
-    if (tool.name !== 'alembic') throw new UsageError(`--branch is for alembic histories; ${tool.name} migrations form one line`);
+    if (!tool.offers.history?.branches) throw new UsageError(`--branch picks among the branches of a history (alembic); ${tool.name} migrations form one line`, { hint: 'drop --branch' });
     const root = history.branches[branch] ?? (history.revisions.includes(branch) ? branch : undefined);
     if (root === undefined) {
       const labels = Object.keys(history.branches).sort();

@@ -104,7 +104,7 @@ function decideTrack(t: TrackFacts, facts: Pick<RollbackFacts, 'targets' | 'prev
   }
   if (decision.kind !== 'revert') return decision;
   // The contract's command, else the tool's own default (alembic downgrade REV); runners that need one refuse without.
-  const command = spec.command ?? tool.defaultDownCommand;
+  const command = spec.command ?? tool.offers.image?.down;
   return command ? { ...decision, step: { ...decision.step, command: renderStepCommand(command, decision.step, facts.names) } } : decision;
 }
 

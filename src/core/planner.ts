@@ -69,7 +69,7 @@ export function planTrack(input: TrackInput): TrackDecision {
   // only the tool in the image can tell; the tool resolves it when the downs run (rollback's verify).
   if (at === target) return { kind: 'skip', track, reason: `already at ${target}` };
   const chartRevision = current.revision;
-  const compare = tool.compareRevisions?.bind(tool);
+  const compare = tool.order?.compare;
   if (compare) {
     const cmp = (a: string, b: string) => (a === BASE ? (b === BASE ? 0 : -1) : b === BASE ? 1 : compare(a, b));
     if (chartRevision !== undefined && cmp(at, chartRevision) > 0) {

@@ -74,8 +74,11 @@ export interface TrackState {
 }
 
 /**
- * One migration tool (alembic, golang-migrate, ...). Tools stay dumb: they read and write their own
+ * One migration tool (alembic, golang-migrate, ...). Tools stay dumb: they read their own
  * bookkeeping and know their file formats; ordering policy, refusals and locking live in core.
+ * Everything a tool may or may not do sits in `offers`, one small object per capability, so a
+ * caller asks `tool.offers.history` once instead of testing members one by one. Adding a tool:
+ * docs/CONTRIBUTING.md "Adding a migration tool".
  */
 export interface MigrationTool {
   /** The name used in annotations and flags. */
@@ -86,54 +89,107 @@ export interface MigrationTool {
   checkRevision(revision: string): string | undefined;
   /** Reads the version table. Returns tableExists=false when it is missing; throws VersionTableError when unreadable. */
   readState(db: SqlClient, table: VersionTableRef): Promise<TrackState>;
+  /** How revisions compare and resolve beyond string equality; absent: equal strings only. */
+  readonly order?: RevisionOrder;
+  /** The capabilities the tool offers, each absent when it does not. */
+  readonly offers: ToolOffers;
+}
+
+/**
+ * How a tool's revisions relate, from the ids alone. Used by the planner (ahead/behind/upgrade
+ * refusals), verify --against (a chart version going backwards) and execute (the end state check).
+ */
+export interface RevisionOrder {
   /**
-   * Optional: orders two revisions (<0, 0, >0) when the tool can tell from the ids alone
-   * (golang-migrate's numbers). Tools whose order is a graph in the files (alembic) leave it out,
-   * and the planner then compares only for equality.
+   * Orders two revisions (<0, 0, >0) when the tool can tell from the ids alone (golang-migrate's
+   * numbers). Tools whose order is a graph in the files (alembic) leave it out, and the planner
+   * then compares only for equality.
    */
-  compareRevisions?(a: string, b: string): number;
+  compare?(a: string, b: string): number;
   /**
-   * Optional: reads a migrations directory (the file names and contents, no I/O) into the tool's
-   * history: every revision it defines, its heads, and which revisions come before which. Used by
-   * `annotate` and `verify`. Throws MigrationsError when the files make no history the tool would
-   * accept (a broken alembic graph, two files for one version).
-   */
-  readMigrations?(files: readonly MigrationFile[]): MigrationHistory;
-  /**
-   * Optional: the down command (argv, with the contract's placeholders) that runners running the
-   * tool in the app's image use when the contract gives none (alembic: `alembic downgrade {{ .Revision }}`).
-   */
-  readonly defaultDownCommand?: readonly string[];
-  /**
-   * Optional: a command that prints the downs' SQL without running them (offline mode), with
-   * `{{ .From }}` (the database's revision) and `{{ .Revision }}` (the target). `--dry-run` runs it
-   * where the downs would run, when the track uses the tool's default down command.
-   */
-  readonly offlineDownCommand?: readonly string[];
-  /**
-   * Optional: the command that prints the heads of the migrations shipped in an image, without a
-   * database (alembic heads), for discovering the revision an unannotated chart version expects.
-   * Given the track's down command (undefined: the tool's default), so that a contract's own way of
-   * calling the tool (poetry run alembic -c x.ini downgrade ...) is kept; undefined when it cannot tell.
-   */
-  headsCommand?(downCommand: readonly string[] | undefined): string[] | undefined;
-  /** Reads the heads from that command's output lines (log lines and noise skipped). */
-  parseHeads?(lines: readonly string[]): string[];
-  /**
-   * Optional: whether the revision stored in the version table is the one `wanted` names, as the
-   * tool resolves names (alembic: an id's unique prefix of 4+ characters, `alembic downgrade f43d`).
+   * Whether the revision stored in the version table is the one `wanted` names, as the tool
+   * resolves names (alembic: an id's unique prefix of 4+ characters, `alembic downgrade f43d`).
    * Without it, only equal strings match.
    */
   names?(wanted: string, stored: string): boolean;
+}
+
+/** What a tool may offer besides reading its version table; each capability is optional. */
+export interface ToolOffers {
+  /** Reading a migrations directory into the tool's history: annotate, verify. */
+  readonly history?: HistoryReader;
+  /** Commands of the tool's own CLI in the app's image: the job and exec runners, --dry-run's SQL preview, discovery. */
+  readonly image?: ImageCommands;
+  /** The exact repair of a version table the tool marks dirty (golang-migrate): execute, status, the run record. */
+  readonly dirty?: DirtyRepair;
+  /** The plugin runs the tool's down files itself: the native runner, with the driver of src/tools/<tool>-native.ts. */
+  readonly native?: NativeDriver;
+}
+
+/**
+ * Reads a migrations directory (the file names and contents, no I/O) into the tool's history:
+ * every revision it defines, its heads, and which revisions come before which. Used by `annotate`
+ * and `verify` (src/core/migrations.ts), and by the README's tool table (`npm run gen`).
+ */
+export interface HistoryReader {
   /**
-   * Optional, for tools that mark a version table dirty (golang-migrate): the exact repair after a
-   * DOWN of this run failed, knowing the revisions the step was reverting (newest first, when the
-   * plan lists them) and the step's last output lines. Returns the version the schema is really at
-   * and the command that marks it clean.
+   * Throws MigrationsError when the files make no history the tool would accept (a broken alembic
+   * graph, two files for one version).
    */
-  dirtyRepair?(state: TrackState, reverting: readonly string[], output?: readonly string[], table?: VersionTableRef): { version: string; command: string } | undefined;
-  /** Optional, with dirtyRepair: whether a line of the tool's output names a down file (kept in the run record as the step goes). */
-  namesDownFile?(line: string): boolean;
+  read(files: readonly MigrationFile[]): MigrationHistory;
+  /** A subdirectory read instead of the given directory when it exists (alembic: a script directory's versions/). */
+  readonly filesIn?: string;
+  /** true when a history can have several heads and `--branch LABEL` picks one (alembic's branch labels). */
+  readonly branches?: boolean;
+  /** How the files are read, for the README's tool table (generated by `npm run gen`): markdown, one phrase each. */
+  readonly about: { files: string; revision: string; head: string };
+}
+
+/**
+ * The tool's own CLI, run in the app's image by the job and exec runners (src/core/rollback.ts)
+ * and by discovery of an unannotated chart's revision (src/core/discover.ts).
+ */
+export interface ImageCommands {
+  /**
+   * The down command (argv, with the contract's placeholders) when the contract gives none
+   * (alembic: `alembic downgrade {{ .Revision }}`).
+   */
+  readonly down?: readonly string[];
+  /**
+   * A command that prints the downs' SQL without running them (offline mode), with `{{ .From }}`
+   * (the database's revision) and `{{ .Revision }}` (the target). `--dry-run` runs it where the
+   * downs would run, when the track uses the default `down`.
+   */
+  readonly offlineDown?: readonly string[];
+  /** Printing the heads of the migrations shipped in an image, without a database (alembic heads). */
+  readonly heads?: HeadsCommand;
+}
+
+/** How discovery asks an image which revision its migrations end at. */
+export interface HeadsCommand {
+  /**
+   * The command, given the track's down command (undefined: the tool's default), so that a
+   * contract's own way of calling the tool (poetry run alembic -c x.ini downgrade ...) is kept;
+   * undefined when it cannot tell.
+   */
+  command(downCommand: readonly string[] | undefined): string[] | undefined;
+  /** Reads the heads from that command's output lines (log lines and noise skipped). */
+  parse(lines: readonly string[]): string[];
+}
+
+/**
+ * For tools that mark a version table dirty (golang-migrate): how to repair it. Used by execute
+ * (the failure report), run-lock (the next run's advice) and the run record.
+ */
+export interface DirtyRepair {
+  /**
+   * The exact repair after a DOWN of this run failed, knowing the revisions the step was reverting
+   * (newest first, when the plan lists them) and the step's last output lines. Returns the version
+   * the schema is really at and the command that marks it clean.
+   */
+  repair(state: TrackState, reverting: readonly string[], output?: readonly string[], table?: VersionTableRef): { version: string; command: string } | undefined;
+  /** Whether a line of the tool's output names a down file (kept in the run record as the step goes). */
+  namesDownFile(line: string): boolean;
 }
 
 /**
@@ -548,10 +604,11 @@ export interface ChartFilesPort {
 export interface MigrationFilesPort {
   /**
    * The files of one track's migrations under `dir`: dir/TRACK when that directory exists (required
-   * when `several` tracks are read from one dir), else dir itself; for alembic, the versions/
-   * directory of an alembic script directory. Top level only, as the tools read them.
+   * when `several` tracks are read from one dir), else dir itself; then its subdirectory `filesIn`
+   * when the tool names one and it exists (alembic: the versions/ directory of a script directory).
+   * Top level only, as the tools read them.
    */
-  read(dir: string, opts: { track: string; tool: string; several: boolean }): Promise<{ origin: string; files: MigrationFile[] }>;
+  read(dir: string, opts: { track: string; several: boolean; filesIn?: string }): Promise<{ origin: string; files: MigrationFile[] }>;
 }
 
 /** One published version of a chart and its Chart.yaml annotations. */

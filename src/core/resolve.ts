@@ -4,7 +4,7 @@
  * handled (LlamaCloud, OpenKAT today) and a wrong annotation can be corrected on the spot.
  */
 import { BASE, DEFAULT_TRACK, parseContract, type RunSpec, type Track } from './contract.js';
-import { ContractInvalidError, ContractMissingError, UsageError } from './errors.js';
+import { ContractInvalidError, ContractMissingError, ForwardOnlyError, UsageError } from './errors.js';
 import type { HelmPort, ReleaseInfo, ToolRegistry } from './ports.js';
 import { chartFullname, renderTemplate } from './template.js';
 
@@ -40,6 +40,8 @@ const RUN_FLAGS = ['workload', 'container', 'databaseUrlEnv', 'stop'] as const;
 export function resolveContract(release: ReleaseInfo, overrides: ContractOverrides, tools: ToolRegistry): ResolvedContract {
   const where = `chart ${release.chart} ${release.version} (release ${release.name})`;
   const parsed = parseContract(release.annotations, where);
+  // No version table to read, no downs to run: the forward-only path (src/core/forward-only.ts) takes it.
+  if (parsed?.forwardOnly) throw new ForwardOnlyError(where, parsed.forwardOnly.engine);
   const trackFlags = TRACK_FLAGS.filter((k) => overrides[k] !== undefined);
   const runFlags = RUN_FLAGS.filter((k) => overrides[k] !== undefined);
   if (!parsed && !overrides.tool) throw new ContractMissingError(where);

@@ -22,6 +22,7 @@ import type { StepEvent } from './steps.js';
 export type { RollbackDeps, RollbackOptions, RunnerChoice, Timing } from './gather.js';
 export type { Refusal, RollbackPlan, WorkloadStop } from './plan.js';
 export type { TargetSource } from './facts.js';
+export { helmSays } from './gather.js';
 
 export type RollbackEvent =
   | StepEvent

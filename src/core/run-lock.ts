@@ -179,7 +179,7 @@ export class RunJournal {
  * tell (the caller then gives the general advice).
  */
 export function dirtyRepairAdvice(tool: MigrationTool, state: TrackState, reverting: readonly string[], output: readonly string[], table?: VersionTableRef): string | undefined {
-  const repair = state.dirty ? tool.dirtyRepair?.(state, reverting, output, table) : undefined;
+  const repair = state.dirty ? tool.offers.dirty?.repair(state, reverting, output, table) : undefined;
   return repair && `the schema is at ${repair.version}: check it, then run "${repair.command}"`;
 }
 

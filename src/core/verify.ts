@@ -228,6 +228,7 @@ export function goesBackwards(tool: MigrationTool, migrations: TrackMigrations |
   if (older === BASE) return false;
   const history = migrations?.history;
   if (history && history.revisions.includes(older) && history.revisions.includes(newer)) return history.isAncestor(newer, older);
-  if (tool.compareRevisions && tool.checkRevision(older) === undefined && tool.checkRevision(newer) === undefined) return tool.compareRevisions(newer, older) < 0;
+  const compare = tool.order?.compare;
+  if (compare && tool.checkRevision(older) === undefined && tool.checkRevision(newer) === undefined) return compare(newer, older) < 0;
   return undefined;
 }

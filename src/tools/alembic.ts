@@ -107,5 +107,22 @@ function names(wanted: string, stored: string): boolean {
 }
 
 export const alembic: MigrationTool = {
-  name, defaultTable, checkRevision, readState, readMigrations, defaultDownCommand, offlineDownCommand, headsCommand, parseHeads, names,
+  name,
+  defaultTable,
+  checkRevision,
+  readState,
+  order: { names },
+  offers: {
+    history: {
+      read: readMigrations,
+      filesIn: 'versions',
+      branches: true,
+      about: {
+        files: '`versions/*.py` (not `__init__.py`): module-level `revision`, `down_revision` (a string, `None`, or a tuple for a merge), `branch_labels`, `depends_on`, plain or type-annotated; literals only, a computed id is refused with the file named',
+        revision: 'the revision id',
+        head: "the revision no other names as its `down_revision`; several heads is an error (exit 16) unless `--branch LABEL` names the branch (the head that descends from the label's revision, as `alembic heads` / `LABEL@head` find it)",
+      },
+    },
+    image: { down: defaultDownCommand, offlineDown: offlineDownCommand, heads: { command: headsCommand, parse: parseHeads } },
+  },
 };

@@ -52,4 +52,12 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
   return linearHistory(found.map(([, version]) => version), ignored);
 }
 
-export const dbmate: MigrationTool = { name, defaultTable, checkRevision, readState, readMigrations };
+export const dbmate: MigrationTool = {
+  name,
+  defaultTable,
+  checkRevision,
+  readState,
+  offers: {
+    history: { read: readMigrations, about: { files: '`DIGITS_name.sql`', revision: 'the digits as written (`20240301120000`)', head: 'the last file by name' } },
+  },
+};

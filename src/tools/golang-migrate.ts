@@ -138,7 +138,17 @@ function dirtyRepair(state: TrackState, reverting: readonly string[], output: re
   return { version, command: `migrate -path DIR -database ${url} force ${version}` };
 }
 
-export const golangMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions, readMigrations, dirtyRepair, namesDownFile };
+export const golangMigrate: MigrationTool = {
+  name,
+  defaultTable,
+  checkRevision,
+  readState,
+  order: { compare: compareRevisions },
+  offers: {
+    history: { read: readMigrations, about: { files: '`N_name.up.sql` / `.down.sql`', revision: '`N` without leading zeros', head: 'the highest N' } },
+    dirty: { repair: dirtyRepair, namesDownFile },
+  },
+};
 
 // ---------------------------------------------------------------------------------------------
 // The advisory lock golang-migrate takes (database/util.go GenerateAdvisoryLockId, v4.15+).

@@ -68,4 +68,13 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
   return linearHistory([...byVersion.keys()].sort(compareDecimal), ignored);
 }
 
-export const goose: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions: compareDecimal, readMigrations };
+export const goose: MigrationTool = {
+  name,
+  defaultTable,
+  checkRevision,
+  readState,
+  order: { compare: compareDecimal },
+  offers: {
+    history: { read: readMigrations, about: { files: '`N_name.sql`, `N_name.go` (not `_test.go`)', revision: '`N` without leading zeros', head: 'the highest N' } },
+  },
+};

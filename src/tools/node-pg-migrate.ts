@@ -66,4 +66,15 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
   return linearHistory(names, ignored);
 }
 
-export const nodePgMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, readMigrations };
+export const nodePgMigrate: MigrationTool = {
+  name,
+  defaultTable,
+  checkRevision,
+  readState,
+  offers: {
+    history: {
+      read: readMigrations,
+      about: { files: 'every file not starting with `.`', revision: 'the name without extension (`1700000000001_tags`)', head: 'the last by numeric prefix (17 digits are a UTC date), then by name' },
+    },
+  },
+};

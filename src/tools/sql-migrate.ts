@@ -55,4 +55,16 @@ function readMigrations(files: readonly MigrationFile[]): MigrationHistory {
   return linearHistory(ids.sort(compareSqlMigrateIds), ignored);
 }
 
-export const sqlMigrate: MigrationTool = { name, defaultTable, checkRevision, readState, compareRevisions: compareSqlMigrateIds, readMigrations };
+export const sqlMigrate: MigrationTool = {
+  name,
+  defaultTable,
+  checkRevision,
+  readState,
+  order: { compare: compareSqlMigrateIds },
+  offers: {
+    history: {
+      read: readMigrations,
+      about: { files: '`*.sql`', revision: 'the file name (`10_create_tags.sql`)', head: "the last in sql-migrate's order: numbered ids by number, then unnumbered ids by name" },
+    },
+  },
+};

@@ -12,7 +12,7 @@ import { FIXTURE_CHARTS, materializeChartVersions } from './charts.js';
 import { startCluster, type Cluster } from './cluster.js';
 import { installPlugin, makeTempDir, stagePluginDir, type InstalledPlugin, type RunResult } from './plugin.js';
 import { migrateKagent09 } from './golang-migrate-up.js';
-import { freshDatabase, type FreshDatabase } from './postgres.js';
+import { freshDatabase, type FreshDatabase, type PgMajor } from './postgres.js';
 
 export interface World {
   db: FreshDatabase;
@@ -29,11 +29,13 @@ export interface WorldOptions {
   images?: Record<string, string>;
   /** The fixture charts (test/fixtures/charts/NAME) the repository publishes, every version of each; default ['kagent']. */
   charts?: string[];
+  /** The PostgreSQL major of the world's database; default 17. */
+  pgMajor?: PgMajor;
 }
 
 export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: WorldOptions = {}): Promise<World> {
   const dir = makeTempDir(prefix);
-  const [db, cluster] = await Promise.all([freshDatabase(17), startCluster({ dir, images: opts.images })]);
+  const [db, cluster] = await Promise.all([freshDatabase(opts.pgMajor ?? 17), startCluster({ dir, images: opts.images })]);
   const charts = (opts.charts ?? ['kagent']).flatMap((name) => materializeChartVersions(join(FIXTURE_CHARTS, name), join(dir, 'charts')));
   const repo = await startChartRepo(join(dir, 'repo'), charts.map((path) => ({ path })));
   const staged = stagePluginDir(ensureBinary());

@@ -26,7 +26,7 @@ const DBMATE = path.join(repoRoot, 'node_modules', '.bin', 'dbmate');
 const connector = createPostgresConnector();
 
 const files = (dir: string) => readdirSync(dir).map((name) => ({ name, body: readFileSync(path.join(dir, name), 'utf8') }));
-const headOf = (tool: MigrationTool, dir: string, branch?: string) => findHead(tool, { origin: dir, history: tool.readMigrations!(files(dir)) }, branch);
+const headOf = (tool: MigrationTool, dir: string, branch?: string) => findHead(tool, { origin: dir, history: tool.offers.history!.read(files(dir)) }, branch);
 const works = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 
 async function ok(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
@@ -51,12 +51,12 @@ describe('heads and version tables cross-checked with the real tools', function 
     for (const fixture of ['alembic', 'alembic-graph', 'images/llamacloud-0.1.47', 'images/llamacloud-0.1.48']) {
       it(`${fixture}: the heads, and each label's head, are alembic's`, async () => {
         const versions = path.join(fixtures, fixture, 'versions');
-        const history = alembic.readMigrations!(files(versions));
+        const history = alembic.offers.history!.read(files(versions));
         const printed = (await alembicCli(fixture, 'heads')).trim().split('\n');
         const theirs = printed.map((l) => l.split(' ')[0]!).sort();
         assert.deepEqual(history.heads, theirs);
         // What discovery reads from `alembic heads` run in an image (branch labels and all).
-        assert.deepEqual(alembic.parseHeads!([...printed, 'a line that is not a head']).sort(), theirs);
+        assert.deepEqual(alembic.offers.image!.heads!.parse([...printed, 'a line that is not a head']).sort(), theirs);
         for (const label of Object.keys(history.branches)) {
           const shown = await run(SYSTEM_PYTHON, ['-m', 'alembic', '-c', path.join(fixtures, fixture, 'alembic.ini'), 'show', `${label}@head`]);
           let ours: string | undefined;
@@ -129,7 +129,7 @@ describe('heads and version tables cross-checked with the real tools', function 
         const status = await cli('status');
         const head = headOf(sqlMigrate, dir);
         assert.equal(head, 'add_notes.sql');
-        assert.deepEqual(appliedIds(status), sqlMigrate.readMigrations!(files(dir)).revisions, 'status lists the migrations in our order');
+        assert.deepEqual(appliedIds(status), sqlMigrate.offers.history!.read(files(dir)).revisions, 'status lists the migrations in our order');
         assert.deepEqual((await sqlMigrate.readState(session, { table: sqlMigrate.defaultTable })).revisions, [head]);
         await cli('down', '-limit=2');
         const after = appliedIds(await cli('status'));

@@ -43,14 +43,14 @@ describe('tools/alembic-graph', () => {
     });
 
     it('findHead: several heads need a branch; a label picks the head that descends from it', () => {
-      const migrations = { origin: 'versions/', history: alembic.readMigrations!(read(path.join(fixtures, 'alembic-graph', 'versions'))) };
+      const migrations = { origin: 'versions/', history: alembic.offers.history!.read(read(path.join(fixtures, 'alembic-graph', 'versions'))) };
       assert.throws(() => findHead(alembic, migrations), (e) => e instanceof MigrationsError && /versions\/ has 2 heads: d0002, e0005/.test(e.message) && /--branch/.test(e.hint ?? ''));
       assert.equal(findHead(alembic, migrations, 'reports'), 'd0002');
       assert.equal(findHead(alembic, migrations, 'e0005'), 'e0005');
       // As alembic: feat reaches both heads through the merge ("Multiple head revisions ... 'feat@head'").
       assert.throws(() => findHead(alembic, migrations, 'feat'), /branch feat of versions\/ has 2 heads/);
       assert.throws(() => findHead(alembic, migrations, 'nope'), (e) => e instanceof MigrationsError && /feat, reports/.test(e.hint ?? ''));
-      const simple = { origin: 'v', history: alembic.readMigrations!(read(path.join(fixtures, 'alembic', 'versions'))) };
+      const simple = { origin: 'v', history: alembic.offers.history!.read(read(path.join(fixtures, 'alembic', 'versions'))) };
       assert.equal(findHead(alembic, simple, 'feat'), '0102');
     });
 

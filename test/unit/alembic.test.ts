@@ -15,9 +15,9 @@ function rowsDb(rows: unknown[], seen: string[] = []): SqlClient {
 
 describe('tools/alembic', () => {
   it('has a default down command, alembic\'s own CLI, for contracts that give none', () => {
-    assert.deepEqual(alembic.defaultDownCommand, ['alembic', 'downgrade', '{{ .Revision }}']);
-    assert.deepEqual(alembic.offlineDownCommand, ['alembic', 'downgrade', '{{ .From }}:{{ .Revision }}', '--sql'], 'offline, a downgrade needs FROM:TO');
-    assert.equal(getTool('golang-migrate').defaultDownCommand, undefined, 'golang-migrate apps ship their own CLIs: the contract names it');
+    assert.deepEqual(alembic.offers.image?.down, ['alembic', 'downgrade', '{{ .Revision }}']);
+    assert.deepEqual(alembic.offers.image?.offlineDown, ['alembic', 'downgrade', '{{ .From }}:{{ .Revision }}', '--sql'], 'offline, a downgrade needs FROM:TO');
+    assert.equal(getTool('golang-migrate').offers.image, undefined, 'golang-migrate apps ship their own CLIs: the contract names it');
   });
 
   it('is named alembic and defaults to alembic_version', () => {

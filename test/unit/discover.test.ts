@@ -171,14 +171,14 @@ describe('discovering the target revision of a chart without annotations', () =>
 
 describe('alembic heads, as discovery calls and reads it', () => {
   it('derives the heads command from the down command, or gives none without a "downgrade" to anchor on', () => {
-    assert.deepEqual(alembic.headsCommand!(undefined), ['alembic', 'heads']);
-    assert.deepEqual(alembic.headsCommand!(['python', '-m', 'alembic', '--config', 'db/alembic.ini', 'downgrade', '{{ .Revision }}']), ['python', '-m', 'alembic', '--config', 'db/alembic.ini', 'heads']);
-    assert.equal(alembic.headsCommand!(['./rollback.sh', '{{ .Revision }}']), undefined);
+    assert.deepEqual(alembic.offers.image!.heads!.command(undefined), ['alembic', 'heads']);
+    assert.deepEqual(alembic.offers.image!.heads!.command(['python', '-m', 'alembic', '--config', 'db/alembic.ini', 'downgrade', '{{ .Revision }}']), ['python', '-m', 'alembic', '--config', 'db/alembic.ini', 'heads']);
+    assert.equal(alembic.offers.image!.heads!.command(['./rollback.sh', '{{ .Revision }}']), undefined);
   });
 
   it('reads heads as alembic prints them, ids that look like numbers kept as written', () => {
-    assert.deepEqual(alembic.parseHeads!(['0010 (head)']), ['0010']);
-    assert.deepEqual(alembic.parseHeads!(['  f43d21f9cdb8 (head)  ', 'e0005 (feat) (head)', 'd0002 (reports, feat) (head)']), ['f43d21f9cdb8', 'e0005', 'd0002']);
-    assert.deepEqual(alembic.parseHeads!(['INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.', 'Traceback (most recent call last):', '']), []);
+    assert.deepEqual(alembic.offers.image!.heads!.parse(['0010 (head)']), ['0010']);
+    assert.deepEqual(alembic.offers.image!.heads!.parse(['  f43d21f9cdb8 (head)  ', 'e0005 (feat) (head)', 'd0002 (reports, feat) (head)']), ['f43d21f9cdb8', 'e0005', 'd0002']);
+    assert.deepEqual(alembic.offers.image!.heads!.parse(['INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.', 'Traceback (most recent call last):', '']), []);
   });
 });

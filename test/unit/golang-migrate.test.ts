@@ -120,7 +120,7 @@ describe('tools/golang-migrate', () => {
 
 describe('golang-migrate: the repair of a table a failed down left dirty', () => {
   const dirty = (version: string | undefined) => ({ revisions: version === undefined ? [] : [version], dirty: true, tableExists: true });
-  const repair = golangMigrate.dirtyRepair!;
+  const repair = golangMigrate.offers.dirty!.repair;
 
   it('forces the version whose down failed (PostgreSQL rolled its file back), from the plan or from the tool\'s error', () => {
     assert.deepEqual(repair(dirty('10'), ['13', '12', '11', '10', '9']), { version: '11', command: 'migrate -path DIR -database URL force 11' });

@@ -100,10 +100,10 @@ describe('planner: one track', () => {
 
 describe('alembic ids as alembic resolves them', () => {
   it('a stored id is named by a prefix of 4+ characters (after alembic downgrade f43d the table holds f43d21f9cdb8); the planner still skips only on equal ids', () => {
-    assert.equal(alembic.names!('f43d', 'f43d21f9cdb8'), true);
-    assert.equal(alembic.names!('f43', 'f43d21f9cdb8'), false, 'alembic refuses prefixes under 4 characters');
-    assert.equal(alembic.names!('f43e', 'f43d21f9cdb8'), false);
-    assert.equal(alembic.names!('0010', '0010'), true);
+    assert.equal(alembic.order!.names!('f43d', 'f43d21f9cdb8'), true);
+    assert.equal(alembic.order!.names!('f43', 'f43d21f9cdb8'), false, 'alembic refuses prefixes under 4 characters');
+    assert.equal(alembic.order!.names!('f43e', 'f43d21f9cdb8'), false);
+    assert.equal(alembic.order!.names!('0010', '0010'), true);
     // '0010' may itself be a revision before '00100': only the tool in the image can tell, so the plan runs it.
     const d = planTrack({ current: { name: 'main', tool: 'alembic' }, targetRevision: '0010', state: { tableExists: true, revisions: ['00100'], dirty: false }, tool: alembic, table: { table: 'alembic_version' } });
     assert.equal(d.kind, 'revert');

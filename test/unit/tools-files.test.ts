@@ -10,7 +10,7 @@ import { nodePgMigrate } from '../../src/tools/node-pg-migrate.js';
 import { sqlMigrate } from '../../src/tools/sql-migrate.js';
 
 const files = (...names: string[]) => names.map((name) => ({ name, body: '' }));
-const head = (tool: MigrationTool, ...names: string[]) => findHead(tool, { origin: 'dir', history: tool.readMigrations!(files(...names)) });
+const head = (tool: MigrationTool, ...names: string[]) => findHead(tool, { origin: 'dir', history: tool.offers.history!.read(files(...names)) });
 function rowsDb(rows: unknown[], seen: string[] = []): SqlClient {
   return {
     async query<R>(text: string) {
@@ -23,8 +23,8 @@ function rowsDb(rows: unknown[], seen: string[] = []): SqlClient {
 describe('tools: migration files and version tables', () => {
   it('golang-migrate: the highest version, without leading zeros; duplicates refused', () => {
     assert.equal(head(golangMigrate, '000009_a.up.sql', '000009_a.down.sql', '000013_b.up.sql', '000010_c.up.sql', 'README.md'), '13');
-    assert.deepEqual(golangMigrate.readMigrations!(files('1_a.up.sql', 'x.txt')).ignored, ['x.txt']);
-    assert.throws(() => golangMigrate.readMigrations!(files('1_a.up.sql', '01_b.up.sql')), MigrationsError);
+    assert.deepEqual(golangMigrate.offers.history!.read(files('1_a.up.sql', 'x.txt')).ignored, ['x.txt']);
+    assert.throws(() => golangMigrate.offers.history!.read(files('1_a.up.sql', '01_b.up.sql')), MigrationsError);
     assert.equal(head(golangMigrate), 'base');
   });
 
@@ -32,9 +32,9 @@ describe('tools: migration files and version tables', () => {
     it('orders versions as numbers across .sql and .go files, skipping _test.go', () => {
       assert.equal(head(goose, '00001_init.sql', '00002_seed.go', '20240101120000_big.sql', '9_x_test.go', 'goose.go'), '20240101120000');
       assert.equal(head(goose, '9_a.sql', '10_b.sql'), '10');
-      assert.throws(() => goose.readMigrations!(files('1_a.sql', '001_b.go')), /two goose migrations for version 1/);
-      assert.throws(() => goose.readMigrations!(files('0_a.sql')), MigrationsError);
-      assert.equal(goose.compareRevisions!('9', '10'), -1);
+      assert.throws(() => goose.offers.history!.read(files('1_a.sql', '001_b.go')), /two goose migrations for version 1/);
+      assert.throws(() => goose.offers.history!.read(files('0_a.sql')), MigrationsError);
+      assert.equal(goose.order!.compare!('9', '10'), -1);
     });
     it('reads the version as EnsureDBVersion does: newest row first, skipping versions whose newest row is not applied', async () => {
       const seen: string[] = [];
@@ -58,7 +58,7 @@ describe('tools: migration files and version tables', () => {
   describe('dbmate', () => {
     it('takes the version digits as written, in file-name order', () => {
       assert.equal(head(dbmate, '20151129054053_create_users.sql', '20200101000000_add_tags.sql', 'notes.md', 'x_y.sql'), '20200101000000');
-      assert.deepEqual(dbmate.readMigrations!(files('001_a.sql', 'x_y.sql')).ignored, ['x_y.sql']);
+      assert.deepEqual(dbmate.offers.history!.read(files('001_a.sql', 'x_y.sql')).ignored, ['x_y.sql']);
       assert.equal(head(dbmate, '001_a.sql', '002_b.sql'), '002');
     });
     it('reads the greatest version', async () => {
@@ -73,7 +73,7 @@ describe('tools: migration files and version tables', () => {
     it('orders ids as Migration.Less: numbered first, by number, then by id', () => {
       assert.equal(head(sqlMigrate, '1_init.sql', '10_ten.sql', '2_two.sql', 'README.md'), '10_ten.sql');
       assert.equal(head(sqlMigrate, '1_init.sql', 'zzz.sql'), 'zzz.sql');
-      assert.deepEqual(sqlMigrate.readMigrations!(files('b.sql', '3_c.sql', 'a.sql', '03_b.sql')).revisions, ['03_b.sql', '3_c.sql', 'a.sql', 'b.sql']);
+      assert.deepEqual(sqlMigrate.offers.history!.read(files('b.sql', '3_c.sql', 'a.sql', '03_b.sql')).revisions, ['03_b.sql', '3_c.sql', 'a.sql', 'b.sql']);
     });
     it('reads the last applied id in that order', async () => {
       const rows = [{ id: '10_ten.sql' }, { id: '1_init.sql' }, { id: '2_two.sql' }];

@@ -3,7 +3,7 @@
  * the plan, ask (or --yes), execute. --dry-run stops after the plan and changes nothing.
  */
 import type { Argv } from 'yargs';
-import { ExitCode, HandoffFailedError, RollbackError, UsageError } from '../../core/errors.js';
+import { ExitCode, ForwardOnlyError, HandoffFailedError, RollbackError, UsageError } from '../../core/errors.js';
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan, type Timing } from '../../core/rollback.js';
 import type { StepEvent } from '../../core/steps.js';
@@ -18,8 +18,12 @@ import { createProbe, createRunnerFactory, RUNNERS } from '../runners.js';
 import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
 import { watchInterrupts } from '../interrupts.js';
 import { progressFor, type Progress } from '../progress.js';
+import { runForwardOnlyRollback } from '../forward-only-rollback.js';
+import { databasePodOptions, type DatabasePodFlags } from './snapshot.js';
 
-interface RollbackFlags extends GlobalFlags, ContractFlags {
+interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags {
+  forwardOnly?: boolean;
+  keepSchema?: boolean;
   release: string;
   to: string;
   chart?: string;
@@ -41,7 +45,9 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
     command: names,
     describe: 'Roll back RELEASE and its database schema to chart version --to',
     builder: (y: Argv<GlobalFlags>) =>
-      rollbackContractOptions(contractOverrideOptions(databaseOptions(y)))
+      databasePodOptions(rollbackContractOptions(contractOverrideOptions(databaseOptions(y))))
+        .option('forward-only', { type: 'boolean', group: 'Forward-only schemas (README "Forward-only schemas"):', describe: 'The schema only moves forward (GORM AutoMigrate, Prisma/TypeORM synchronize), as annotation schema-rollback.io/forward-only says: restore the snapshot of --to' })
+        .option('keep-schema', { type: 'boolean', group: 'Forward-only schemas (README "Forward-only schemas"):', describe: "Hand off only, keeping the newer schema, once --to's code is found able to write it (checked against its snapshot's schema)" })
         .positional('release', { type: 'string', describe: 'Helm release name', demandOption: true })
         .option('to', { type: 'string', demandOption: true, describe: 'Chart version to roll back to' })
         .option('chart', { type: 'string', describe: "Chart to take the target from (repo/chart, oci://..., a path); default: the release's chart in your repositories" })
@@ -73,6 +79,13 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       const extraHelmArgs = (argv['--'] ?? []).map(String);
       // helm repeats --set values in its own output (--debug's USER-SUPPLIED VALUES, its errors).
       for (const value of secretFlagValues(extraHelmArgs)) io.secrets?.add(value);
+      const forwardOnly = () => runForwardOnlyRollback(io, ctx, {
+        release: argv.release, to: argv.to, chart: argv.chart, keepSchema: argv.keepSchema === true, flagged: argv.forwardOnly === true,
+        stop: overridesFrom(argv).stop, extraHelmArgs, databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv,
+        workload: argv.workload, container: argv.container, databaseUrlEnv: argv.databaseUrlEnv, portForward: portForwardFrom(argv),
+        dbPod: argv.dbPod, dbContainer: argv.dbContainer,
+      }, { dryRun: argv.dryRun, yes: argv.yes, color: argv.color, rerun: sameCommand(ctx.namespace, io.env, io.argv ?? []) });
+      if (argv.forwardOnly || argv.keepSchema) return forwardOnly();
       const runner = argv.runner ?? (argv.source ? 'native' : 'job');
       if (runner === 'native' && !argv.source) {
         throw new UsageError('the native runner needs the current version\'s migration files', { hint: 'pass --source DIR|FILE.tar.gz|URL, or --runner job' });
@@ -96,7 +109,16 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           // The offline SQL preview also feeds the data-at-risk analysis, so a real run asks for it too.
           portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: true,
           archive: { enabled: argv.archive !== false, maxBytes: argv.archiveMaxSize === undefined ? DEFAULT_ARCHIVE_MAX_BYTES : parseSize(argv.archiveMaxSize) },
+        }).catch((err: unknown) => {
+          // The chart says its schema has no downs: the forward-only path plans from its snapshot.
+          if (err instanceof ForwardOnlyError) return undefined;
+          throw err;
         });
+        if (!prepared) {
+          progress.dispose();
+          interrupts.dispose();
+          return await forwardOnly();
+        }
         // A port-forward opened for the plan stays up until the downs are verified.
         try {
           const { plan } = prepared;
@@ -423,11 +445,11 @@ export function confirmationQuestion(plan: RollbackPlan): { question: string; ac
 }
 
 /** --archive-max-size: bytes, or a number with KB/MB/GB/TB (powers of 1000) or KiB/MiB/GiB/TiB (powers of 1024). */
-export function parseSize(text: string): number {
+export function parseSize(text: string, flag = '--archive-max-size'): number {
   const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|bytes?|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i.exec(text);
   const units: Record<string, number> = { b: 1, byte: 1, bytes: 1, k: 1024, kb: 1e3, kib: 1024, m: 1024 ** 2, mb: 1e6, mib: 1024 ** 2, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tb: 1e12, tib: 1024 ** 4 };
   if (!m) {
-    throw new UsageError(`--archive-max-size ${JSON.stringify(text)} is not a size`, { hint: 'give bytes or a number with a unit: 500MB, 2GiB, 1073741824' });
+    throw new UsageError(`${flag} ${JSON.stringify(text)} is not a size`, { hint: 'give bytes or a number with a unit: 500MB, 2GiB, 1073741824' });
   }
   return Math.floor(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
 }

@@ -1,0 +1,69 @@
+/**
+ * The shape most SQL-file tools give one down step (goose, dbmate): the down's statements, then one
+ * bookkeeping statement, all in one transaction unless the file opts out, in which case each
+ * statement commits on its own and the bookkeeping comes last. Shared by their native drivers so
+ * each driver only says which statements, which bookkeeping and which check. No connection of its
+ * own: everything runs on the caller's session.
+ */
+import { NativeStepError } from '../core/errors.js';
+import type { SqlClient } from '../core/ports.js';
+import { sqlState } from './sql.js';
+
+export interface SqlFileStep {
+  /** The revision reverted (as the version table stores it). */
+  from: string;
+  /** Each runs as one simple query (several statements in one text run as PostgreSQL's implicit transaction). */
+  statements: readonly string[];
+  transactional: boolean;
+  /** The tool's version-table write, e.g. DELETE ... WHERE version = $1. */
+  bookkeeping: { text: string; params: unknown[] };
+  /**
+   * Checks the version table says what the plan assumed before anything runs (inside the
+   * transaction when there is one); throws NativeStepError(schema 'from') when it does not.
+   */
+  check(db: SqlClient): Promise<void>;
+}
+
+/** Runs one step; on failure throws NativeStepError saying where the table and the schema are. */
+export async function runSqlFileStep(db: SqlClient, step: SqlFileStep): Promise<void> {
+  const unchanged = { version: step.from, dirty: false };
+  if (step.transactional) {
+    await db.query('BEGIN');
+    try {
+      await step.check(db);
+      for (const statement of step.statements) await db.query(statement);
+      await db.query(step.bookkeeping.text, step.bookkeeping.params);
+      await db.query('COMMIT');
+    } catch (err) {
+      await db.query('ROLLBACK').catch(() => undefined);
+      // Without a SQLSTATE the session itself failed (a lost connection): whether a COMMIT landed
+      // is unknown, so no claim is made about the table; the caller reads it again.
+      if (err instanceof NativeStepError || sqlState(err) === undefined) throw err;
+      throw new NativeStepError(step.from, unchanged, 'from', err, 0);
+    }
+    return;
+  }
+  await step.check(db);
+  let ran = 0;
+  for (const statement of step.statements) {
+    try {
+      await db.query(statement);
+    } catch (err) {
+      if (sqlState(err) === undefined) throw err;
+      // Each statement before this one committed on its own; this one's implicit transaction rolled back.
+      throw new NativeStepError(step.from, unchanged, ran === 0 ? 'from' : 'partial', err, ran);
+    }
+    ran++;
+  }
+  try {
+    await db.query(step.bookkeeping.text, step.bookkeeping.params);
+  } catch (err) {
+    if (sqlState(err) === undefined) throw err;
+    throw new NativeStepError(step.from, unchanged, 'to', err, ran);
+  }
+}
+
+/** A failed check: nothing ran; the table holds `found` (null: base). */
+export function tableMismatch(from: string, found: string | null, message: string): NativeStepError {
+  return new NativeStepError(from, { version: found, dirty: false }, 'from', new Error(message), 0);
+}
