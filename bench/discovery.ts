@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       '-n', 'plan with --target-revision (baseline)', `${plan} --target-revision f43d21f9cdb8 </dev/null`,
       '-n', 'plan, revision discovered, cached', `${plan} </dev/null`,
       '-n', 'plan, revision discovered, cold (helm template + alembic heads Job)', `${plan} </dev/null`,
-      '-n', '--dry-run plan with --target-revision', `${plan} --target-revision f43d21f9cdb8 --dry-run </dev/null`,
+      '-n', 'plan with --target-revision --dry-run', `${plan} --target-revision f43d21f9cdb8 --dry-run </dev/null`,
       '-n', 'helm get metadata llamacloud (the floor)', `${[plugin.helmBin, '-n', 'llama', 'get', 'metadata', 'llamacloud'].map(quote).join(' ')} >/dev/null`,
     ], { ...process.env, ...plugin.env });
     const { results: rows } = JSON.parse(readFileSync(json, 'utf8')) as { results: Array<{ command: string; median: number; min: number; max: number; exit_codes: number[] }> };

@@ -15,9 +15,9 @@ import { discoverTargetRevisions } from './discover.js';
 import { CommandFailedError, ContractInvalidError, LockedError, RefusedError, UsageError } from './errors.js';
 import type { RollbackFacts, TargetRevision, TrackFacts, TrackPreview } from './facts.js';
 import { reviewPermissions } from './permissions.js';
-import { decideTracks, planRollback, refusalError, releaseRefusals, renderStepCommand } from './plan.js';
+import { decideTracks, refusalError, releaseRefusals, renderStepCommand, withPreview } from './plan.js';
 import type {
-  AccessReviewPort, ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubePort,
+  AccessReviewPort, ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubeObject, KubePort, ManifestObject,
   KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, ReleaseManifestPort, Runner, RunRecordPort, ToolRegistry, TrackStep, UpgradeRequest,
 } from './ports.js';
 import { checkRunLockFree } from './run-lock.js';
@@ -84,6 +84,8 @@ export interface RunnerChoice {
   stop: string[];
   /** Where that list came from, for messages: the flag or the chart's annotation. */
   stopFrom: '--stop' | 'schema-rollback.io/stop';
+  /** Reads for the runner's set-up (the workload it clones), shared with the plan's own: one GET per object. */
+  read?: KubePort;
 }
 
 /** One read of the gather and when it ran, in ms since the gather began (--timings). */
@@ -127,10 +129,14 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
     }
   };
   const progress = opts.progress;
-  // Needed whatever else is found, and only the release's name: asked at once, beside its metadata.
-  const manifest = quiet(read('helm get manifest', () => deps.helm.manifestObjects(opts.release)));
-  void quiet(read('helm version', () => deps.helm.helmMajor()));
-  const first = await inStep(progress, `reading release ${opts.release} and chart version ${opts.to}`, () => readCharts(deps, opts, read),
+  // Needed whatever else is found, and only the release's name: asked while the target chart is
+  // read (not beside the metadata, which everything waits for: on a small machine they would slow it).
+  let manifest: Promise<ManifestObject[]> | undefined;
+  const prefetch = () => {
+    manifest = quiet(read('helm get manifest', () => deps.helm.manifestObjects(opts.release)));
+    void quiet(read('helm version', () => deps.helm.helmMajor()));
+  };
+  const first = await inStep(progress, `reading release ${opts.release} and chart version ${opts.to}`, () => readCharts(deps, opts, read, prefetch),
     (r) => ({ detail: `chart ${r.release.chart} ${r.release.version} -> ${r.target.version}` }));
   const { release, contract, target, names, values } = first;
   const stopFrom = opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop';
@@ -139,7 +145,9 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
   const stopRefs = contract.run.stop.map(render);
 
   // Everything below reads at once; each result is judged (or its error thrown) in a fixed order.
-  const url = settled(inStep(progress, 'finding the database URL', () => read('database URL', () => resolveDatabaseUrl(deps.kube, {
+  // The workload is read for the URL and by the job runner at once: one GET of each object serves both.
+  const kube = oneGetEach(deps.kube);
+  const url = settled(inStep(progress, 'finding the database URL', () => read('database URL', () => resolveDatabaseUrl(kube, {
     flag: opts.databaseUrl, environment: opts.databaseUrlFromEnv, workload, container: contract.run.container, variable: contract.run.databaseUrlEnv,
   }))));
   const targets = settled(targetRevisions(deps, opts, { release, target, tracks: contract.tracks, workload, container: contract.run.container, values }, read));
@@ -152,20 +160,25 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
     // The newest revision as just read: the check need not read it again (helm get metadata) before it runs.
     () => read('helm upgrade --dry-run=server', () => checkHandoff(deps, { ...handoff, latest: { ...(first.latest.applyMethod ? { applyMethod: first.latest.applyMethod } : {}) } })), (c) => ({ ok: c.ok })));
   const stop = settled(Promise.all(stopRefs.map((ref) => read(`replicas of ${ref}`, async () => ({ ref, replicas: await deps.kube.getReplicas(...splitRef(ref)) })))));
-  const runner = settled(buildRunner(deps, { name: opts.runner, release, workload, container: contract.run.container, tracks: contract.tracks.map((t) => t.name), stop: stopRefs, stopFrom }, read));
-  const permissions = settled(Promise.all([url, manifest]).then(([u, m]) => inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
+  const runner = settled(buildRunner(deps, { name: opts.runner, release, workload, container: contract.run.container, tracks: contract.tracks.map((t) => t.name), stop: stopRefs, stopFrom, read: kube }, read));
+  const permissions = settled(Promise.all([url, manifest!]).then(([u, m]) => inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
     () => read('permission review', () => reviewPermissions(deps.kube, {
       namespace: release.namespace, release: release.name, runner: opts.runner, stop: stopRefs, workload, urlSecrets: u.secrets ?? [],
       manifest: m, releaseStorage: deps.helm.releaseStorage,
     }, deps.log)),
     (p) => (p.missing.length > 0 ? { ok: false, detail: `${p.missing.length} requests denied` } : { detail: p.error ? 'not checked' : `${p.checked.length} requests allowed` }))));
-  const all = [url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions] as const;
+  // As soon as the tables and the runner are known, beside the hand-off's dry run and the review:
+  // the runner's previews (the SQL preview may run a Job) and the data at risk.
+  const previews = settled(Promise.all([route, database, targets, previousRun, runner]).then(([r, db, t, prev, built]) => (built.runner
+    ? previewTracks(deps, opts, { tracks: db.tracks, targets: Object.fromEntries(t), previousRun: prev, names, runLock: db.runLock }, built.runner, r, read)
+    : { previews: {}, dataAtRisk: [] })));
+  const all = [url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews] as const;
   await Promise.allSettled(all);
   const opened = await route.catch(() => undefined);
   try {
     for (const p of all) await p;
     const resolvedUrl = await url;
-    const base = {
+    const facts = {
       request: { to: opts.to, runner: opts.runner, extraHelmArgs: opts.extraHelmArgs, archive: opts.archive ?? DEFAULT_ARCHIVE },
       release, ...(first.unfinishedHandoff ? { unfinishedHandoff: first.unfinishedHandoff } : {}), target,
       targets: Object.fromEntries(await targets), tracks: (await database).tracks, names,
@@ -173,10 +186,9 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
       database: { urlSource: resolvedUrl.source, route: opened!.via },
       runLock: (await database).runLock, previousRun: await previousRun,
       handoffCheck: await handoffCheck, stop: await stop, stopFrom,
-      runner: (await runner).fact, permissions: await permissions, previews: {}, dataAtRisk: [],
+      runner: (await runner).fact, permissions: await permissions, ...(await previews),
     } satisfies RollbackFacts;
     const built = (await runner).runner;
-    const facts = built ? await previewTracks(deps, opts, base, built, opened!, read) : base;
     return { facts, databaseUrl: opened!.url, ...(built ? { runner: built } : {}), timings, close: () => opened!.close() };
   } catch (err) {
     await opened?.close();
@@ -187,10 +199,11 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
 }
 
 /** The release, its contract, the target chart and the values the names need: what every other read starts from. */
-async function readCharts(deps: RollbackDeps, opts: RollbackOptions, read: Read) {
+async function readCharts(deps: RollbackDeps, opts: RollbackOptions, read: Read, prefetch: () => void) {
   const { release, latest, unfinishedHandoff } = await releaseToRollBack(deps, opts, read);
   const early = releaseRefusals(release, opts.to);
   if (early.length > 0) throw refusalError(early);
+  prefetch();
   const contract = resolveContract(release, opts.overrides, deps.tools);
   const [target, values] = await Promise.all([
     (async () => {
@@ -269,28 +282,38 @@ async function buildRunner(deps: RollbackDeps, choice: RunnerChoice, read: Read)
 
 /**
  * What the runner says of each reverting track: its downs from the files (a refusal kept as a
- * fact), then, for a plan nothing refuses so far, the tool's offline SQL (which may run a Job) and
- * the data at risk, counted on the gather's session.
+ * fact), then, unless a track is refused already or another run holds the lock, the tool's offline
+ * SQL (which may run a Job) and the data at risk, counted on the gather's session.
  */
-async function previewTracks(deps: RollbackDeps, opts: RollbackOptions, facts: RollbackFacts, runner: Runner, route: DatabaseRoute, read: Read): Promise<RollbackFacts> {
-  const steps = decideTracks(facts).flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
+async function previewTracks(
+  deps: RollbackDeps,
+  opts: RollbackOptions,
+  known: Pick<RollbackFacts, 'tracks' | 'targets' | 'previousRun' | 'names' | 'runLock'>,
+  runner: Runner,
+  route: DatabaseRoute,
+  read: Read,
+): Promise<Pick<RollbackFacts, 'previews' | 'dataAtRisk'>> {
+  const decisions = decideTracks(known);
+  const steps = decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
   const previews: Record<string, TrackPreview> = {};
   if (runner.preview && steps.length > 0) {
     await inStep(opts.progress, 'reading the down files', () => Promise.all(steps.map(async (step) => {
       previews[step.track] = await read(`down files of ${step.track}`, () => previewDowns(runner, step));
     })));
   }
-  if (planRollback({ ...facts, previews }).refusals.length > 0) return { ...facts, previews };
+  // A plan refused already is not worth a Job: the offline SQL and the data at risk are for a plan that can run.
+  const refused = known.runLock.held || decisions.some((d) => d.kind === 'refuse') || Object.values(previews).some((p) => p.refused);
+  if (refused) return { previews, dataAtRisk: [] };
   if (opts.sqlPreview && runner.capture) {
     for (const step of steps) {
-      const sqlPreview = await previewSql(deps, opts, facts, runner, step, route.url, read);
+      const sqlPreview = await previewSql(deps, opts, known, runner, step, route.url, read);
       if (sqlPreview) previews[step.track] = { ...previews[step.track], sqlPreview };
     }
   }
-  const planned = planRollback({ ...facts, previews }).decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
+  const planned = decisions.map((d) => withPreview(d, previews)).flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
   const dataAtRisk = await inStep(opts.progress, 'measuring the data at risk', () => read('data at risk', () => findDataAtRisk(route.session, runner, planned)));
   deps.log.debug(`data at risk: ${dataAtRisk.length} item(s)`);
-  return { ...facts, previews, dataAtRisk };
+  return { previews, dataAtRisk };
 }
 
 /** The runner's downs for one step, or its refusal of them. */
@@ -309,7 +332,7 @@ async function previewDowns(runner: Runner, step: TrackStep): Promise<TrackPrevi
  * (poetry run ..., -c path) says nothing about how to run the tool offline. A failure is kept in the
  * plan, not thrown: the preview is an aid, the plan stands without it.
  */
-async function previewSql(deps: RollbackDeps, opts: RollbackOptions, facts: RollbackFacts, runner: Runner, step: TrackStep, databaseUrl: string, read: Read): Promise<TrackPreview['sqlPreview']> {
+async function previewSql(deps: RollbackDeps, opts: RollbackOptions, facts: Pick<RollbackFacts, 'tracks' | 'names'>, runner: Runner, step: TrackStep, databaseUrl: string, read: Read): Promise<TrackPreview['sqlPreview']> {
   const tool = deps.tools.get(step.tool);
   const spec = facts.tracks.find((t) => t.spec.name === step.track)?.spec;
   const capture = runner.capture;
@@ -400,6 +423,19 @@ function checkTargetContract(deps: RollbackDeps, where: string, targetTracks: re
   if (switched.length > 0) {
     throw new RefusedError(switched, 'roll the schema back with the tools themselves, or correct the annotations (--target-revision REV --track NAME overrides one track\'s target)');
   }
+}
+
+/** A KubePort whose GETs of one object, made at once or one after another during the gather, are one request. */
+function oneGetEach(kube: KubePort): KubePort {
+  const gets = new Map<string, Promise<KubeObject>>();
+  return {
+    get(kind, name) {
+      const key = `${kind.toLowerCase()}/${name}`;
+      let got = gets.get(key);
+      if (!got) gets.set(key, (got = settled(kube.get(kind, name))));
+      return got;
+    },
+  };
 }
 
 /** The promise, with its rejection marked as handled: it is awaited (and thrown) later, in order. */

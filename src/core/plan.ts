@@ -117,7 +117,7 @@ export function renderStepCommand(command: readonly string[], step: TrackStep, n
 /** The plan, complete and frozen, with every refusal the facts call for. */
 export function planRollback(facts: RollbackFacts): RollbackPlan {
   const { release, target, previousRun } = facts;
-  const decisions = decideTracks(facts).map((d) => withPreview(d, facts));
+  const decisions = decideTracks(facts).map((d) => withPreview(d, facts.previews));
   const stop = facts.stop.map(({ ref, replicas }): WorkloadStop =>
     // A workload an earlier run of this release kept at 0 is restored to what it had before that run.
     (replicas > 0 ? { ref, replicas } : { ref, replicas: previousRun?.stopped.find((p) => p.ref === ref)?.replicas ?? 0, atZero: true }));
@@ -147,8 +147,8 @@ export function planRollback(facts: RollbackFacts): RollbackPlan {
 }
 
 /** A reverting track with what its runner said: the downs and their revisions, the SQL preview. */
-function withPreview(d: TrackDecision, facts: RollbackFacts): TrackDecision {
-  const preview = d.kind === 'revert' ? facts.previews[d.step.track] : undefined;
+export function withPreview(d: TrackDecision, previews: RollbackFacts['previews']): TrackDecision {
+  const preview = d.kind === 'revert' ? previews[d.step.track] : undefined;
   if (d.kind !== 'revert' || !preview) return d;
   const step: TrackStep = {
     ...d.step,
