@@ -175,6 +175,9 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
   const all = [url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews] as const;
   await Promise.allSettled(all);
   const opened = await route.catch(() => undefined);
+  // The session serves the gather only; the port-forward (if any) stays for the run, closed by close().
+  let sessionClosed: Promise<void> | undefined;
+  const closeSession = () => (sessionClosed ??= opened ? opened.session.close().catch(() => undefined) : Promise.resolve());
   try {
     for (const p of all) await p;
     const resolvedUrl = await url;
@@ -191,10 +194,11 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
     const built = (await runner).runner;
     return { facts, databaseUrl: opened!.url, ...(built ? { runner: built } : {}), timings, close: () => opened!.close() };
   } catch (err) {
+    await closeSession();
     await opened?.close();
     throw err;
   } finally {
-    await opened?.session.close().catch(() => undefined);
+    await closeSession();
   }
 }
 
@@ -203,8 +207,8 @@ async function readCharts(deps: RollbackDeps, opts: RollbackOptions, read: Read,
   const { release, latest, unfinishedHandoff } = await releaseToRollBack(deps, opts, read);
   const early = releaseRefusals(release, opts.to);
   if (early.length > 0) throw refusalError(early);
-  prefetch();
   const contract = resolveContract(release, opts.overrides, deps.tools);
+  prefetch();
   const [target, values] = await Promise.all([
     (async () => {
       const ref = opts.chart ?? (await read('helm search repo', () => deps.helm.findChartRef(release.chart)));
