@@ -161,9 +161,10 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
     () => read('helm upgrade --dry-run=server', () => checkHandoff(deps, { ...handoff, latest: { ...(first.latest.applyMethod ? { applyMethod: first.latest.applyMethod } : {}) } })), (c) => ({ ok: c.ok })));
   const stop = settled(Promise.all(stopRefs.map((ref) => read(`replicas of ${ref}`, async () => ({ ref, replicas: await deps.kube.getReplicas(...splitRef(ref)) })))));
   const runner = settled(buildRunner(deps, { name: opts.runner, release, workload, container: contract.run.container, tracks: contract.tracks.map((t) => t.name), stop: stopRefs, stopFrom, read: kube }, read));
-  const permissions = settled(Promise.all([url, manifest!]).then(([u, m]) => inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
+  // The runner as built: the factory may choose another than the one asked for (a default), and its requests are checked.
+  const permissions = settled(Promise.all([url, manifest!, runner]).then(([u, m, built]) => inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
     () => read('permission review', () => reviewPermissions(deps.kube, {
-      namespace: release.namespace, release: release.name, runner: opts.runner, stop: stopRefs, workload, urlSecrets: u.secrets ?? [],
+      namespace: release.namespace, release: release.name, runner: built.fact.name, stop: stopRefs, workload, urlSecrets: u.secrets ?? [],
       manifest: m, releaseStorage: deps.helm.releaseStorage,
     }, deps.log)),
     (p) => (p.missing.length > 0 ? { ok: false, detail: `${p.missing.length} requests denied` } : { detail: p.error ? 'not checked' : `${p.checked.length} requests allowed` }))));
