@@ -114,9 +114,42 @@ const DEFAULT_ARCHIVE: ArchiveOptions = { enabled: true, maxBytes: DEFAULT_ARCHI
 
 export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () => number = Date.now): Promise<Gathered> {
   const timings: Timing[] = [];
+  const read = timed(timings, now);
+  // Needed whatever else is found, and only the release's name: asked while the target chart is
+  // read (not beside the metadata, which everything waits for: on a small machine they would slow it).
+  let manifest: Promise<ManifestObject[]> | undefined;
+  const prefetch = () => {
+    manifest = quiet(read('helm get manifest', () => deps.helm.manifestObjects(opts.release)));
+    void quiet(read('helm version', () => deps.helm.helmMajor()));
+  };
+  const first = await inStep(opts.progress, `reading release ${opts.release} and chart version ${opts.to}`, () => readCharts(deps, opts, read, prefetch),
+    (r) => ({ detail: `chart ${r.release.chart} ${r.release.version} -> ${r.target.version}` }));
+  const { rendered, reads } = readSideBySide(deps, opts, first, manifest!, read);
+  const all = Object.values(reads);
+  await Promise.allSettled(all);
+  const opened = await reads.route.catch(() => undefined);
+  // The session serves the gather only; the port-forward (if any) stays for the run, closed by close().
+  let sessionClosed: Promise<void> | undefined;
+  const closeSession = () => (sessionClosed ??= opened ? opened.session.close().catch(() => undefined) : Promise.resolve());
+  try {
+    // The first failure in the order the reads are listed, whichever finished first.
+    for (const p of all) await p;
+    const facts = await factsOf(opts, first, rendered, reads);
+    const built = (await reads.runner).runner;
+    return { facts, databaseUrl: opened!.url, ...(built ? { runner: built } : {}), timings, close: () => opened!.close() };
+  } catch (err) {
+    await closeSession();
+    await opened?.close();
+    throw err;
+  } finally {
+    await closeSession();
+  }
+}
+
+/** A reader that times each read into `timings` (ms since the gather began). */
+function timed(timings: Timing[], now: () => number): Read {
   const began = now();
-  /** Runs one read, timed. */
-  const read = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+  return async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     const timing: Timing = { read: name, start: now() - began, end: 0 };
     timings.push(timing);
     try {
@@ -128,23 +161,21 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
       timing.end = now() - began;
     }
   };
-  const progress = opts.progress;
-  // Needed whatever else is found, and only the release's name: asked while the target chart is
-  // read (not beside the metadata, which everything waits for: on a small machine they would slow it).
-  let manifest: Promise<ManifestObject[]> | undefined;
-  const prefetch = () => {
-    manifest = quiet(read('helm get manifest', () => deps.helm.manifestObjects(opts.release)));
-    void quiet(read('helm version', () => deps.helm.helmMajor()));
-  };
-  const first = await inStep(progress, `reading release ${opts.release} and chart version ${opts.to}`, () => readCharts(deps, opts, read, prefetch),
-    (r) => ({ detail: `chart ${r.release.chart} ${r.release.version} -> ${r.target.version}` }));
-  const { release, contract, target, names, values } = first;
-  const stopFrom = opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop';
-  const render = (template: string) => renderTemplate(template, names);
-  const workload = contract.run.workload && render(contract.run.workload);
-  const stopRefs = contract.run.stop.map(render);
+}
 
-  // Everything below reads at once; each result is judged (or its error thrown) in a fixed order.
+type Charts = Awaited<ReturnType<typeof readCharts>>;
+type SideBySide = ReturnType<typeof readSideBySide>;
+
+/**
+ * Everything after the charts, started at once; each promise waits only on what it needs. Listed in
+ * the order their failures are reported (the order the reads once ran one after another).
+ */
+function readSideBySide(deps: RollbackDeps, opts: RollbackOptions, first: Charts, manifest: Promise<ManifestObject[]>, read: Read) {
+  const { progress } = opts;
+  const { release, contract, target, names, values } = first;
+  const stopFrom: RunnerChoice['stopFrom'] = opts.overrides.stop === undefined ? 'schema-rollback.io/stop' : '--stop';
+  const workload = contract.run.workload && renderTemplate(contract.run.workload, names);
+  const stopRefs = contract.run.stop.map((t) => renderTemplate(t, names));
   // The workload is read for the URL and by the job runner at once: one GET of each object serves both.
   const kube = oneGetEach(deps.kube);
   const url = settled(inStep(progress, 'finding the database URL', () => read('database URL', () => resolveDatabaseUrl(kube, {
@@ -155,14 +186,17 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
     () => read('database connection', () => openDatabase(deps, u.url, { mode: 'auto', ...opts.portForward, namespace: release.namespace })), (r) => ({ detail: r.via }))));
   const database = settled(route.then((r) => inStep(progress, 'reading the version tables', () => readDatabase(deps, r.session, release, contract.tracks, read))));
   const previousRun = settled(read('run record', () => deps.runRecords.read(release.name)));
-  const handoff: UpgradeRequest = { release: release.name, chart: target.ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
+  // The newest revision as just read: the check need not read it again (helm get metadata) before it runs.
+  const handoff: UpgradeRequest = {
+    release: release.name, chart: target.ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs,
+    latest: first.latest.applyMethod ? { applyMethod: first.latest.applyMethod } : {},
+  };
   const handoffCheck = settled(inStep(progress, `checking the hand-off to chart ${opts.to} (a dry run on the server)`,
-    // The newest revision as just read: the check need not read it again (helm get metadata) before it runs.
-    () => read('helm upgrade --dry-run=server', () => checkHandoff(deps, { ...handoff, latest: { ...(first.latest.applyMethod ? { applyMethod: first.latest.applyMethod } : {}) } })), (c) => ({ ok: c.ok })));
+    () => read('helm upgrade --dry-run=server', () => checkHandoff(deps, handoff)), (c) => ({ ok: c.ok })));
   const stop = settled(Promise.all(stopRefs.map((ref) => read(`replicas of ${ref}`, async () => ({ ref, replicas: await deps.kube.getReplicas(...splitRef(ref)) })))));
   const runner = settled(buildRunner(deps, { name: opts.runner, release, workload, container: contract.run.container, tracks: contract.tracks.map((t) => t.name), stop: stopRefs, stopFrom, read: kube }, read));
   // The runner as built: the factory may choose another than the one asked for (a default), and its requests are checked.
-  const permissions = settled(Promise.all([url, manifest!, runner]).then(([u, m, built]) => inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
+  const permissions = settled(Promise.all([url, manifest, runner]).then(([u, m, built]) => inStep(progress, 'checking permissions (SelfSubjectAccessReview)',
     () => read('permission review', () => reviewPermissions(deps.kube, {
       namespace: release.namespace, release: release.name, runner: built.fact.name, stop: stopRefs, workload, urlSecrets: u.secrets ?? [],
       manifest: m, releaseStorage: deps.helm.releaseStorage,
@@ -173,34 +207,25 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
   const previews = settled(Promise.all([route, database, targets, previousRun, runner]).then(([r, db, t, prev, built]) => (built.runner
     ? previewTracks(deps, opts, { tracks: db.tracks, targets: Object.fromEntries(t), previousRun: prev, names, runLock: db.runLock }, built.runner, r, read)
     : { previews: {}, dataAtRisk: [] })));
-  const all = [url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews] as const;
-  await Promise.allSettled(all);
-  const opened = await route.catch(() => undefined);
-  // The session serves the gather only; the port-forward (if any) stays for the run, closed by close().
-  let sessionClosed: Promise<void> | undefined;
-  const closeSession = () => (sessionClosed ??= opened ? opened.session.close().catch(() => undefined) : Promise.resolve());
-  try {
-    for (const p of all) await p;
-    const resolvedUrl = await url;
-    const facts = {
-      request: { to: opts.to, runner: opts.runner, extraHelmArgs: opts.extraHelmArgs, archive: opts.archive ?? DEFAULT_ARCHIVE },
-      release, ...(first.unfinishedHandoff ? { unfinishedHandoff: first.unfinishedHandoff } : {}), target,
-      targets: Object.fromEntries(await targets), tracks: (await database).tracks, names,
-      ...(workload ? { workload } : {}), ...(contract.run.container ? { container: contract.run.container } : {}),
-      database: { urlSource: resolvedUrl.source, route: opened!.via },
-      runLock: (await database).runLock, previousRun: await previousRun,
-      handoffCheck: await handoffCheck, stop: await stop, stopFrom,
-      runner: (await runner).fact, permissions: await permissions, ...(await previews),
-    } satisfies RollbackFacts;
-    const built = (await runner).runner;
-    return { facts, databaseUrl: opened!.url, ...(built ? { runner: built } : {}), timings, close: () => opened!.close() };
-  } catch (err) {
-    await closeSession();
-    await opened?.close();
-    throw err;
-  } finally {
-    await closeSession();
-  }
+  return { rendered: { workload, stopFrom }, reads: { url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews } };
+}
+
+/** The facts, once every read has succeeded. */
+async function factsOf(opts: RollbackOptions, first: Charts, rendered: SideBySide['rendered'], reads: SideBySide['reads']): Promise<RollbackFacts> {
+  const { release, contract, target, names } = first;
+  const { workload, stopFrom } = rendered;
+  const [url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews] = await Promise.all([
+    reads.url, reads.targets, reads.route, reads.database, reads.previousRun, reads.handoffCheck, reads.stop, reads.runner, reads.permissions, reads.previews,
+  ]);
+  return {
+    request: { to: opts.to, runner: opts.runner, extraHelmArgs: opts.extraHelmArgs, archive: opts.archive ?? DEFAULT_ARCHIVE },
+    release, ...(first.unfinishedHandoff ? { unfinishedHandoff: first.unfinishedHandoff } : {}), target,
+    targets: Object.fromEntries(targets), tracks: database.tracks, names,
+    ...(workload ? { workload } : {}), ...(contract.run.container ? { container: contract.run.container } : {}),
+    database: { urlSource: url.source, route: route.via },
+    runLock: database.runLock, ...(previousRun ? { previousRun } : {}),
+    handoffCheck, stop, stopFrom, runner: runner.fact, permissions, ...previews,
+  };
 }
 
 /** The release, its contract, the target chart and the values the names need: what every other read starts from. */
