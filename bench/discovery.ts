@@ -7,7 +7,9 @@
  *   2. discovered, cached (a repeat: the answer from $HELM_CACHE_HOME, no Job)
  *   3. discovered, cold (cache emptied before each run: helm template + a Job running alembic heads)
  * Each command stops after printing the plan (no --yes and no terminal: exit 15, nothing changed),
- * so only planning is timed. Writes bench/results/discovery.md and the raw JSON beside it.
+ * so only planning is timed. Beside them, in the same run: one `helm get metadata llamacloud` (the
+ * floor a plan is measured against, issue 12: a plan within 3x of it) and the --dry-run plan
+ * (exit 0) with the revision given. Writes bench/results/discovery.md and the raw JSON beside it.
  * Run with `npm run bench:discovery` (bench/discovery.sh checks the tools first).
  */
 import { spawn } from 'node:child_process';
@@ -53,15 +55,20 @@ async function main(): Promise<void> {
     await hyperfine([
       '--runs', String(RUNS), '--warmup', String(WARMUP), '--ignore-failure', '--export-json', json, '--export-markdown', join(results, 'discovery-hyperfine.md'),
       // One --prepare per command, in order: only the cold one starts with an empty cache.
-      '--prepare', 'true', '--prepare', 'true', '--prepare', `rm -rf ${quote(cache)}`,
+      '--prepare', 'true', '--prepare', 'true', '--prepare', `rm -rf ${quote(cache)}`, '--prepare', 'true', '--prepare', 'true',
       '-n', 'plan with --target-revision (baseline)', `${plan} --target-revision f43d21f9cdb8 </dev/null`,
       '-n', 'plan, revision discovered, cached', `${plan} </dev/null`,
       '-n', 'plan, revision discovered, cold (helm template + alembic heads Job)', `${plan} </dev/null`,
+      '-n', 'plan with --target-revision --dry-run', `${plan} --target-revision f43d21f9cdb8 --dry-run </dev/null`,
+      '-n', 'helm get metadata llamacloud (the floor)', `${[plugin.helmBin, '-n', 'llama', 'get', 'metadata', 'llamacloud'].map(quote).join(' ')} >/dev/null`,
     ], { ...process.env, ...plugin.env });
     const { results: rows } = JSON.parse(readFileSync(json, 'utf8')) as { results: Array<{ command: string; median: number; min: number; max: number; exit_codes: number[] }> };
     // Every run must have planned and stopped at the question (15): a failing discovery (20) would time an error.
-    for (const r of rows) if (r.exit_codes.some((c) => c !== 15)) throw new Error(`${r.command}: exit codes ${r.exit_codes.join(',')}, not all 15 (the plan, then no confirmation)`);
+    const plans = rows.slice(0, 3);
+    for (const r of plans) if (r.exit_codes.some((c) => c !== 15)) throw new Error(`${r.command}: exit codes ${r.exit_codes.join(',')}, not all 15 (the plan, then no confirmation)`);
+    for (const r of rows.slice(3)) if (r.exit_codes.some((c) => c !== 0)) throw new Error(`${r.command}: exit codes ${r.exit_codes.join(',')}, not all 0`);
     const base = rows[0]!.median;
+    const floor = rows[4]!.median;
     const ms = (s: number) => Math.round(s * 1000);
     const helmVersion = (await world.helmOk(['version', '--template', '{{.Version}}'])).stdout.trim();
     writeFileSync(join(results, 'discovery.md'), [
@@ -69,9 +76,9 @@ async function main(): Promise<void> {
       '',
       `${new Date().toISOString().slice(0, 16)}Z, ${os.cpus().length} CPUs, Helm ${helmVersion}, the Kubernetes API double, PostgreSQL 17; ${RUNS} runs after ${WARMUP} warm-up(s). Each run prints the plan and stops (exit 15).`,
       '',
-      '| command | median [ms] | min [ms] | max [ms] | vs. baseline |',
-      '|:---|---:|---:|---:|---:|',
-      ...rows.map((r) => `| ${r.command} | **${ms(r.median)}** | ${ms(r.min)} | ${ms(r.max)} | ${r === rows[0] ? '1.0×' : `+${ms(r.median - base)} ms`} |`),
+      '| command | median [ms] | min [ms] | max [ms] | vs. baseline | vs. helm get metadata |',
+      '|:---|---:|---:|---:|---:|---:|',
+      ...rows.map((r) => `| ${r.command} | **${ms(r.median)}** | ${ms(r.min)} | ${ms(r.max)} | ${r === rows[0] ? '1.0×' : r === rows[4] ? '' : `${r.median >= base ? '+' : ''}${ms(r.median - base)} ms`} | ${(r.median / floor).toFixed(1)}× |`),
       '',
       '## hyperfine output',
       '',

@@ -59,8 +59,9 @@ export function createHelm(opts: HelmOptions): Helm {
   const handoffArgs = async (request: UpgradeRequest): Promise<string[]> => {
     const major = await helmMajor();
     // Read right before upgrading: a failed upgrade in between is a new latest revision.
-    const applyMethod = major >= 4 ? (await getRelease(request.release)).applyMethod : undefined;
-    return upgradeArgs({ ...request, reuseValues: request.reuseValues ?? 'reset-then-reuse', extra: request.extra ?? [], helmMajor: major, applyMethod });
+    const applyMethod = major >= 4 ? (request.latest ?? (await getRelease(request.release))).applyMethod : undefined;
+    const { latest: _read, ...upgrade } = request;
+    return upgradeArgs({ ...upgrade, reuseValues: request.reuseValues ?? 'reset-then-reuse', extra: request.extra ?? [], helmMajor: major, applyMethod });
   };
   return {
     namespace: opts.namespace,

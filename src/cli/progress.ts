@@ -118,11 +118,18 @@ const GREEN = (s: string) => `\u001b[32m${s}\u001b[39m`;
 const RED = (s: string) => `\u001b[31m${s}\u001b[39m`;
 const DIM = (s: string) => `\u001b[2m${s}\u001b[22m`;
 
-/** A terminal: one spinner for the step running, lines printed above it. */
+/**
+ * A terminal: one spinner for the steps running (the plan reads several at once: it names the one
+ * started last and how many more), lines printed above it; each step ends in its own ✔/✖ line with
+ * its own duration.
+ */
 class SpinnerProgress implements Progress {
   readonly live = true;
   private spinner: Ora | undefined;
-  private current: { step: string; since: number } | undefined;
+  /** The steps running, in the order they started, and when each started. */
+  private readonly running = new Map<string, number>();
+  /** When the step the spinner names started (its elapsed seconds are shown). */
+  private since = 0;
   /**
    * What ora writes to: a stream of its own that forwards every write to the run's redacting
    * stderr. ora replaces the write() of the stream it is given while it spins; given the redacting
@@ -155,32 +162,43 @@ class SpinnerProgress implements Progress {
   }
 
   start(step: string): void {
-    // Steps do not nest; one left running is ended silently rather than left on the screen.
-    this.spinner?.stop();
-    const since = this.now().getTime();
-    this.current = { step, since };
+    this.running.set(step, this.now().getTime());
+    this.spin();
+  }
+
+  end(step: string, outcome: 'ok' | 'failed', detail?: string): void {
+    const since = this.running.get(step) ?? this.now().getTime();
+    this.running.delete(step);
+    const line = { symbol: outcome === 'ok' ? this.paint(GREEN, '✔') : this.paint(RED, '✖'), text: endText(step, detail), suffixText: this.paint(DIM, `(${formatDuration(this.now().getTime() - since)})`) };
+    if (this.running.size === 0 && this.spinner) {
+      this.spinner.stopAndPersist(line);
+      this.spinner = undefined;
+      return;
+    }
+    this.write(`${line.symbol} ${line.text} ${line.suffixText}\n`);
+    this.spin();
+  }
+
+  /** The spinner names the step started last of those running. */
+  private spin(): void {
+    const steps = [...this.running];
+    if (steps.length === 0) return;
+    const [step, since] = steps[steps.length - 1]!;
+    this.since = since;
+    const text = steps.length > 1 ? `${step} (and ${steps.length - 1} more)` : step;
+    if (this.spinner) {
+      this.spinner.text = text;
+      return;
+    }
     this.spinner = ora({
       stream: this.terminal,
-      text: step,
-      suffixText: () => this.paint(DIM, `(${Math.floor((this.now().getTime() - since) / 1000)}s)`),
+      text,
+      suffixText: () => this.paint(DIM, `(${Math.floor((this.now().getTime() - this.since) / 1000)}s)`),
       isEnabled: true,
       // Raw mode on stdin would take Ctrl-C from helm (the process group's SIGINT) and the prompt.
       discardStdin: false,
       color: this.colour ? 'cyan' : false,
     }).start();
-  }
-
-  end(step: string, outcome: 'ok' | 'failed', detail?: string): void {
-    const line = (since: number) =>
-      ({ symbol: outcome === 'ok' ? this.paint(GREEN, '✔') : this.paint(RED, '✖'), text: endText(step, detail), suffixText: this.paint(DIM, `(${formatDuration(this.now().getTime() - since)})`) });
-    if (this.current?.step === step && this.spinner) {
-      this.spinner.stopAndPersist(line(this.current.since));
-      this.spinner = undefined;
-      this.current = undefined;
-      return;
-    }
-    const { symbol, text, suffixText } = line(this.now().getTime());
-    this.write(`${symbol} ${text} ${suffixText}\n`);
   }
 
   write(text: string): void {
@@ -197,7 +215,7 @@ class SpinnerProgress implements Progress {
   dispose(): void {
     this.spinner?.stop();
     this.spinner = undefined;
-    this.current = undefined;
+    this.running.clear();
   }
 
   private paint(colour: (s: string) => string, text: string): string {

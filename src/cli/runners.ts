@@ -74,7 +74,7 @@ export function createRunnerFactory(ctx: Context, opts: RunnerFactoryOptions): (
     const [kind, name] = splitRef(choice.workload);
     return createJobRunner({
       kube: ctx.kube,
-      workload: await ctx.kube.get(kind, name),
+      workload: await (choice.read ?? ctx.kube).get(kind, name),
       container: choice.container,
       release: choice.release.name,
       namespace: ctx.namespace,

@@ -99,41 +99,56 @@ export async function assessDataAtRisk(
   databaseUrl: string,
   archive: ArchiveOptions,
 ): Promise<{ dataAtRisk: DataAtRisk[]; archive: ArchivePlan }> {
+  const session = await deps.connector.connect(databaseUrl);
+  let items: DataAtRisk[];
+  try {
+    items = await findDataAtRisk(session, runner, decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : [])));
+  } finally {
+    await session.close();
+  }
+  const plan = archivePlan(items, archive);
+  const refusal = archiveRefusal(items, plan);
+  if (refusal) throw new RefusedError([refusal.reason], refusal.hint);
+  deps.log.debug(`data at risk: ${items.length} item(s), copy about ${plan.bytes} bytes`);
+  return { dataAtRisk: items, archive: plan };
+}
+
+/**
+ * Every destructive statement of the steps' downs (read through the runner, or the steps' SQL
+ * previews), resolved and counted live on `db`; what cannot be read is listed as unknown.
+ */
+export async function findDataAtRisk(db: SqlClient, runner: Runner, steps: readonly TrackStep[]): Promise<DataAtRisk[]> {
   const found: Array<{ track: string; step: TrackStep; finding: SqlFinding; source: string }> = [];
   const blind: DataAtRisk[] = [];
-  for (const d of decisions) {
-    if (d.kind !== 'revert') continue;
-    const scripts = await scriptsOf(runner, d.step);
+  for (const step of steps) {
+    const scripts = await scriptsOf(runner, step);
     if (typeof scripts === 'string') {
-      blind.push({ track: d.step.track, kind: 'unknown', reason: scripts, source: runner.name, statement: '' });
+      blind.push({ track: step.track, kind: 'unknown', reason: scripts, source: runner.name, statement: '' });
       continue;
     }
     for (const script of scripts) {
       for (const finding of analyseSql(script.sql)) {
-        if (!isVersionTable(finding, d.step)) found.push({ track: d.step.track, step: d.step, finding, source: script.source });
+        if (!isVersionTable(finding, step)) found.push({ track: step.track, step, finding, source: script.source });
       }
     }
   }
-  let items: DataAtRisk[] = [];
-  if (found.length > 0) {
-    const session = await deps.connector.connect(databaseUrl);
-    try {
-      for (const f of found) items.push(await measure(session, f.track, f.step, f.finding, f.source));
-    } finally {
-      await session.close();
-    }
-  }
-  items = consolidate([...blind, ...items]);
-  const bytes = items.reduce((sum, i) => sum + (i.copyBytes ?? 0), 0);
-  const plan: ArchivePlan = { enabled: archive.enabled, schema: ARCHIVE_SCHEMA, maxBytes: archive.maxBytes, bytes };
-  if (archive.enabled && bytes > archive.maxBytes) {
-    throw new RefusedError(
-      [`the copy of the data at risk kept before the downs would take about ${formatBytes(bytes)} in ${ARCHIVE_SCHEMA}, over --archive-max-size ${formatBytes(archive.maxBytes)} (${items.filter((i) => i.copyBytes).map((i) => `${describeRisk(i)}: ${formatBytes(i.copyBytes!)}`).join('; ')})`],
-      `make sure the database has room and pass --archive-max-size ${formatBytes(Math.ceil(bytes * 1.2))}, or take your own backup of these tables and pass --no-archive`,
-    );
-  }
-  deps.log.debug(`data at risk: ${items.length} item(s), copy about ${bytes} bytes`);
-  return { dataAtRisk: items, archive: plan };
+  const items: DataAtRisk[] = [];
+  for (const f of found) items.push(await measure(db, f.track, f.step, f.finding, f.source));
+  return consolidate([...blind, ...items]);
+}
+
+/** Where the copy goes and its estimated size. Pure. */
+export function archivePlan(items: readonly DataAtRisk[], archive: ArchiveOptions): ArchivePlan {
+  return { enabled: archive.enabled, schema: ARCHIVE_SCHEMA, maxBytes: archive.maxBytes, bytes: items.reduce((sum, i) => sum + (i.copyBytes ?? 0), 0) };
+}
+
+/** The refusal when the copy would exceed --archive-max-size (a plan fact, so the planner lists it with the others). Pure. */
+export function archiveRefusal(items: readonly DataAtRisk[], plan: ArchivePlan): { reason: string; hint: string } | undefined {
+  if (!plan.enabled || plan.bytes <= plan.maxBytes) return undefined;
+  return {
+    reason: `the copy of the data at risk kept before the downs would take about ${formatBytes(plan.bytes)} in ${ARCHIVE_SCHEMA}, over --archive-max-size ${formatBytes(plan.maxBytes)} (${items.filter((i) => i.copyBytes).map((i) => `${describeRisk(i)}: ${formatBytes(i.copyBytes!)}`).join('; ')})`,
+    hint: `make sure the database has room and pass --archive-max-size ${formatBytes(Math.ceil(plan.bytes * 1.2))}, or take your own backup of these tables and pass --no-archive`,
+  };
 }
 
 /** alembic's offline script deletes, updates and at base drops its own version table: bookkeeping, not data. */

@@ -17,7 +17,9 @@
 import { splitRef } from './database-url.js';
 import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError, RollbackError, StepFailedError } from './errors.js';
 import type { DatabaseConnector, TrackState, TrackStep } from './ports.js';
-import { helmSays, type HandoffTrackStanding, type Prepared, type RollbackDeps, type RollbackEvent, type WorkloadStop } from './rollback.js';
+import { helmSays, type RollbackDeps } from './gather.js';
+import type { WorkloadStop } from './plan.js';
+import type { HandoffTrackStanding, Prepared, RollbackEvent } from './rollback.js';
 import { archiveAtRisk } from './data-at-risk.js';
 import { dirtyRepairAdvice, RunJournal, takeRunLock } from './run-lock.js';
 import { inStep } from './steps.js';

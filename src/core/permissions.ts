@@ -149,22 +149,25 @@ export function requiredPermissions(i: PermissionInputs): PermissionNeed[] {
   });
 }
 
-/** The release's manifest and storage from helm, then the check (one call for prepare()). */
-export async function checkRollbackPermissions(
-  deps: { kube: AccessReviewPort; helm: ReleaseManifestPort; log: Log },
-  inputs: Omit<PermissionInputs, 'manifest' | 'releaseStorage'>,
-): Promise<PermissionsCheck> {
-  const manifest = await deps.helm.manifestObjects(inputs.release);
-  return checkPermissions(deps.kube, { ...inputs, manifest, releaseStorage: deps.helm.releaseStorage }, deps.log);
-}
-
 /**
- * Asks the API server about every request the run will make and throws PermissionDeniedError
+ * Asks the API server about every request the run will make, throwing PermissionDeniedError
  * listing the missing ones. When the API cannot be asked (an old or unusual authorizer), the plan
  * goes on and says the permissions were not checked: the requests themselves are still authorized
  * when made.
  */
 export async function checkPermissions(access: AccessReviewPort, inputs: PermissionInputs, log: Log): Promise<PermissionsCheck> {
+  const review = await reviewPermissions(access, inputs, log);
+  if (review.missing.length > 0) throw permissionsMissing(review.missing);
+  return review.error === undefined ? { checked: review.checked } : { checked: review.checked, error: review.error };
+}
+
+/** What the review found, as a fact for the planner: the requests asked about, the missing ones, or why none could be asked. */
+export interface PermissionsReview extends PermissionsCheck {
+  missing: PermissionNeed[];
+}
+
+/** The same questions as checkPermissions, the answer kept rather than thrown (the rollback's gather step). */
+export async function reviewPermissions(access: AccessReviewPort, inputs: PermissionInputs, log: Log): Promise<PermissionsReview> {
   const needs = requiredPermissions(inputs);
   let allowed: boolean[];
   try {
@@ -172,11 +175,15 @@ export async function checkPermissions(access: AccessReviewPort, inputs: Permiss
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     log.debug(`permissions not checked: ${error}`);
-    return { checked: [], error };
+    return { checked: [], missing: [], error };
   }
   const missing = needs.filter((_, k) => allowed[k] !== true);
-  if (missing.length > 0) throw permissionDenied(missing, 'the Kubernetes user lacks permissions the rollback needs; nothing was changed');
-  return { checked: needs };
+  return missing.length > 0 ? { checked: [], missing } : { checked: needs, missing: [] };
+}
+
+/** The refusal of a run whose user lacks some of the permissions it needs. */
+export function permissionsMissing(missing: ReadonlyArray<AccessRequest & { for?: string }>): PermissionDeniedError {
+  return permissionDenied(missing, 'the Kubernetes user lacks permissions the rollback needs; nothing was changed');
 }
 
 /** `patch deployments/scale (group apps) kagent-controller in namespace ai`: what RBAC is asked, in words. */

@@ -384,6 +384,11 @@ export interface UpgradeRequest {
   wait?: boolean;
   /** A Go duration for --timeout, e.g. "300s". */
   timeout?: string;
+  /**
+   * Helm 4: the release's newest revision as already read (its applyMethod decides --force-conflicts),
+   * so that checkUpgrade need not read it again; absent, the adapter reads it right before running.
+   */
+  latest?: Pick<ReleaseInfo, 'applyMethod'>;
 }
 
 /** Changing a release: the last step of a rollback. */

@@ -112,14 +112,19 @@ export async function renderName(
   helm: HelmPort,
   extra: Readonly<Record<string, string>> = {},
 ): Promise<string> {
-  const vars: Record<string, string> = {
-    ...extra,
+  const values = template.includes('.Fullname') ? await helm.getValues(release.name) : undefined;
+  return renderTemplate(template, { ...extra, ...nameVars(release, values) });
+}
+
+/**
+ * The release's name placeholders ({{ .Release.Name }}, ...), with {{ .Fullname }} when the
+ * release's computed values are given: what a plan renders its names and commands with, purely.
+ */
+export function nameVars(release: ReleaseInfo, values?: Record<string, unknown>): Record<string, string> {
+  return {
     'Release.Name': release.name,
     'Release.Namespace': release.namespace,
     'Chart.Name': release.chart,
+    ...(values ? { Fullname: chartFullname(release.name, release.chart, values) } : {}),
   };
-  if (template.includes('.Fullname')) {
-    vars['Fullname'] = chartFullname(release.name, release.chart, await helm.getValues(release.name));
-  }
-  return renderTemplate(template, vars);
 }

@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs';
 import { ExitCode, ForwardOnlyError, HandoffFailedError, RollbackError, UsageError } from '../../core/errors.js';
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
-import { execute, prepare, type RollbackEvent, type RollbackPlan } from '../../core/rollback.js';
+import { execute, prepare, type RollbackEvent, type RollbackPlan, type Timing } from '../../core/rollback.js';
 import type { StepEvent } from '../../core/steps.js';
 import { ARCHIVE_SCHEMA, DEFAULT_ARCHIVE_MAX_BYTES, describeRisk, destroysData, formatBytes } from '../../core/data-at-risk.js';
 import { EXAMPLES, exampleLines } from '../examples.js';
@@ -39,6 +39,7 @@ interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags {
   targetRevision?: string;
   dryRun?: boolean;
   yes?: boolean;
+  timings?: boolean;
   archive?: boolean;
   archiveMaxSize?: string;
   output: OutputFormat;
@@ -64,6 +65,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('runner', { type: 'string', choices: RUNNERS, describe: 'Where downs run: native (the plugin runs SQL down files), job (a Job cloned from the release\'s workload), exec (kubectl exec into a running pod of the workload, which must not be one the rollback stops). Default: native with --source or with down files captured in the cluster for the running chart version (helm schema-rollback capture), else job' })
         .option('target-revision', { type: 'string', describe: "The revision the target chart version expects for the track (the only one, or --track's); wins over the target's annotations and skips discovery" })
         .option('dry-run', { type: 'boolean', describe: 'Print the plan and change nothing' })
+        .option('timings', { type: 'boolean', describe: "Print where planning's time went on stderr: each read (helm, kubectl, the database), when it started and ended; reads that overlap ran at once" })
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting (the plan still lists the data at risk)' })
         .option('archive', { type: 'boolean', default: true, describe: `Copy what the downs destroy into schema ${ARCHIVE_SCHEMA} of the same database before the first down; --no-archive keeps no copy (take your own backup)` })
         .option('archive-max-size', { type: 'string', describe: 'Refuse the rollback when that copy would be larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' })
@@ -136,6 +138,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         // A port-forward opened for the plan stays up until the downs are verified.
         try {
           const { plan } = prepared;
+          if (argv.timings) progress.write(renderTimings(prepared.timings));
           io.stdout.write(argv.output === 'table' ? renderPlan(plan, downFiles) : renderData('Plan', planData(plan, downFiles), argv.output));
           if (argv.dryRun) {
             const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
@@ -173,6 +176,23 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       }
     },
   };
+}
+
+/**
+ * --timings: each read of the plan's gather, in the order it started, with when it started and
+ * ended (ms since the gather began) and a bar on one time axis, so reads that ran at once show
+ * side by side.
+ */
+export function renderTimings(timings: readonly Timing[]): string {
+  const total = Math.max(1, ...timings.map((t) => t.end));
+  const width = 40;
+  const bar = (t: Timing) => {
+    const from = Math.min(width - 1, Math.floor((t.start / total) * width));
+    const to = Math.max(from + 1, Math.round((t.end / total) * width));
+    return `${' '.repeat(from)}${'='.repeat(to - from)}${' '.repeat(width - to)}`;
+  };
+  const rows = [...timings].sort((a, b) => a.start - b.start).map((t) => [String(t.start), String(t.end), String(t.end - t.start), `|${bar(t)}|`, `${t.read}${t.failed ? ' (failed)' : ''}`]);
+  return `Timings of the plan (ms since it began; bars that overlap ran at once):\n${renderTable(['START', 'END', 'TOOK', 'WHEN', 'READ'], rows)}`;
 }
 
 /** A step to the progress display; any other event as its lines, unless a live display already shows it. */
