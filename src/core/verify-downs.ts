@@ -65,7 +65,8 @@ export async function checkDevDatabase(live: SqlClient, dev: SqlClient, reset: b
       'give --dev-url the URL of a throwaway PostgreSQL database (an empty one created for this, e.g. createdb scratch); nothing was changed',
     );
   }
-  const held = (await readSchemaShape(dev)).objects;
+  // Columns, constraints, indexes and triggers come with their table: the tables etc. are what it holds.
+  const held = (await readSchemaShape(dev)).objects.filter((o) => !['column', 'constraint', 'index', 'trigger'].includes(o.kind));
   if (held.length === 0) return;
   if (!reset) {
     const sample = held.slice(0, 3).map((o) => `${o.kind} ${o.name}`).join(', ');
