@@ -8,7 +8,7 @@ import type { RunnerChoice } from '../core/rollback.js';
 import { checkExecTarget, createExecRunner } from '../runners/exec.js';
 import { createJobProbe, createJobRunner } from '../runners/job.js';
 import type { LockWaitPolicy } from '../runners/lock-retry.js';
-import { createNativeRunner } from '../runners/native.js';
+import { createNativeRunner, type TrackFiles } from '../runners/native.js';
 import { findTool } from '../tools/index.js';
 import { splitRef } from '../core/database-url.js';
 import type { Context } from './context.js';
@@ -39,10 +39,12 @@ export interface RunnerFactoryOptions {
   onDownFiles?: (origin: DownFilesOrigin) => void;
   /** --lock-timeout, --statement-timeout, --lock-retries for the native runner's downs. */
   lockWait?: Partial<LockWaitPolicy>;
+  /** Told where the native runner reads each track's files (--verify-downs reads the same ones). */
+  onSource?: (load: (track: string) => Promise<TrackFiles>) => void;
 }
 
 export function createRunnerFactory(ctx: Context, opts: RunnerFactoryOptions): (choice: RunnerChoice) => Promise<Runner> {
-  const native = (source: MigrationSource) => createNativeRunner({ connector: ctx.connector, loadSource: (track) => source.files(track), driverFor, allowMissingDowns: opts.allowMissingDowns, lockWait: opts.lockWait });
+  const native = (source: MigrationSource) => (opts.onSource?.((track) => source.files(track)), createNativeRunner)({ connector: ctx.connector, loadSource: (track) => source.files(track), driverFor, allowMissingDowns: opts.allowMissingDowns, lockWait: opts.lockWait });
   return async (choice) => {
     if (opts.source !== undefined && (choice.name === 'native' || choice.name === DEFAULT_RUNNER)) {
       const source = openMigrationSource(opts.source, { tracks: choice.tracks, log: ctx.log });

@@ -231,6 +231,24 @@ export interface NativeDriver {
    * such a step is not retried.
    */
   restoreBeforeStep?(db: SqlClient, table: NativeTable, down: NativeDown): Promise<void>;
+  /**
+   * Optional (--verify-downs, src/core/verify-downs.ts): the ups the tool would run to take the
+   * table from `current` (null: nothing applied) to `target`, oldest first. Only ever run against a
+   * throwaway database: the plugin never runs ups on the live one.
+   */
+  planUps?(files: readonly MigrationFile[], current: string | null, target: string): NativeUp[];
+  /** With planUps: one up exactly as the tool runs it, creating the version table first as the tool does, and its own bookkeeping. */
+  runUp?(db: SqlClient, table: NativeTable, up: NativeUp): Promise<void>;
+}
+
+/** One up step as a native driver runs it (--verify-downs' scratch database only). */
+export interface NativeUp {
+  /** The revision applied, as the version table stores it. */
+  version: string;
+  file: string;
+  /** The statements in the order the tool sends them (one text per query). */
+  statements: readonly string[];
+  transactional: boolean;
 }
 
 /** One down step as a native driver runs it. */

@@ -16,7 +16,8 @@
  *   2.36 itself rolls back in file order and half-records (issue #820).
  */
 import { MigrationsError, RefusedError } from '../core/errors.js';
-import type { MigrationFile, NativeDown, NativeDriver, NativeTable, SqlClient, VersionTableRef } from '../core/ports.js';
+import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, SqlClient, VersionTableRef } from '../core/ports.js';
+import { linearUps, runUpStatements } from './native-ups.js';
 import { runSqlFileStep, tableMismatch } from './sql-file-steps.js';
 import { qualifiedName } from './sql.js';
 
@@ -168,4 +169,22 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
   });
 }
 
-export const dbmateNative: NativeDriver = { planDowns, open, runDown };
+/** `dbmate up` over the files up to `target`: each file's first section's up block (a file of several sections is refused by planDowns' rule). */
+function planUps(files: readonly MigrationFile[], current: string | null, target: string): NativeUp[] {
+  const { migrations } = dbmateFiles(files);
+  const byVersion = new Map(migrations.map((m) => [m.version, m.file]));
+  return linearUps(migrations.map((m) => m.version), current, target, 'dbmate').map((version) => {
+    const file = byVersion.get(version)!;
+    const section = parseDbmateMigration(file.body)[0]!;
+    return { version, file: file.name, statements: [section.up], transactional: section.upTransaction };
+  });
+}
+
+/** postgres.go CreateMigrationsTable (create table if not exists ... (version varchar(128) primary key)), then InsertMigration. */
+async function runUp(db: SqlClient, table: NativeTable, up: NativeUp): Promise<void> {
+  const name = qualifiedName(table);
+  await db.query(`create table if not exists ${name} (version varchar(128) primary key)`);
+  await runUpStatements(db, up, { text: `insert into ${name} (version) values ($1)`, params: [up.version] });
+}
+
+export const dbmateNative: NativeDriver = { planDowns, open, runDown, planUps, runUp };

@@ -8,7 +8,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { MigrationsError, NativeStepError, UsageError, VersionTableError } from '../core/errors.js';
-import type { MigrationFile, NativeDown, NativeDriver, NativeTable, SqlClient, VersionTableRef } from '../core/ports.js';
+import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, SqlClient, VersionTableRef } from '../core/ports.js';
 import { parseMigrationFiles, planGoto, type DownStep, type SourceFile } from './golang-migrate-files.js';
 import { qualifiedName, sqlState } from './sql.js';
 
@@ -231,7 +231,24 @@ async function restoreBeforeStep(db: SqlClient, table: NativeTable, down: Native
   await setVersion(db, table, down.from, false);
 }
 
-export const golangMigrateNative: NativeDriver = { planDowns, open, runDown, restoreBeforeStep };
+/** `migrate goto V` upwards: every version after `current` up to `target` that has an up file (a version without one is stepped over, as the tool does). */
+function planUps(files: readonly MigrationFile[], current: string | null, target: string): NativeUp[] {
+  const parsed = parseMigrationFiles(files, 'the migrations');
+  const [after, last] = [current === null ? -1n : BigInt(current), BigInt(target)];
+  return parsed.migrations
+    .filter((m) => BigInt(m.version) > after && BigInt(m.version) <= last)
+    .map((m) => ({ version: m.version, file: m.up?.name ?? `${m.identifier} (no up file)`, statements: m.up ? [m.up.body] : [], transactional: false }));
+}
+
+/** runMigrations for one up: the driver's ensureVersionTable, SetVersion(v, dirty), the file, SetVersion(v, clean). */
+async function runUp(db: SqlClient, table: NativeTable, up: NativeUp): Promise<void> {
+  await ensureVersionTable(db, table);
+  await setVersion(db, table, up.version, true);
+  if (up.statements[0] !== undefined) await runMigrationBody(db, { name: up.file, body: up.statements[0] });
+  await setVersion(db, table, up.version, false);
+}
+
+export const golangMigrateNative: NativeDriver = { planDowns, open, runDown, restoreBeforeStep, planUps, runUp };
 
 /**
  * One down step exactly as migrate.go's runMigrations runs it: SetVersion(to, dirty=true), the

@@ -23,7 +23,8 @@
  * Reference: shared/reference/migration-tools.md §5.
  */
 import { MigrationsError, RefusedError } from '../core/errors.js';
-import type { MigrationFile, NativeDown, NativeDriver, NativeTable, SqlClient, VersionTableRef } from '../core/ports.js';
+import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, SqlClient, VersionTableRef } from '../core/ports.js';
+import { linearUps, runUpStatements } from './native-ups.js';
 import { checkCurrent, linearDowns, runDownStatements } from './native-downs.js';
 import { compareNodePgMigrateFiles } from './node-pg-migrate.js';
 import { qualifiedName } from './sql.js';
@@ -134,4 +135,30 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
   await runDownStatements(db, down, [{ text: body }], { text: `DELETE FROM ${qualifiedName(table)} WHERE name=$1;`, params: [down.from] });
 }
 
-export const nodePgMigrateNative: NativeDriver = { planDowns, open, runDown };
+/** sqlMigration.ts getActions: the up SQL of a `.sql` migration, from its up marker to its down marker (or the end). */
+export function nodePgMigrateUpSql(content: string): string {
+  const upStart = Math.max(0, content.search(markerRegex('up')));
+  const downStart = content.search(markerRegex('down'));
+  return content.slice(upStart, downStart > upStart ? downStart : undefined);
+}
+
+/** `node-pg-migrate up` to `target`: SQL migrations in the tool's order, each in its transaction. */
+function planUps(files: readonly MigrationFile[], current: string | null, target: string): NativeUp[] {
+  const used = files.filter((f) => !f.name.startsWith('.')).sort((a, b) => compareNodePgMigrateFiles(a.name, b.name));
+  const byName = new Map(used.map((f) => [migrationName(f.name), f]));
+  return linearUps([...byName.keys()], current, target, 'node-pg-migrate').map((name) => {
+    const file = byName.get(name)!;
+    if (CODE_EXTENSIONS.includes(extname(file.name).toLowerCase())) throw new RefusedError([`node-pg-migrate: ${file.name} is a JavaScript/TypeScript migration; only SQL ups run here`]);
+    const sql = nodePgMigrateUpSql(file.body);
+    return { version: name, file: file.name, statements: [sql.trimEnd().endsWith(';') ? sql : `${sql};`], transactional: true };
+  });
+}
+
+/** runner.ts ensureMigrationsTable (SERIAL id, name, run_on), then Migration's markAsRun. */
+async function runUp(db: SqlClient, table: NativeTable, up: NativeUp): Promise<void> {
+  const name = qualifiedName(table);
+  await db.query(`CREATE TABLE IF NOT EXISTS ${name} (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)`);
+  await runUpStatements(db, up, { text: `INSERT INTO ${name} (name, run_on) VALUES ($1, NOW());`, params: [up.version] });
+}
+
+export const nodePgMigrateNative: NativeDriver = { planDowns, open, runDown, planUps, runUp };

@@ -16,7 +16,8 @@
  * Reference: shared/reference/migration-tools.md §0, and the sources above.
  */
 import { MigrationsError, VersionTableError } from '../core/errors.js';
-import type { MigrationFile, NativeDown, NativeDriver, NativeTable, SqlClient, VersionTableRef } from '../core/ports.js';
+import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, SqlClient, VersionTableRef } from '../core/ports.js';
+import { linearUps, runUpStatements } from './native-ups.js';
 import { checkCurrent, linearDowns, runDownStatements } from './native-downs.js';
 import { compareSqlMigrateIds } from './sql-migrate.js';
 import { qualifiedName, quoteIdent } from './sql.js';
@@ -185,4 +186,21 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
   await runDownStatements(db, down, statements, { text: `delete from ${qualifiedName(table)} where "id"=$1;`, params: [down.from] });
 }
 
-export const sqlMigrateNative: NativeDriver = { planDowns, open, runDown };
+/** `sql-migrate up` to `target`: the files in byId order, their Up statements trimmed as applyMigrations trims them. */
+function planUps(files: readonly MigrationFile[], current: string | null, target: string): NativeUp[] {
+  const sql = files.filter((f) => f.name.endsWith('.sql'));
+  const byId = new Map(sql.map((f) => [f.name, f]));
+  return linearUps([...byId.keys()].sort(compareSqlMigrateIds), current, target, 'sql-migrate').map((id) => {
+    const parsed = parseSqlMigrateFile(byId.get(id)!.body);
+    return { version: id, file: id, statements: parsed.up.map(trimStatement), transactional: !parsed.upNoTransaction };
+  });
+}
+
+/** gorp's CreateTablesIfNotExists for MigrationRecord, then each Up with its insert. */
+async function runUp(db: SqlClient, table: NativeTable, up: NativeUp): Promise<void> {
+  const name = qualifiedName(table);
+  await db.query(`create table if not exists ${name} ("id" text not null primary key, "applied_at" timestamp with time zone) ;`);
+  await runUpStatements(db, up, { text: `insert into ${name} ("id","applied_at") values ($1,$2);`, params: [up.version, new Date()] });
+}
+
+export const sqlMigrateNative: NativeDriver = { planDowns, open, runDown, planUps, runUp };

@@ -14,6 +14,7 @@ import { LockedError, StepFailedError } from '../../src/core/errors.js';
 import type { MigrationFile, RunnerContext, TrackStep } from '../../src/core/ports.js';
 import { createNativeRunner } from '../../src/runners/native.js';
 import { getTool } from '../../src/tools/index.js';
+import { diffShapes, readSchemaShape } from '../../src/core/schema-shape.js';
 import { freshDatabase, query, startServers, testedMajors, type FreshDatabase } from '../harness/postgres.js';
 import { conformanceCases } from './native-cases/index.js';
 import type { ConformanceCase } from './native-cases/types.js';
@@ -95,6 +96,26 @@ describe('native conformance: every native driver through the native runner', fu
             assert.deepEqual(all.map((d) => d.from), [...c.versions].reverse());
             assert.deepEqual(all.map((d) => d.to), [...c.versions.slice(0, -1).reverse(), null]);
             assert.ok(all.every((d) => d.file !== undefined && d.sql.includes('DROP TABLE') && d.missing === undefined), 'each down with its file and SQL, no hole');
+          });
+
+          it('the driver\'s ups leave the tool\'s own rows, and up then down leaves the table and the schema as before', async () => {
+            const { planUps, runUp } = c.driver;
+            assert.ok(planUps && runUp, `${c.tool}'s driver runs ups (--verify-downs)`);
+            const session = await connector.connect(db.url);
+            try {
+              const table = await c.driver.open(session, { table: c.table });
+              for (const up of planUps(c.files(), null, middle)) await runUp(session, table, up);
+              assert.deepEqual(await c.readRows(db.url), c.rowsAt(middle));
+              const before = await readSchemaShape(session);
+              for (const up of planUps(c.files(), middle, newest)) await runUp(session, table, up);
+              assert.deepEqual(await c.readRows(db.url), c.rowsAt(newest), 'the ups write what the tool writes');
+              assert.deepEqual(await tablesLeft(db.url, c), tablesUpTo(c, newest));
+              await runnerFor(c, c.files()).run(stepFor(c, newest, middle), context(db.url));
+              assert.deepEqual(await c.readRows(db.url), c.rowsAt(middle));
+              assert.deepEqual(diffShapes(before, await readSchemaShape(session)), []);
+            } finally {
+              await session.close();
+            }
           });
 
           it('downs to a middle target: the tool\'s rows at the target, the tables above it gone, those below kept', async () => {

@@ -17,6 +17,7 @@ import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createProbe, createRunnerFactory, DEFAULT_RUNNER, RUNNERS, type DownFilesOrigin } from '../runners.js';
 import { describeCapture, type CaptureRecord } from '../../core/capture.js';
 import { parseCount, parseDuration } from '../durations.js';
+import { verifyPlannedDowns, type VerifyDownsRequest } from '../verify-downs.js';
 import type { LockWaitPolicy } from '../../runners/lock-retry.js';
 import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
 import { watchInterrupts } from '../interrupts.js';
@@ -42,6 +43,9 @@ interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags {
   timings?: boolean;
   archive?: boolean;
   archiveMaxSize?: string;
+  verifyDowns?: boolean;
+  devUrl?: string;
+  devReset?: boolean;
   output: OutputFormat;
   '--'?: string[];
 }
@@ -69,6 +73,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting (the plan still lists the data at risk)' })
         .option('archive', { type: 'boolean', default: true, describe: `Copy what the downs destroy into schema ${ARCHIVE_SCHEMA} of the same database before the first down; --no-archive keeps no copy (take your own backup)` })
         .option('archive-max-size', { type: 'string', describe: 'Refuse the rollback when that copy would be larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' })
+        // --verify-downs (README "Downs proven on a scratch database"): src/cli/verify-downs.ts.
+        .option('verify-downs', { type: 'boolean', group: 'Downs proven on a scratch database:', describe: 'Before asking (and with --dry-run), run the current ups from empty and the downs back to the target on --dev-url, comparing the schema at every step with what the ups give there; refuse (exit 12) naming the faulty down' })
+        .option('dev-url', { type: 'string', group: 'Downs proven on a scratch database:', describe: 'URL of a throwaway, empty PostgreSQL database for --verify-downs (never the live one: refused)' })
+        .option('dev-reset', { type: 'boolean', group: 'Downs proven on a scratch database:', describe: 'Drop everything in the --dev-url database first (only for a database that is throwaway); without it a database that is not empty is refused' })
         .example(exampleLines(EXAMPLES.rollback))
         .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
     checkUsage: (argv: RollbackFlags & { _?: unknown[] }) => {
@@ -79,6 +87,8 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       }
       if (typeof argv.to === 'string' && argv.to.trim() !== '') checkChartVersion('--to', argv.to);
       lockWaitFrom(argv);
+      if (argv.verifyDowns && !argv.devUrl) throw new UsageError('--verify-downs needs --dev-url URL: the throwaway database the ups and downs run on', { hint: 'add --dev-url postgres://USER@HOST/SCRATCH (an empty database created for this)' });
+      if (!argv.verifyDowns && (argv.devUrl !== undefined || argv.devReset)) throw new UsageError(`--${argv.devUrl !== undefined ? 'dev-url' : 'dev-reset'} is for --verify-downs`, { hint: 'add --verify-downs, or drop it' });
       if (argv.archiveMaxSize !== undefined) {
         parseSize(argv.archiveMaxSize);
         if (argv.archive === false) throw new UsageError('--archive-max-size limits the copy that --no-archive turns off', { hint: 'drop one of them' });
@@ -109,9 +119,11 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         });
       }
       let downFiles: DownFilesOrigin | undefined;
+      if (argv.devUrl) io.secrets?.add(argv.devUrl);
+      let loadSource: VerifyDownsRequest['loadSource'];
       const deps = {
         ...ctx,
-        runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o), lockWait: lockWaitFrom(argv) }),
+        runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o), onSource: (load) => (loadSource = load), lockWait: lockWaitFrom(argv) }),
         probe: createProbe(ctx, argv.release),
       };
       const interrupts = watchInterrupts(io.stderr);
@@ -139,7 +151,11 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         try {
           const { plan } = prepared;
           if (argv.timings) progress.write(renderTimings(prepared.timings));
+          // --verify-downs: proven before the plan is shown, so a refusal comes before any question.
+          const verified = argv.verifyDowns ? await verifyPlannedDowns(ctx, plan, prepared.databaseUrl, { devUrl: argv.devUrl!, reset: argv.devReset === true, loadSource }) : undefined;
           io.stdout.write(argv.output === 'table' ? renderPlan(plan, downFiles) : renderData('Plan', planData(plan, downFiles), argv.output));
+          // JSON and YAML keep the plan's schema (schemas/plan.v1.json): the line goes to stderr there.
+          if (verified) (argv.output === 'table' ? io.stdout : io.stderr).write(`${verified}\n`);
           if (argv.dryRun) {
             const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
             const discovered = Object.values(plan.targetSources).includes('discovered');
