@@ -23,8 +23,9 @@ import { watchInterrupts } from '../interrupts.js';
 import { progressFor, type Progress } from '../progress.js';
 import { runForwardOnlyRollback } from '../forward-only-rollback.js';
 import { databasePodOptions, type DatabasePodFlags } from './snapshot.js';
+import { rehearsalOptions, rehearseIfAsked, checkRehearsalUsage, type RehearsalFlags } from '../rehearsal.js';
 
-interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags {
+interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags, RehearsalFlags {
   forwardOnly?: boolean;
   keepSchema?: boolean;
   release: string;
@@ -51,7 +52,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
     command: names,
     describe: 'Roll back RELEASE and its database schema to chart version --to',
     builder: (y: Argv<GlobalFlags>) =>
-      databasePodOptions(rollbackContractOptions(contractOverrideOptions(databaseOptions(y))))
+      rehearsalOptions(databasePodOptions(rollbackContractOptions(contractOverrideOptions(databaseOptions(y)))))
         .option('forward-only', { type: 'boolean', group: 'Forward-only schemas (README "Forward-only schemas"):', describe: 'The schema only moves forward (GORM AutoMigrate, Prisma/TypeORM synchronize), as annotation schema-rollback.io/forward-only says: restore the snapshot of --to' })
         .option('keep-schema', { type: 'boolean', group: 'Forward-only schemas (README "Forward-only schemas"):', describe: "Hand off only, keeping the newer schema, once --to's code is found able to write it (checked against its snapshot's schema)" })
         .positional('release', { type: 'string', describe: 'Helm release name', demandOption: true })
@@ -79,6 +80,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       }
       if (typeof argv.to === 'string' && argv.to.trim() !== '') checkChartVersion('--to', argv.to);
       lockWaitFrom(argv);
+      checkRehearsalUsage(argv);
       if (argv.archiveMaxSize !== undefined) {
         parseSize(argv.archiveMaxSize);
         if (argv.archive === false) throw new UsageError('--archive-max-size limits the copy that --no-archive turns off', { hint: 'drop one of them' });
@@ -139,7 +141,12 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         try {
           const { plan } = prepared;
           if (argv.timings) progress.write(renderTimings(prepared.timings));
-          io.stdout.write(argv.output === 'table' ? renderPlan(plan, downFiles) : renderData('Plan', planData(plan, downFiles), argv.output));
+          // --rehearse: the downs run first on a copy (README "Rehearsal on a clone"); its report goes with the plan.
+          const rehearsal = await rehearseIfAsked(ctx, io.env, prepared, argv, (line) => progress.write(`${line}\n`));
+          io.stdout.write(argv.output === 'table'
+            ? `${renderPlan(plan, downFiles)}${rehearsal?.text ?? ''}`
+            : renderData('Plan', { ...planData(plan, downFiles), ...(rehearsal ? { rehearsal: rehearsal.data } : {}) }, argv.output));
+          rehearsal?.refuseIfFailed();
           if (argv.dryRun) {
             const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
             const discovered = Object.values(plan.targetSources).includes('discovered');
