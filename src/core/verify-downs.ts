@@ -111,11 +111,17 @@ export async function verifyDowns(dev: SqlClient, tracks: readonly VerifyDownsTr
   if (cannot.length > 0) throw new RefusedError(cannot, 'drop --verify-downs for these tracks (prove their downs in CI instead), or roll back without it; nothing was changed');
   const problems: string[] = [];
   const verified: VerifiedTrack[] = [];
-  for (const [i, t] of tracks.entries()) {
-    if (i > 0) await emptyDatabase(dev);
-    const result = await verifyTrack(dev, t);
-    if (typeof result === 'string') problems.push(`track ${t.track}: ${result}`);
-    else verified.push(result);
+  try {
+    for (const [i, t] of tracks.entries()) {
+      if (i > 0) await emptyDatabase(dev);
+      const result = await verifyTrack(dev, t);
+      if (typeof result === 'string') problems.push(`track ${t.track}: ${result}`);
+      else verified.push(result);
+    }
+  } finally {
+    // Left empty as it was found (or reset to): everything in it now was made by this check, and
+    // --rehearse, which may come next, copies the live database into an empty one.
+    await emptyDatabase(dev);
   }
   if (problems.length > 0) {
     throw new RefusedError(problems, 'fix the down file named (it must undo exactly what its up did), release it, and roll back then; the live database was not touched');

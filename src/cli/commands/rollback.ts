@@ -24,8 +24,9 @@ import { watchInterrupts } from '../interrupts.js';
 import { progressFor, type Progress } from '../progress.js';
 import { runForwardOnlyRollback } from '../forward-only-rollback.js';
 import { databasePodOptions, type DatabasePodFlags } from './snapshot.js';
+import { rehearsalOptions, rehearseIfAsked, checkRehearsalUsage, type RehearsalFlags } from '../rehearsal.js';
 
-interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags {
+interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags, RehearsalFlags {
   forwardOnly?: boolean;
   keepSchema?: boolean;
   release: string;
@@ -55,7 +56,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
     command: names,
     describe: 'Roll back RELEASE and its database schema to chart version --to',
     builder: (y: Argv<GlobalFlags>) =>
-      databasePodOptions(rollbackContractOptions(contractOverrideOptions(databaseOptions(y))))
+      rehearsalOptions(databasePodOptions(rollbackContractOptions(contractOverrideOptions(databaseOptions(y)))))
         .option('forward-only', { type: 'boolean', group: 'Forward-only schemas (README "Forward-only schemas"):', describe: 'The schema only moves forward (GORM AutoMigrate, Prisma/TypeORM synchronize), as annotation schema-rollback.io/forward-only says: restore the snapshot of --to' })
         .option('keep-schema', { type: 'boolean', group: 'Forward-only schemas (README "Forward-only schemas"):', describe: "Hand off only, keeping the newer schema, once --to's code is found able to write it (checked against its snapshot's schema)" })
         .positional('release', { type: 'string', describe: 'Helm release name', demandOption: true })
@@ -75,7 +76,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('archive-max-size', { type: 'string', describe: 'Refuse the rollback when that copy would be larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' })
         // --verify-downs (README "Downs proven on a scratch database"): src/cli/verify-downs.ts.
         .option('verify-downs', { type: 'boolean', group: 'Downs proven on a scratch database:', describe: 'Before asking (and with --dry-run), run the current ups from empty and the downs back to the target on --dev-url, comparing the schema at every step with what the ups give there; refuse (exit 12) naming the faulty down' })
-        .option('dev-url', { type: 'string', group: 'Downs proven on a scratch database:', describe: 'URL of a throwaway, empty PostgreSQL database for --verify-downs (never the live one: refused)' })
+        .option('dev-url', { type: 'string', group: 'Downs proven on a scratch database:', describe: 'URL of a throwaway, empty PostgreSQL database for --verify-downs and --rehearse (never the live one: refused), on a server of the live major or newer' })
         .option('dev-reset', { type: 'boolean', group: 'Downs proven on a scratch database:', describe: 'Drop everything in the --dev-url database first (only for a database that is throwaway); without it a database that is not empty is refused' })
         .example(exampleLines(EXAMPLES.rollback))
         .parserConfiguration({ 'populate--': true }) as unknown as Argv<RollbackFlags>,
@@ -88,7 +89,8 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       if (typeof argv.to === 'string' && argv.to.trim() !== '') checkChartVersion('--to', argv.to);
       lockWaitFrom(argv);
       if (argv.verifyDowns && !argv.devUrl) throw new UsageError('--verify-downs needs --dev-url URL: the throwaway database the ups and downs run on', { hint: 'add --dev-url postgres://USER@HOST/SCRATCH (an empty database created for this)' });
-      if (!argv.verifyDowns && (argv.devUrl !== undefined || argv.devReset)) throw new UsageError(`--${argv.devUrl !== undefined ? 'dev-url' : 'dev-reset'} is for --verify-downs`, { hint: 'add --verify-downs, or drop it' });
+      if (!argv.verifyDowns && !argv.rehearse && (argv.devUrl !== undefined || argv.devReset)) throw new UsageError(`--${argv.devUrl !== undefined ? 'dev-url' : 'dev-reset'} is for --verify-downs or --rehearse`, { hint: 'add --verify-downs or --rehearse, or drop it' });
+      checkRehearsalUsage(argv);
       if (argv.archiveMaxSize !== undefined) {
         parseSize(argv.archiveMaxSize);
         if (argv.archive === false) throw new UsageError('--archive-max-size limits the copy that --no-archive turns off', { hint: 'drop one of them' });
@@ -153,9 +155,14 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           if (argv.timings) progress.write(renderTimings(prepared.timings));
           // --verify-downs: proven before the plan is shown, so a refusal comes before any question.
           const verified = argv.verifyDowns ? await verifyPlannedDowns(ctx, plan, prepared.databaseUrl, { devUrl: argv.devUrl!, reset: argv.devReset === true, loadSource }) : undefined;
-          io.stdout.write(argv.output === 'table' ? renderPlan(plan, downFiles) : renderData('Plan', planData(plan, downFiles), argv.output));
+          // --rehearse: the downs run first on a copy (README "Rehearsal on a clone"); its report goes with the plan.
+          const rehearsal = await rehearseIfAsked(ctx, io.env, prepared, argv, (line) => progress.write(`${line}\n`));
+          io.stdout.write(argv.output === 'table'
+            ? `${renderPlan(plan, downFiles)}${rehearsal?.text ?? ''}`
+            : renderData('Plan', { ...planData(plan, downFiles), ...(rehearsal ? { rehearsal: rehearsal.data } : {}) }, argv.output));
           // JSON and YAML keep the plan's schema (schemas/plan.v1.json): the line goes to stderr there.
           if (verified) (argv.output === 'table' ? io.stdout : io.stderr).write(`${verified}\n`);
+          rehearsal?.refuseIfFailed();
           if (argv.dryRun) {
             const previewed = plan.decisions.some((d) => d.kind === 'revert' && d.step.sqlPreview) && plan.runner === 'job';
             const discovered = Object.values(plan.targetSources).includes('discovered');

@@ -1,0 +1,79 @@
+/**
+ * The rollback's --rehearse flags (README "Rehearsal on a clone") and the hook that runs the
+ * rehearsal between the plan and the question (src/core/rehearsal.ts does the work).
+ */
+import type { Argv } from 'yargs';
+import { createPgCopy } from '../adapters/pg-copy.js';
+import { RefusedError, UsageError } from '../core/errors.js';
+import { DEFAULT_REHEARSE_MAX_BYTES, rehearsalLines, rehearse, type RehearsalReport } from '../core/rehearsal.js';
+import type { Prepared } from '../core/rollback.js';
+import type { TrackStep } from '../core/ports.js';
+import { parseSize } from './commands/rollback.js';
+import type { Context } from './context.js';
+
+export interface RehearsalFlags {
+  rehearse?: boolean;
+  /** A dev database of your own: --rehearse copies the live one into it (shared with --verify-downs). */
+  devUrl?: string;
+  rehearseMaxSize?: string;
+  /** --dev-reset (shared with --verify-downs): empty a dev database that is not. */
+  devReset?: boolean;
+  runner?: string;
+  forwardOnly?: boolean;
+  keepSchema?: boolean;
+}
+
+const GROUP = 'Rehearsal on a clone (README "Rehearsal on a clone"):';
+
+export function rehearsalOptions<T>(y: Argv<T>): Argv<T & RehearsalFlags> {
+  return y
+    .option('rehearse', { type: 'boolean', group: GROUP, describe: 'Before asking, copy the live database into --dev-url and run the downs there with the same runner: each step\'s time, the table locks it took, the rows and columns it lost. Nothing on the live database changes' })
+    .option('rehearse-max-size', { type: 'string', group: GROUP, describe: 'Refuse the rehearsal when the live database is larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' }) as unknown as Argv<T & RehearsalFlags>;
+}
+
+/** What the command line alone shows wrong (exit 2, nothing read or changed). */
+export function checkRehearsalUsage(argv: RehearsalFlags): void {
+  if (!argv.rehearse) {
+    const flag = argv.rehearseMaxSize !== undefined ? '--rehearse-max-size' : undefined;
+    if (flag) throw new UsageError(`${flag} is for --rehearse`, { hint: `add --rehearse --dev-url URL, or drop ${flag}` });
+    return;
+  }
+  if (!argv.devUrl) throw new UsageError('--rehearse needs --dev-url: the database the live one is copied into', { hint: 'give --dev-url postgres://USER@HOST/EMPTY_DB (never the live database)' });
+  if (argv.runner === 'job' || argv.runner === 'exec') {
+    throw new UsageError(`--rehearse runs the downs with the native runner, not --runner ${argv.runner}`, {
+      hint: `use --runner native (--source DIR, or captured down files); a ${argv.runner} runner's pods would need the dev database reachable from the cluster`,
+    });
+  }
+  if (argv.forwardOnly || argv.keepSchema) throw new UsageError('--rehearse rehearses the downs; a forward-only schema has none', { hint: 'drop --rehearse' });
+  if (argv.rehearseMaxSize !== undefined) parseSize(argv.rehearseMaxSize, '--rehearse-max-size');
+}
+
+export interface Rehearsal {
+  data: RehearsalReport;
+  text: string;
+  /** Exit 12 after the report is printed, when a step failed on the copy: the live run would fail there too. */
+  refuseIfFailed(): void;
+}
+
+export async function rehearseIfAsked(ctx: Context, env: NodeJS.ProcessEnv, prepared: Prepared, argv: RehearsalFlags, onProgress: (line: string) => void): Promise<Rehearsal | undefined> {
+  if (!argv.rehearse || !argv.devUrl) return undefined;
+  const steps = prepared.plan.decisions.flatMap((d): TrackStep[] => (d.kind === 'revert' ? [d.step] : []));
+  const data = await rehearse({ connector: ctx.connector, copier: createPgCopy({ env, log: ctx.log }), log: ctx.log }, prepared.runner, steps, {
+    liveUrl: prepared.databaseUrl,
+    devUrl: argv.devUrl,
+    maxBytes: argv.rehearseMaxSize === undefined ? DEFAULT_REHEARSE_MAX_BYTES : parseSize(argv.rehearseMaxSize, '--rehearse-max-size'),
+    reset: argv.devReset === true,
+    onProgress,
+  });
+  return {
+    data,
+    text: `\n${rehearsalLines(data).join('\n')}\n`,
+    refuseIfFailed() {
+      const failed = data.steps.find((s) => s.outcome === 'failed');
+      if (failed) {
+        throw new RefusedError([`the rehearsal failed at track ${failed.track} on the copy: ${failed.error?.split('\n')[0] ?? ''}`],
+          'fix the down that failed (the report above names it), then rehearse again; nothing changed on the live database');
+      }
+    },
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * Rehearsal on a clone (--rehearse --dev-url URL, README "Rehearsal on a clone"): the live database
+ * copied (schema and data) into a dev database, and the plan's downs run there by the same runner,
+ * before anything changes on the live one. Reported per step: how long it took, the table locks it
+ * took (lock-probe.ts), and what the downs lost (each table's rows and columns before and after).
+ *
+ * Only reads touch the live database (its identity, its size, pg_dump's snapshot of it). Every write
+ * goes to the dev database, which must not be the live one and must be empty (or be reset on
+ * request: --dev-reset drops everything in it).
+ */
+import { ARCHIVE_SCHEMA, formatBytes } from './data-at-risk.js';
+import { RefusedError, RollbackError, ExitCode } from './errors.js';
+import { describeLock, startLockProbe, type TableLock } from './lock-probe.js';
+import type { DatabaseConnector, DatabaseSession, Log, Runner, TrackStep } from './ports.js';
+import { countRows, ident, planLoss, readCatalog, type Catalog } from './schema-catalog.js';
+
+export const DEFAULT_REHEARSE_MAX_BYTES = 1024 ** 3;
+
+/** pg_dump | pg_restore where the plugin runs (src/adapters/pg-copy.ts). */
+export interface DatabaseCopyPort {
+  /** The pg_dump that would copy: its major and version line, or why there is none. */
+  client(): Promise<{ major: number; version: string } | { missing: string }>;
+  /** Copies the database `from` into the (empty) database `to`, leaving out the plugin's archive schema. */
+  copy(from: string, to: string, onLine: (line: string) => void): Promise<void>;
+}
+
+export interface RehearsalDeps {
+  connector: DatabaseConnector;
+  copier: DatabaseCopyPort;
+  log: Log;
+}
+
+export interface RehearsalOptions {
+  /** The live database as the runner reaches it (a port-forward's local end, when there is one). */
+  liveUrl: string;
+  devUrl: string;
+  maxBytes: number;
+  /** --dev-reset: a dev database that is not empty is emptied (DROP SCHEMA ... CASCADE) first. */
+  reset: boolean;
+  /** Progress for people: the copy, each step's start. */
+  onProgress(line: string): void;
+}
+
+export interface RehearsedStep {
+  track: string;
+  /** The versions reverted, newest first, as the plan lists them. */
+  revisions: string[];
+  target: string;
+  ms: number;
+  locks: TableLock[];
+  outcome: 'done' | 'failed';
+  error?: string;
+}
+
+export interface RehearsalReport {
+  /** The live database's name and size, how it was copied and how long that took. */
+  copy: { database: string; bytes: number; via: string; ms: number };
+  steps: RehearsedStep[];
+  /** Compared on the copy before and after the downs. */
+  lost: {
+    tables: Array<{ table: string; rows: number }>;
+    columns: Array<{ table: string; column: string; type: string }>;
+    rows: Array<{ table: string; before: number; after: number }>;
+  };
+  /** 'failed': a step failed on the copy; the same step would fail on the live database. */
+  outcome: 'completed' | 'failed';
+}
+
+interface DatabaseFacts {
+  database: string;
+  /** The server's start time, its port and the database: the same three on both URLs are the same database. */
+  identity: string;
+  major: number;
+  bytes: number;
+}
+
+async function databaseFacts(db: DatabaseSession): Promise<DatabaseFacts> {
+  const r = (await db.query<{ database: string; started: string; port: string; num: string; bytes: string }>(
+    `SELECT current_database() AS database, pg_postmaster_start_time()::text AS started, current_setting('port') AS port,
+            current_setting('server_version_num') AS num, pg_database_size(current_database()) AS bytes`,
+  )).rows[0]!;
+  return { database: r.database, identity: `${r.started}/${r.port}/${r.database}`, major: Math.floor(Number(r.num) / 10000), bytes: Number(r.bytes) };
+}
+
+/** What the dev database holds besides an empty public schema: its schemas, tables and extensions, for the refusal. */
+async function devContents(db: DatabaseSession): Promise<string[]> {
+  const { rows } = await db.query<{ what: string }>(
+    `SELECT 'schema ' || nspname AS what FROM pg_namespace WHERE nspname NOT IN ('public', 'pg_catalog', 'information_schema') AND nspname !~ '^pg_(toast|temp)'
+     UNION ALL SELECT 'relation ' || format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'
+     UNION ALL SELECT 'extension ' || extname FROM pg_extension WHERE extname <> 'plpgsql'
+     ORDER BY 1`,
+  );
+  return rows.map((r) => r.what);
+}
+
+/** Empties the dev database: every schema but PostgreSQL's own dropped with what it holds, an empty public created again. */
+async function resetDev(db: DatabaseSession): Promise<void> {
+  const { rows } = await db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname !~ '^pg_(toast|temp)'`);
+  for (const r of rows) await db.query(`DROP SCHEMA ${ident(r.name)} CASCADE`);
+  const ext = await db.query<{ name: string }>(`SELECT extname AS name FROM pg_extension WHERE extname <> 'plpgsql'`);
+  for (const r of ext.rows) await db.query(`DROP EXTENSION IF EXISTS ${ident(r.name)} CASCADE`);
+  await db.query('CREATE SCHEMA public');
+}
+
+/** Every refusal before the copy, at once: nothing has been written anywhere when these are thrown. */
+function refusals(live: DatabaseFacts, dev: DatabaseFacts, contents: string[], client: Awaited<ReturnType<DatabaseCopyPort['client']>>, opts: RehearsalOptions): Array<[string, string]> {
+  if (live.identity === dev.identity) {
+    return [[`--dev-url names the live database (${live.database}): the rehearsal would run the downs on it`, 'give --dev-url an empty database of its own (CREATE DATABASE rehearsal), on any server of the same or a newer major']];
+  }
+  return [
+    ...(live.bytes > opts.maxBytes ? [[`database ${live.database} is ${formatBytes(live.bytes)}, over the rehearsal's limit of ${formatBytes(opts.maxBytes)}: the copy would take as much room on the dev server and as long to make`,
+      'raise the limit with --rehearse-max-size (e.g. 10GiB) after checking the dev server has the room, or rehearse without --rehearse'] as [string, string]] : []),
+    ...(contents.length > 0 && !opts.reset ? [[`the dev database ${dev.database} is not empty (${contents.slice(0, 5).join(', ')}${contents.length > 5 ? `, and ${contents.length - 5} more` : ''}): the rehearsal copies the live database into an empty one`,
+      `give an empty database, or pass --dev-reset to drop everything in ${dev.database} first`] as [string, string]] : []),
+    ...('missing' in client ? [[`no pg_dump to copy the live database with: ${client.missing}`, `install PostgreSQL ${live.major}'s client programs (pg_dump, pg_restore; postgresql-client-${live.major}) where the plugin runs`] as [string, string]]
+      : client.major < live.major ? [[`${client.version} cannot copy PostgreSQL ${live.major} (pg_dump reads servers of its own major or older)`, `install postgresql-client-${live.major} (or newer) where the plugin runs, first on PATH`] as [string, string]] : []),
+    ...(dev.major < live.major ? [[`the dev database runs PostgreSQL ${dev.major}, older than the live ${live.major}: a copy may not load there, and the downs would not run as they will`, `give --dev-url a database on a PostgreSQL ${live.major} server`] as [string, string]] : []),
+  ];
+}
+
+/**
+ * Copies the live database into the dev one and runs each reverting step of the plan there, in the
+ * plan's order, with the same runner. Throws before the copy (RefusedError, nothing written) when
+ * the rehearsal cannot be made; a step that fails on the copy ends the rehearsal and is in the report.
+ */
+export async function rehearse(deps: RehearsalDeps, runner: Runner, steps: readonly TrackStep[], opts: RehearsalOptions): Promise<RehearsalReport> {
+  if (runner.name !== 'native') {
+    throw new RefusedError([`--rehearse runs the downs with the native runner, and this plan's runner is ${runner.name}`],
+      `rehearse with --runner native (--source DIR, or down files captured in the cluster); a ${runner.name} runner's pods would need the dev database reachable from the cluster, which the plugin cannot check`);
+  }
+  const live = await deps.connector.connect(opts.liveUrl);
+  const dev = await deps.connector.connect(opts.devUrl);
+  try {
+    const [liveFacts, devFacts, contents, client] = await Promise.all([databaseFacts(live), databaseFacts(dev), devContents(dev), deps.copier.client()]);
+    const refused = refusals(liveFacts, devFacts, contents, client, opts);
+    if (refused.length > 0) throw new RefusedError(refused.map(([r]) => r), [...new Set(refused.map(([, h]) => h))].join('; '));
+    await live.close().catch(() => undefined);
+
+    if (contents.length > 0) {
+      opts.onProgress(`rehearsal: emptying the dev database ${devFacts.database} (--dev-reset)`);
+      await resetDev(dev);
+    }
+    const via = `pg_dump | pg_restore where the plugin runs (${'version' in client ? client.version : ''})`;
+    opts.onProgress(`rehearsal: copying ${liveFacts.database} (${formatBytes(liveFacts.bytes)}) into ${devFacts.database} with ${via}`);
+    const copyStart = Date.now();
+    await deps.copier.copy(opts.liveUrl, opts.devUrl, (line) => deps.log.debug(`copy: ${line}`));
+    const copy = { database: liveFacts.database, bytes: liveFacts.bytes, via, ms: Date.now() - copyStart };
+
+    const before = await countRows(dev, await readCatalog(dev));
+    const rehearsed: RehearsedStep[] = [];
+    for (const step of steps) {
+      opts.onProgress(`rehearsal: track ${step.track}: ${step.current.join(',') || 'base'} -> ${step.target} on the copy`);
+      rehearsed.push(await rehearseStep(deps, runner, step, opts));
+      if (rehearsed[rehearsed.length - 1]!.outcome === 'failed') break;
+    }
+    const after = await countRows(dev, await readCatalog(dev));
+    return { copy, steps: rehearsed, lost: lostBetween(before, after), outcome: rehearsed.some((s) => s.outcome === 'failed') ? 'failed' : 'completed' };
+  } finally {
+    await Promise.all([live.close().catch(() => undefined), dev.close().catch(() => undefined)]);
+  }
+}
+
+async function rehearseStep(deps: RehearsalDeps, runner: Runner, step: TrackStep, opts: RehearsalOptions): Promise<RehearsedStep> {
+  const probeSession = await deps.connector.connect(opts.devUrl);
+  try {
+    const probe = await startLockProbe(probeSession);
+    const start = Date.now();
+    let error: string | undefined;
+    try {
+      await runner.run(step, { databaseUrl: opts.devUrl, log: deps.log, onOutput: (line) => deps.log.debug(`rehearsal: ${line}`) });
+    } catch (err) {
+      if (!(err instanceof RollbackError) || err.code === ExitCode.interrupted) throw err;
+      error = err.message;
+    }
+    const ms = Date.now() - start;
+    const locks = await probe.stop();
+    return { track: step.track, revisions: [...step.revisions], target: step.target, ms, locks, outcome: error === undefined ? 'done' : 'failed', ...(error !== undefined ? { error } : {}) };
+  } finally {
+    await probeSession.close();
+  }
+}
+
+/** Pure: what the downs took from the copy: tables dropped (with their rows), columns dropped, rows gone from tables kept. */
+export function lostBetween(before: Catalog, after: Catalog): RehearsalReport['lost'] {
+  // planLoss compares a snapshot with the live database; here "after" plays the snapshot: what "before" has more is lost.
+  const loss = planLoss(after, before);
+  return {
+    tables: loss.created.map((t) => ({ table: t.table, rows: t.rows })),
+    columns: loss.columns,
+    rows: loss.tables.filter((t) => t.lost > 0).map((t) => ({ table: t.table, before: t.liveRows, after: t.snapshotRows })),
+  };
+}
+
+/** The report for people, under the plan. */
+export function rehearsalLines(r: RehearsalReport): string[] {
+  const lost = r.lost;
+  return [
+    `-- Rehearsal on a copy (${r.copy.database}, ${formatBytes(r.copy.bytes)}, copied in ${r.copy.ms} ms by ${r.copy.via}); nothing changed on the live database`,
+    ...r.steps.flatMap((s, i) => [
+      `  ${i + 1}. track ${s.track}: reverts ${s.revisions.join(', ') || 'nothing'} -> ${s.target}: ${s.outcome === 'done' ? 'done' : 'FAILED'} in ${s.ms} ms`,
+      ...(s.locks.length > 0 ? s.locks.map((l) => `       lock: ${describeLock(l)}`) : ['       locks: no table lock seen']),
+      ...(s.error ? [`       error: ${s.error.split('\n')[0]}`] : []),
+    ]),
+    ...(lost.tables.length + lost.columns.length + lost.rows.length === 0 ? ['  Lost on the copy: nothing (no table, column or row)'] : [
+      '  Lost on the copy:',
+      ...lost.tables.map((t) => `    table ${t.table} dropped with its ${t.rows} row${t.rows === 1 ? '' : 's'}`),
+      ...lost.columns.map((c) => `    column ${c.table}.${c.column} (${c.type}) dropped`),
+      ...lost.rows.map((t) => `    table ${t.table}: ${t.before} -> ${t.after} rows`),
+    ]),
+    ...(r.outcome === 'failed' ? ['  The rehearsal FAILED: the same step would fail on the live database. Fix it before running the rollback.'] : []),
+    `  (Durations are on the copy's server and include the lock probe's hand-over, a few ms per table; the archive copy (${ARCHIVE_SCHEMA}) is not rehearsed.)`,
+  ];
+}

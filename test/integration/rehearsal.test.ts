@@ -1,0 +1,104 @@
+/**
+ * Rehearsal on a clone (src/core/rehearsal.ts, lock-probe.ts) on real PostgreSQL: the lock probe
+ * sees the ACCESS EXCLUSIVE lock of a DROP TABLE however short; the live database is copied with
+ * pg_dump | pg_restore (Debian's client 15, so servers <= 15), the downs run on the copy only, and
+ * the report names the step, its locks and what was lost; a live database over the size limit, a
+ * dev URL naming the live database and a dev database that is not empty are refused before any write.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createPgCopy } from '../../src/adapters/pg-copy.js';
+import { createPostgresConnector } from '../../src/adapters/postgres.js';
+import { RefusedError } from '../../src/core/errors.js';
+import { startLockProbe } from '../../src/core/lock-probe.js';
+import type { Runner, TrackStep } from '../../src/core/ports.js';
+import { rehearse } from '../../src/core/rehearsal.js';
+import { freshDatabase, query, testedMajors, type FreshDatabase } from '../harness/postgres.js';
+
+const connector = createPostgresConnector();
+const log = { debug: () => undefined };
+const pgDump15 = existsSync('/usr/bin/pg_dump');
+
+/** A stand-in for the native runner: runs the step's down SQL on the URL it is given, as the native runner does. */
+function sqlRunner(sql: string, seen: string[] = []): Runner {
+  return {
+    name: 'native',
+    async run(_step, ctx) {
+      seen.push(ctx.databaseUrl);
+      const s = await connector.connect(ctx.databaseUrl);
+      try {
+        await s.query(sql);
+      } finally {
+        await s.close();
+      }
+    },
+  };
+}
+
+const step = { track: 'core', tool: 'golang-migrate', current: ['2'], target: '1', revisions: ['2'], table: { table: 'schema_migrations' } } as unknown as TrackStep;
+
+async function seed(url: string): Promise<void> {
+  await query(url, `CREATE TABLE tags (id int PRIMARY KEY, name text); INSERT INTO tags SELECT g, 't' || g FROM generate_series(1, 7) g;
+                    CREATE TABLE agents (id int PRIMARY KEY, note text); INSERT INTO agents VALUES (1, 'a'), (2, 'b');`);
+}
+
+for (const major of testedMajors()) {
+  describe(`rehearsal on a clone, PostgreSQL ${major}`, function () {
+    this.timeout(120_000);
+    let live: FreshDatabase;
+    let dev: FreshDatabase;
+    beforeEach(async () => {
+      [live, dev] = await Promise.all([freshDatabase(major), freshDatabase(major)]);
+      await seed(live.url);
+    });
+    afterEach(async () => {
+      await Promise.all([live?.drop(), dev?.drop()]);
+    });
+
+    it('the lock probe sees the ACCESS EXCLUSIVE lock of a DROP TABLE that takes a millisecond', async () => {
+      const probeSession = await connector.connect(live.url);
+      const probe = await startLockProbe(probeSession);
+      await query(live.url, 'DROP TABLE tags');
+      const locks = await probe.stop();
+      await probeSession.close();
+      assert.ok(locks.some((l) => l.relation === 'public.tags' && l.mode === 'ACCESS EXCLUSIVE'), JSON.stringify(locks));
+      assert.ok(!locks.some((l) => l.relation === 'public.agents'), 'a table the statement never touched is not reported');
+    });
+
+    it('refuses a dev URL that names the live database, and a live database over --rehearse-max-size, before writing anything', async () => {
+      const copier = createPgCopy({ env: process.env, log });
+      const opts = { liveUrl: live.url, maxBytes: 1024 ** 3, reset: false, onProgress: () => undefined };
+      await assert.rejects(rehearse({ connector, copier, log }, sqlRunner('DROP TABLE tags'), [step], { ...opts, devUrl: live.url }),
+        (err: unknown) => err instanceof RefusedError && /--dev-url names the live database/.test(err.message));
+      await assert.rejects(rehearse({ connector, copier, log }, sqlRunner('DROP TABLE tags'), [step], { ...opts, devUrl: dev.url, maxBytes: 1024 }),
+        (err: unknown) => err instanceof RefusedError && /is [0-9.]+ [KMG]i?B, over the rehearsal's limit of 1\.0 KiB|over the rehearsal's limit/.test(err.message) && /--rehearse-max-size/.test(err.hint ?? ''));
+      assert.equal((await query<{ n: string }>(live.url, 'SELECT count(*) AS n FROM tags'))[0]!.n, '7');
+      assert.equal((await query<{ n: string }>(dev.url, "SELECT count(*) AS n FROM pg_class WHERE relname = 'tags'"))[0]!.n, '0');
+    });
+
+    const copyIt = major <= 15 && pgDump15 ? it : it.skip;
+    copyIt('copies the live database, runs the downs on the copy only, and reports the step, its locks and what was lost', async () => {
+      const seen: string[] = [];
+      const report = await rehearse({ connector, copier: createPgCopy({ env: process.env, log }), log }, sqlRunner('DROP TABLE tags; ALTER TABLE agents DROP COLUMN note', seen), [step],
+        { liveUrl: live.url, devUrl: dev.url, maxBytes: 1024 ** 3, reset: false, onProgress: () => undefined });
+      assert.deepEqual(seen, [dev.url], 'the runner was given the dev URL, never the live one');
+      assert.equal(report.outcome, 'completed');
+      assert.equal(report.steps.length, 1);
+      assert.ok(report.steps[0]!.locks.some((l) => l.relation === 'public.tags' && l.mode === 'ACCESS EXCLUSIVE'), JSON.stringify(report.steps[0]!.locks));
+      assert.ok(report.steps[0]!.locks.some((l) => l.relation === 'public.agents' && l.mode === 'ACCESS EXCLUSIVE'));
+      assert.deepEqual(report.lost.tables, [{ table: 'public.tags', rows: 7 }]);
+      assert.deepEqual(report.lost.columns.map((c) => `${c.table}.${c.column}`), ['public.agents.note']);
+      // The live database is untouched.
+      assert.equal((await query<{ n: string }>(live.url, 'SELECT count(*) AS n FROM tags'))[0]!.n, '7');
+      assert.equal((await query<{ n: string }>(live.url, "SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'agents' AND column_name = 'note'"))[0]!.n, '1');
+
+      // The dev database is not empty now: refused, unless --dev-reset.
+      await assert.rejects(rehearse({ connector, copier: createPgCopy({ env: process.env, log }), log }, sqlRunner('DROP TABLE tags'), [step],
+        { liveUrl: live.url, devUrl: dev.url, maxBytes: 1024 ** 3, reset: false, onProgress: () => undefined }),
+        (err: unknown) => err instanceof RefusedError && /is not empty \(relation public\.agents/.test(err.message) && /--dev-reset/.test(err.hint ?? ''));
+      const again = await rehearse({ connector, copier: createPgCopy({ env: process.env, log }), log }, sqlRunner('DROP TABLE tags'), [step],
+        { liveUrl: live.url, devUrl: dev.url, maxBytes: 1024 ** 3, reset: true, onProgress: () => undefined });
+      assert.deepEqual(again.lost.tables, [{ table: 'public.tags', rows: 7 }]);
+    });
+  });
+}
