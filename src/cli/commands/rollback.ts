@@ -550,7 +550,7 @@ function gitOpsNextSteps(plan: RollbackPlan, g: GitOpsHandoff): string {
   return [
     `Schema of ${r.name} rolled back to what chart ${target.name} ${target.version} expects; the release still runs chart ${r.version} (${controllerName(g)} deploys it: no helm upgrade was run).`,
     '',
-    `Change to make in Git (${g.change}):`,
+    `Change to make in Git: ${g.change}`,
     ...(g.diff ? [g.diff] : []),
     '',
     'Next, in this order:',
