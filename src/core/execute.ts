@@ -21,6 +21,7 @@ import { helmSays, type RollbackDeps } from './gather.js';
 import type { WorkloadStop } from './plan.js';
 import type { HandoffTrackStanding, Prepared, RollbackEvent } from './rollback.js';
 import { archiveAtRisk } from './data-at-risk.js';
+import type { GitOpsHandoff } from './gitops.js';
 import { dirtyRepairAdvice, RunJournal, takeRunLock } from './run-lock.js';
 import { inStep } from './steps.js';
 
@@ -173,6 +174,8 @@ async function runSteps(
     emit({ type: 'stopped', tracks: await standings(deps, databaseUrl, steps, done, undefined), workloads: scaled.length > 0 ? 'kept' : 'none', why: 'every track is at its target; the newer code would migrate the schema up again', repairs: {} });
     throw new InterruptedError('interrupted after the downs, before helm upgrade: every track is at its target, the release is still on its current chart', { hint: `${control.rerun} (it finds every track at its target and only hands off)` });
   }
+  // GitOps mode: the controller applies the target once Git says so; helm upgrade would be undone by it.
+  if (plan.gitops) return handOffToGit(plan.gitops, stops, journal, emit);
   const handoff = `helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version}`;
   const entry = await journal.begin(handoff);
   emit({ type: 'step:start', step: handoff });
@@ -194,6 +197,17 @@ async function runSteps(
     throw new HandoffFailedError(said, `fix what helm names, then ${control.rerun}: the tracks at their target are skipped and only the hand-off is retried`, err);
   }
   emit({ type: 'step:end', step: handoff, outcome: 'ok' });
+  await journal.end(entry, 'ok');
+}
+
+/**
+ * GitOps mode's hand-off: the Git change, printed. The stopped workloads stay at 0: started now, the
+ * newer chart's code would migrate the schema up again; the controller's sync of the target chart
+ * sets their replicas.
+ */
+async function handOffToGit(handoff: GitOpsHandoff, stops: WorkloadStop[], journal: RunJournal, emit: (e: RollbackEvent) => void): Promise<void> {
+  const entry = await journal.begin(`print the Git change for ${handoff.object}`);
+  emit({ type: 'gitops:handoff', handoff, kept: stops });
   await journal.end(entry, 'ok');
 }
 

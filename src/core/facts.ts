@@ -8,6 +8,7 @@
  */
 import type { ArchiveOptions, DataAtRisk } from './data-at-risk.js';
 import type { ExitCode } from './errors.js';
+import type { GitOpsFacts } from './gitops.js';
 import type { PermissionNeed } from './permissions.js';
 import type { ChartInfo, MigrationTool, PlannedDown, ReleaseInfo, RunRecord, TrackState, VersionTableRef } from './ports.js';
 import type { TrackSpec } from './resolve.js';
@@ -91,4 +92,6 @@ export interface RollbackFacts {
   previews: Readonly<Record<string, TrackPreview>>;
   /** What the downs destroy, counted live; [] when no SQL could be read. */
   dataAtRisk: readonly DataAtRisk[];
+  /** GitOps mode (gitops.ts): the Argo CD Application or Flux HelmRelease that owns the release. */
+  gitops?: GitOpsFacts;
 }

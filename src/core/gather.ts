@@ -14,6 +14,7 @@ import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
 import { CommandFailedError, ContractInvalidError, LockedError, RefusedError, UsageError } from './errors.js';
 import type { RollbackFacts, TargetRevision, TrackFacts, TrackPreview } from './facts.js';
+import { readGitOps, type GitOpsChoice, type GitOpsObjectsPort } from './gitops.js';
 import { reviewPermissions } from './permissions.js';
 import { decideTracks, refusalError, releaseRefusals, renderStepCommand, withPreview } from './plan.js';
 import type {
@@ -40,6 +41,8 @@ export interface RollbackDeps {
   runRecords: RunRecordPort;
   /** The runner the user chose, built by the CLI (which knows processes and sockets) for this release. */
   runnerFor(context: RunnerChoice): Promise<Runner>;
+  /** Reads an Argo CD Application or Flux HelmRelease (GitOps mode); without it no release is taken for a GitOps one. */
+  gitopsObjects?: GitOpsObjectsPort;
   log: Log;
 }
 
@@ -71,6 +74,8 @@ export interface RollbackOptions {
   archive?: ArchiveOptions;
   /** Told when each planning step that can take a while starts and ends (progress; the core prints nothing). */
   progress?: StepListener;
+  /** --gitops: detect Argo CD or Flux from the release's objects (default auto), name one, or none. */
+  gitops?: GitOpsChoice;
 }
 
 export interface RunnerChoice {
@@ -207,15 +212,17 @@ function readSideBySide(deps: RollbackDeps, opts: RollbackOptions, first: Charts
   const previews = settled(Promise.all([route, database, targets, previousRun, runner]).then(([r, db, t, prev, built]) => (built.runner
     ? previewTracks(deps, opts, { tracks: db.tracks, targets: Object.fromEntries(t), previousRun: prev, names, runLock: db.runLock }, built.runner, r, read)
     : { previews: {}, dataAtRisk: [] })));
-  return { rendered: { workload, stopFrom }, reads: { url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews } };
+  // GitOps mode (gitops.ts): the Application or HelmRelease that owns the release, if any.
+  const gitops = settled(deps.gitopsObjects ? read('gitops owner', () => readGitOps(kube, deps.gitopsObjects!, { choice: opts.gitops ?? 'auto', release: release.name, namespace: release.namespace, refs: [...(workload ? [workload] : []), ...stopRefs], manifest })) : Promise.resolve(undefined));
+  return { rendered: { workload, stopFrom }, reads: { url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews, gitops } };
 }
 
 /** The facts, once every read has succeeded. */
 async function factsOf(opts: RollbackOptions, first: Charts, rendered: SideBySide['rendered'], reads: SideBySide['reads']): Promise<RollbackFacts> {
   const { release, contract, target, names } = first;
   const { workload, stopFrom } = rendered;
-  const [url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews] = await Promise.all([
-    reads.url, reads.targets, reads.route, reads.database, reads.previousRun, reads.handoffCheck, reads.stop, reads.runner, reads.permissions, reads.previews,
+  const [url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews, gitops] = await Promise.all([
+    reads.url, reads.targets, reads.route, reads.database, reads.previousRun, reads.handoffCheck, reads.stop, reads.runner, reads.permissions, reads.previews, reads.gitops,
   ]);
   return {
     request: { to: opts.to, runner: opts.runner, extraHelmArgs: opts.extraHelmArgs, archive: opts.archive ?? DEFAULT_ARCHIVE },
@@ -224,7 +231,7 @@ async function factsOf(opts: RollbackOptions, first: Charts, rendered: SideBySid
     ...(workload ? { workload } : {}), ...(contract.run.container ? { container: contract.run.container } : {}),
     database: { urlSource: url.source, route: route.via },
     runLock: database.runLock, ...(previousRun ? { previousRun } : {}),
-    handoffCheck, stop, stopFrom, runner: runner.fact, permissions, ...previews,
+    handoffCheck, stop, stopFrom, runner: runner.fact, permissions, ...previews, ...(gitops ? { gitops } : {}),
   };
 }
 

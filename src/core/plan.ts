@@ -9,6 +9,7 @@
 import { archivePlan, archiveRefusal, type ArchivePlan, type DataAtRisk } from './data-at-risk.js';
 import { ExitCode, LockedError, PermissionDeniedError, RefusedError, RollbackError, UsageError } from './errors.js';
 import type { RollbackFacts, TargetSource, TrackFacts } from './facts.js';
+import { gitOpsHandoff, gitOpsRefusals, type GitOpsHandoff } from './gitops.js';
 import { permissionsMissing, type PermissionsCheck } from './permissions.js';
 import { planTrack, type TrackDecision } from './planner.js';
 import type { ChartInfo, ReleaseInfo, RunRecord, TrackStep, UpgradeRequest } from './ports.js';
@@ -65,6 +66,8 @@ export interface RollbackPlan {
   archive: ArchivePlan;
   /** The Kubernetes requests the run makes, each found allowed before anything changed (or why they could not be checked). */
   permissions: PermissionsCheck;
+  /** GitOps mode: the hand-off is this change in Git, not helm upgrade (README "GitOps (Argo CD, Flux)"). */
+  gitops?: GitOpsHandoff;
   /** Why the plan cannot run; empty when it can. Nothing has changed either way. */
   refusals: Refusal[];
 }
@@ -141,6 +144,7 @@ export function planRollback(facts: RollbackFacts): RollbackPlan {
     dataAtRisk: [...facts.dataAtRisk],
     archive,
     permissions: facts.permissions.error === undefined ? { checked: facts.permissions.checked } : { checked: facts.permissions.checked, error: facts.permissions.error },
+    ...(facts.gitops ? { gitops: gitOpsHandoff(facts.gitops, facts.request.to) } : {}),
     refusals: refusalsOf(facts, decisions, archive),
   };
   return deepFreeze(plan);
@@ -171,6 +175,8 @@ function refusalsOf(facts: RollbackFacts, decisions: readonly TrackDecision[], a
     // Before the first down: a hand-off that cannot even render would leave the schema down and the
     // newer chart's workloads at 0.
     ...(facts.handoffCheck.ok ? [] : [refused(...handoffRefusal(facts, facts.handoffCheck.helmSays))]),
+    // GitOps: a controller syncing on its own would re-apply the newer chart after the downs.
+    ...gitOpsRefusals(facts.gitops, { release: facts.release.name, current: facts.release.version, to: facts.request.to, extraHelmArgs: facts.request.extraHelmArgs }),
     ...(facts.runner.refused ? [facts.runner.refused] : []),
     ...(facts.permissions.missing.length > 0 ? [fromError(permissionsMissing(facts.permissions.missing))] : []),
     // Each reason names its track, as they are listed together.

@@ -15,6 +15,7 @@
 import { gather, type RollbackDeps, type RollbackOptions, type Timing } from './gather.js';
 import { planRollback, refusalError, type RollbackPlan, type WorkloadStop } from './plan.js';
 import type { ArchivedCopy } from './data-at-risk.js';
+import type { GitOpsHandoff } from './gitops.js';
 import type { Runner, RunRecord, TrackState, TrackStep } from './ports.js';
 import type { TrackStanding } from './execute.js';
 import type { StepEvent } from './steps.js';
@@ -45,7 +46,9 @@ export type RollbackEvent =
   | { type: 'handoff:start'; argv: string[] }
   | { type: 'handoff:output'; line: string }
   /** helm upgrade failed after the downs: where every track stands (at its target) and the workloads kept at 0. */
-  | { type: 'handoff:failed'; tracks: HandoffTrackStanding[]; kept: WorkloadStop[] };
+  | { type: 'handoff:failed'; tracks: HandoffTrackStanding[]; kept: WorkloadStop[] }
+  /** GitOps mode: the downs are done; the hand-off is the printed Git change, the workloads kept at 0 until the controller applies it. */
+  | { type: 'gitops:handoff'; handoff: GitOpsHandoff; kept: WorkloadStop[] };
 
 /** A track when the hand-off failed: its downs done and verified in this run, or skipped by the plan (the reason says where it is). */
 export type HandoffTrackStanding =

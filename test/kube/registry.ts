@@ -64,6 +64,9 @@ export const RESOURCES: ResourceDef[] = [
   def('authorization.k8s.io/v1', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview', false, { verbs: ['create'] }),
   def('networking.k8s.io/v1', 'ingresses', 'Ingress', true, { shortNames: ['ing'], subresources: ['status'] }),
   def('policy/v1', 'poddisruptionbudgets', 'PodDisruptionBudget', true, { shortNames: ['pdb'], subresources: ['status'] }),
+  // GitOps controllers' objects (GitOps mode reads them; no controller runs in the double).
+  def('argoproj.io/v1alpha1', 'applications', 'Application', true, { shortNames: ['app'] }),
+  def('helm.toolkit.fluxcd.io/v2', 'helmreleases', 'HelmRelease', true, { shortNames: ['hr'] }),
   def('apiextensions.k8s.io/v1', 'customresourcedefinitions', 'CustomResourceDefinition', false, {
     shortNames: ['crd', 'crds'],
     subresources: ['status'],

@@ -25,6 +25,8 @@ import { progressFor, type Progress } from '../progress.js';
 import { runForwardOnlyRollback } from '../forward-only-rollback.js';
 import { databasePodOptions, type DatabasePodFlags } from './snapshot.js';
 import { rehearsalOptions, rehearseIfAsked, checkRehearsalUsage, type RehearsalFlags } from '../rehearsal.js';
+import { createGitOpsObjects } from '../../adapters/gitops-objects.js';
+import type { GitOpsChoice, GitOpsHandoff } from '../../core/gitops.js';
 
 interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags, RehearsalFlags {
   forwardOnly?: boolean;
@@ -47,6 +49,7 @@ interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags, Re
   verifyDowns?: boolean;
   devUrl?: string;
   devReset?: boolean;
+  gitops?: GitOpsChoice;
   output: OutputFormat;
   '--'?: string[];
 }
@@ -73,6 +76,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('timings', { type: 'boolean', describe: "Print where planning's time went on stderr: each read (helm, kubectl, the database), when it started and ended; reads that overlap ran at once" })
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting (the plan still lists the data at risk)' })
         .option('archive', { type: 'boolean', default: true, describe: `Copy what the downs destroy into schema ${ARCHIVE_SCHEMA} of the same database before the first down; --no-archive keeps no copy (take your own backup)` })
+        .option('gitops', { type: 'string', choices: ['auto', 'argocd', 'flux', 'none'] as const, describe: 'Who deploys the release (README "GitOps (Argo CD, Flux)"): auto (default) reads the Argo CD / Flux labels on its objects; argocd or flux: the hand-off is the change to make in Git, not helm upgrade; none: helm upgrade, whatever the labels say' })
         .option('archive-max-size', { type: 'string', describe: 'Refuse the rollback when that copy would be larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' })
         // --verify-downs (README "Downs proven on a scratch database"): src/cli/verify-downs.ts.
         .option('verify-downs', { type: 'boolean', group: 'Downs proven on a scratch database:', describe: 'Before asking (and with --dry-run), run the current ups from empty and the downs back to the target on --dev-url, comparing the schema at every step with what the ups give there; refuse (exit 12) naming the faulty down' })
@@ -127,6 +131,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         ...ctx,
         runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o), onSource: (load) => (loadSource = load), lockWait: lockWaitFrom(argv) }),
         probe: createProbe(ctx, argv.release),
+        gitopsObjects: createGitOpsObjects(ctx.kube),
       };
       const interrupts = watchInterrupts(io.stderr);
       const progress = progressFor(io.stderr, io.env, argv.color);
@@ -137,7 +142,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           release: argv.release, to: argv.to, chart: argv.chart, overrides: overridesFrom(argv), runner,
           databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
           // The offline SQL preview also feeds the data-at-risk analysis, so a real run asks for it too.
-          portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: true,
+          portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: true, gitops: argv.gitops ?? 'auto',
           archive: { enabled: argv.archive !== false, maxBytes: argv.archiveMaxSize === undefined ? DEFAULT_ARCHIVE_MAX_BYTES : parseSize(argv.archiveMaxSize) },
         }).catch((err: unknown) => {
           // The chart says its schema has no downs: the forward-only path plans from its snapshot.
@@ -187,7 +192,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
             throw err;
           }
           io.stdout.write(argv.output === 'table'
-            ? `Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`
+            ? (plan.gitops ? gitOpsNextSteps(plan, plan.gitops) : `Rolled back ${plan.release.name} to chart ${plan.target.name} ${plan.target.version}.\n`)
             // The second document of the run's output (the plan is the first): YAML separates them with ---.
             : `${argv.output === 'yaml' ? '---\n' : ''}${renderData('Result', resultData(plan), argv.output)}`);
         } finally {
@@ -246,6 +251,7 @@ export function renderPlan(plan: RollbackPlan, downFiles?: DownFilesOrigin): str
   return [
     `Release ${r.name} (namespace ${r.namespace}): chart ${r.chart} ${r.version} -> ${plan.target.version} (${plan.target.ref})`,
     `Database URL from ${plan.databaseUrlSource}`,
+    ...(plan.gitops ? [`Deployed by ${controllerName(plan.gitops)} ${plan.gitops.object} (${plan.gitops.detectedFrom}): GitOps mode, the hand-off is a change in Git`] : []),
     ...(plan.databaseRoute === 'direct' ? [] : [`Database reached through ${plan.databaseRoute}`]),
     ...downFilesLines(plan, downFiles),
     ...(plan.previousRun ? [previousRunLine(plan.previousRun)] : []),
@@ -296,7 +302,9 @@ function stepLines(plan: RollbackPlan): string[] {
     ...(reverts.length > 0
       ? reverts.map((step) => `down ${step.track} ${step.current.join(',') || 'base'} -> ${step.target}: ${how(step)}; then its version table is checked`)
       : ['no downs (every track is at its target)']),
-    `helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
+    plan.gitops
+      ? `print the change to make in Git for ${plan.gitops.object} (no helm upgrade: ${controllerName(plan.gitops)} would undo it; it applies chart ${plan.handoff.version} once Git says so)`
+      : `helm upgrade ${plan.handoff.release} ${plan.handoff.chart} --version ${plan.handoff.version} (values kept)`,
   ];
 }
 
@@ -304,6 +312,7 @@ function stepLines(plan: RollbackPlan): string[] {
 function followLines(plan: RollbackPlan): string[] {
   const { release: r, target } = plan;
   const ns = `-n ${r.namespace}`;
+  if (plan.gitops) return gitOpsFollowLines(plan, plan.gitops);
   return [
     `Release ${r.name} runs chart ${target.version}; the workloads get the replicas chart ${target.version} renders${plan.stop.length > 0 ? ` (${plan.stop.map((s) => `${s.ref} had ${s.replicas}`).join(', ')})` : ''}`,
     `Watch: helm ${ns} history ${r.name}; ${plan.stop.map((s) => `kubectl ${ns} rollout status ${s.ref}; `).join('')}helm schema-rollback ${ns} status ${r.name} (every track in step)`,
@@ -398,6 +407,7 @@ function planData(plan: RollbackPlan, downFiles?: DownFilesOrigin): object {
     databaseUrlSource, databaseRoute, runner, tracks: decisions, stop, dataAtRisk, archive, permissions, handoffCheck, ...(unfinishedHandoff ? { unfinishedHandoff } : {}),
     // The user's flags after --: --set values are secrets as often as not (database.url=...).
     handoff: { ...handoff, extra: maskArgv(handoff.extra ?? []) },
+    ...(plan.gitops ? { gitops: plan.gitops } : {}),
     ...(downFiles?.from === 'captured' ? { downFiles: { from: 'captured', ...captureData(downFiles.capture) } } : {}),
   };
 }
@@ -420,6 +430,7 @@ function resultData(plan: RollbackPlan): object {
         ? { track: d.step.track, outcome: 'reverted', from: d.step.current, to: d.step.target, reverted: d.step.revisions }
         : { track: d.track, outcome: 'skipped', reason: d.reason }),
     handoff: { release: handoff.release, chart: handoff.chart, version: handoff.version },
+    ...(plan.gitops ? { gitops: plan.gitops } : {}),
   };
 }
 
@@ -460,6 +471,8 @@ function describe(e: Exclude<RollbackEvent, StepEvent>, plan: RollbackPlan): str
         ...e.kept.map((w) => `  ${w.ref}: kept at 0${w.replicas > 0 ? ` (was ${w.replicas})` : ''}: it migrates on start, so chart ${plan.release.version}'s code would migrate the schema up again (or run on an older schema than it expects)`),
         '',
       ].join('\n');
+    case 'gitops:handoff':
+      return `every track is at its target; no helm upgrade (GitOps mode): the change to make in Git for ${e.handoff.object} follows${e.kept.length > 0 ? `; kept at 0 until ${controllerName(e.handoff)} applies chart ${plan.target.version}: ${e.kept.map((w) => w.ref).join(', ')}` : ''}\n`;
   }
 }
 
@@ -537,4 +550,37 @@ async function confirm(io: CommandIo, plan: RollbackPlan): Promise<boolean> {
   } finally {
     rl.close();
   }
+}
+
+function controllerName(g: Pick<GitOpsHandoff, 'controller'>): string {
+  return g.controller === 'argocd' ? 'Argo CD' : 'Flux';
+}
+
+/** GitOps mode, in the plan: what follows the Git change (the controller's sync), and the order that matters. */
+function gitOpsFollowLines(plan: RollbackPlan, g: GitOpsHandoff): string[] {
+  const { release: r, target } = plan;
+  return [
+    `Release ${r.name} stays on chart ${r.version} until ${controllerName(g)} applies ${target.version}: commit the change printed at the end, then resume the sync (${g.resume})`,
+    ...(plan.stop.length > 0
+      ? [`The stopped workloads stay at 0 until then (${plan.stop.map((s) => s.ref).join(', ')}): the sync of chart ${target.version} sets their replicas. A sync before the commit would start chart ${r.version}'s code, which migrates the schema up again`]
+      : []),
+  ];
+}
+
+/** GitOps mode, once the downs are done: the exact Git change and what the operator does next, in order. */
+function gitOpsNextSteps(plan: RollbackPlan, g: GitOpsHandoff): string {
+  const { release: r, target } = plan;
+  return [
+    `Schema of ${r.name} rolled back to what chart ${target.name} ${target.version} expects; the release still runs chart ${r.version} (${controllerName(g)} deploys it: no helm upgrade was run).`,
+    '',
+    `Change to make in Git: ${g.change}`,
+    ...(g.diff ? [g.diff] : []),
+    '',
+    'Next, in this order:',
+    `  1. commit and push that change`,
+    `  2. ${g.resume}`,
+    ...(plan.stop.length > 0 ? [`  3. watch the workloads come back at chart ${target.version}'s replicas: ${plan.stop.map((s) => `kubectl -n ${r.namespace} rollout status ${s.ref}`).join('; ')}`] : []),
+    `Do not sync ${g.object} before the commit: it would apply chart ${r.version}, whose code migrates the schema up again.`,
+    '',
+  ].join('\n');
 }

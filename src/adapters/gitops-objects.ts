@@ -1,0 +1,27 @@
+/**
+ * Argo CD Applications and Flux HelmReleases, read through kubectl in their own namespace (GitOps
+ * mode, src/core/gitops.ts): an Application lives in Argo CD's namespace, not the release's.
+ */
+import { ClusterError, CommandFailedError } from '../core/errors.js';
+import type { GitOpsObjectsPort } from '../core/gitops.js';
+import type { KubeObject } from '../core/ports.js';
+import type { Kubectl } from './kubectl.js';
+
+export function createGitOpsObjects(kube: Pick<Kubectl, 'run'>): GitOpsObjectsPort {
+  return {
+    async get(resource, namespace, name) {
+      try {
+        // The later -n wins over the release's namespace kubectl is given first.
+        const out = await kube.run(['get', resource, name, '-n', namespace, '--ignore-not-found', '-o', 'json']);
+        return out.trim() === '' ? undefined : (JSON.parse(out) as KubeObject);
+      } catch (err) {
+        if (err instanceof CommandFailedError && /doesn't have a resource type/.test(err.stderr)) {
+          throw new ClusterError(`the cluster serves no ${resource}: its controller's CRD is not installed`, {
+            hint: '--gitops none rolls back with helm upgrade when no controller manages the release',
+          });
+        }
+        throw err;
+      }
+    },
+  };
+}
