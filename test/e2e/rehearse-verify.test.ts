@@ -121,6 +121,7 @@ describe(`e2e rollback --rehearse and --verify-downs: the boundaries and the att
       ]);
       // 000011's down drops agent_instance_tasks: its lock is seen, however short the DROP.
       assert.match(r.stdout, /^ {7}lock: ACCESS EXCLUSIVE on public\.agent_instance_tasks$/m);
+      assert.doesNotMatch(r.stdout, /lock: .* on \S+_(pkey|idx)$/m, 'table locks only: an index\'s lock comes with its table\'s');
       assert.match(r.stdout, /^ {4}table public\.agent_instances dropped with its 3 rows$/m);
       assert.match(r.stdout, /^ {4}column public\.runtime_revisions\.agent_card \(jsonb\) dropped$/m);
       assert.doesNotMatch(r.stdout, /FAILED/);
@@ -216,6 +217,10 @@ describe(`e2e rollback --rehearse and --verify-downs: the boundaries and the att
       assert.doesNotMatch(r.stdout, /Rolled back/);
       assert.deepEqual(await databaseState(world.db.url), before);
       assertNoDevPassword(r);
+      // The copy is left in the dev database: the next run says so rather than rehearse on it.
+      const again = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '--rehearse', '--dev-url', dev]);
+      assert.equal(again.exitCode, 12, again.stdout + again.stderr);
+      assert.match(again.stderr, /is not empty .*pass --dev-reset/s);
     });
   });
 
