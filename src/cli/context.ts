@@ -111,7 +111,7 @@ export function helmFor(namespace: string, env: NodeJS.ProcessEnv, log: Log, dea
   return createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: { ...env, HELM_NAMESPACE: namespace }, log, deadline });
 }
 
-function hasPassword(url: string): boolean {
+export function hasPassword(url: string): boolean {
   try {
     return new URL(url).password !== '';
   } catch {

@@ -35,11 +35,15 @@ export function spokenMode(mode: string): string {
 const TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1`;
 
-/** Relation locks of the other backends on this database, granted or waiting, on tables outside the system schemas. */
+/**
+ * Table locks of the other backends on this database, granted or waiting, outside the system schemas.
+ * Indexes and sequences are left out: their locks come with their table's (DROP INDEX locks the
+ * table ACCESS EXCLUSIVE too), and the report names tables.
+ */
 const LOCKS_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS relation, l.mode, l.granted FROM pg_locks l
   JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE l.locktype = 'relation' AND l.pid <> pg_backend_pid() AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`;
+    AND c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`;
 
 export interface LockProbe {
   /** Stops probing, releases every table and returns the locks seen, strongest first per table. */

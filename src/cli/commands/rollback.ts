@@ -11,7 +11,7 @@ import { ARCHIVE_SCHEMA, DEFAULT_ARCHIVE_MAX_BYTES, describeRisk, destroysData, 
 import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import type { RunRecord, TrackStep } from '../../core/ports.js';
-import { createContext, type GlobalFlags } from '../context.js';
+import { createContext, hasPassword, type GlobalFlags } from '../context.js';
 import { contractOverrideOptions, databaseOptions, rollbackContractOptions, overridesFrom, portForwardFrom, type ContractFlags } from '../options.js';
 import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { createProbe, createRunnerFactory, DEFAULT_RUNNER, RUNNERS, type DownFilesOrigin } from '../runners.js';
@@ -125,7 +125,11 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         });
       }
       let downFiles: DownFilesOrigin | undefined;
-      if (argv.devUrl) io.secrets?.add(argv.devUrl);
+      if (argv.devUrl) {
+        io.secrets?.add(argv.devUrl);
+        // Masked in the plugin's output, but argv shows in ps and in Helm 4 --debug's own "executing plugin command" line.
+        if (hasPassword(argv.devUrl)) io.stderr.write('warning: --dev-url carries a password, which shows in ps and in helm --debug\'s own "executing plugin command" line; leave it out of the URL and put it in ~/.pgpass (read by the plugin, pg_dump and pg_restore)\n');
+      }
       let loadSource: VerifyDownsRequest['loadSource'];
       const deps = {
         ...ctx,
