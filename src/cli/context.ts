@@ -3,6 +3,7 @@
  * core works with. Nothing else reads process.env.
  */
 import { createHelm } from '../adapters/helm.js';
+import { withCachedChartReads } from '../adapters/cached-chart-reads.js';
 import { createKubectl } from '../adapters/kubectl.js';
 import { createPortForwarder } from '../adapters/port-forward.js';
 import { createPostgresConnector } from '../adapters/postgres.js';
@@ -78,7 +79,8 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
-  const helm = helmFor(namespace, env, log);
+  // Issue 12: chart lookups answered from Helm's repository caches where they can be (helm otherwise).
+  const helm = withCachedChartReads(helmFor(namespace, env, log), env, log);
   const kube = createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets });
   return {
     helm,
