@@ -22,6 +22,8 @@ export interface KubectlOptions {
 
 export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort, KubeExecPort, AccessReviewPort {
   run(args: string[], input?: string): Promise<string>;
+  /** Several objects in one kubectl call, in the order asked. Throws when any of them cannot be read. */
+  getObjects(refs: ReadonlyArray<{ kind: string; name: string }>): Promise<KubeObject[]>;
 }
 
 /** How often waitForJob asks, at most: a Job is a matter of seconds to minutes. */
@@ -65,17 +67,22 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
     if (result.exitCode !== 0) throw kubectlError([opts.bin, ...argv], result.exitCode, result.stderr, opts.namespace);
     return result.stdout;
   };
-  const get = async (kind: string, name: string): Promise<KubeObject> => {
-    const obj = JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject;
+  const learn = (obj: KubeObject): KubeObject => {
     // Both forms: helm --debug prints a release's manifests, Secrets' base64 data included.
     if (obj.kind === 'Secret') {
       for (const value of Object.values(obj.data ?? {})) for (const form of [String(value), Buffer.from(String(value), 'base64').toString('utf8')]) opts.secrets?.add(form);
     }
     return obj;
   };
+  const get = async (kind: string, name: string): Promise<KubeObject> => learn(JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject);
   return {
     run,
     get,
+    async getObjects(refs) {
+      // One process for several objects (kubectl get KIND/NAME KIND/NAME): fails whole when any is missing or forbidden.
+      const out = JSON.parse(await run(['get', ...refs.map((r) => `${r.kind}/${r.name}`), '-o', 'json'])) as KubeObject & { items?: KubeObject[] };
+      return (refs.length === 1 && out.kind !== 'List' ? [out] : (out.items ?? [])).map(learn);
+    },
     async scale(kind, name, replicas) {
       await run(scaleArgs(kind, name, replicas));
     },

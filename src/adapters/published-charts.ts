@@ -40,7 +40,7 @@ export interface PublishedChartsOptions {
   plainHttp?: boolean;
 }
 
-interface RepoEntry {
+export interface RepoEntry {
   name?: string;
   version?: string;
   appVersion?: string;
@@ -71,17 +71,16 @@ interface CachedChart {
 
 export function createPublishedCharts(opts: PublishedChartsOptions): PublishedChartsPort {
   const setting = helmSettings(opts.env, (args) => opts.helm.run(args));
-  const cacheDir = () => pluginCacheDir(setting, 'charts');
   const limit = opts.concurrency ?? 16;
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
   const cached = async (digest: string | undefined): Promise<CachedChart | undefined> => {
-    if (!digest || !/^(sha256:)?[0-9a-f]{64}$/.test(digest)) return undefined;
-    return readCachedJson<CachedChart>(path.join(await cacheDir(), `${digest.replace(/^sha256:/, '')}.json`));
+    const file = await chartCacheFile(setting, digest);
+    return file ? readCachedJson<CachedChart>(file) : undefined;
   };
   const remember = async (digest: string | undefined, chart: CachedChart): Promise<void> => {
-    if (!digest || !/^(sha256:)?[0-9a-f]{64}$/.test(digest)) return;
-    await writeCachedJson(path.join(await cacheDir(), `${digest.replace(/^sha256:/, '')}.json`), chart, opts.log);
+    const file = await chartCacheFile(setting, digest);
+    if (file) await writeCachedJson(file, chart, opts.log);
   };
 
   async function fromRepo(ref: string, wanted: (v: string) => boolean): Promise<PublishedChart[]> {
@@ -93,7 +92,7 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
     } catch {
       throw new UsageError(`no index for chart repository ${repoName} (${indexFile})`, { hint: `add the repository ("helm repo add ${repoName} URL") or refresh it ("helm repo update ${repoName}")` });
     }
-    const index = await indexEntries(text, indexFile);
+    const index = await indexEntries(setting, text, indexFile, opts.log);
     const entries = (index[chartName] ?? []).filter((e) => typeof e.version === 'string' && wanted(e.version));
     if (!index[chartName]) {
       throw new UsageError(`repository ${repoName} has no chart ${chartName}`, { hint: `check the name with "helm search repo ${repoName}/", or run "helm repo update ${repoName}"` });
@@ -119,28 +118,6 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
         }
       }
     });
-  }
-
-  /**
-   * The index's entries without their annotations (those are read from the packages): parsing a
-   * large index.yaml is most of a warm run, so the slimmed entries are kept too, keyed by the
-   * sha256 of the index's text (a `helm repo update` that changes it changes the key).
-   */
-  async function indexEntries(text: string, where: string): Promise<Record<string, RepoEntry[]>> {
-    const key = createHash('sha256').update(text).digest('hex');
-    const file = path.join(await pluginCacheDir(setting, 'index'), `${key}.json`);
-    const hit = await readCachedJson<Record<string, RepoEntry[]>>(file);
-    if (hit) return hit;
-    const slim: Record<string, RepoEntry[]> = {};
-    for (const [name, list] of Object.entries(parseIndex(text, where).entries ?? {})) {
-      slim[name] = (Array.isArray(list) ? list : []).map((e) => ({
-        version: e.version === undefined ? undefined : String(e.version),
-        digest: e.digest,
-        urls: e.urls,
-      }));
-    }
-    await writeCachedJson(file, slim, opts.log);
-    return slim;
   }
 
   async function fromOci(ref: string, wanted: (v: string) => boolean): Promise<PublishedChart[]> {
@@ -176,6 +153,34 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
       return charts.sort((a, b) => (semver.valid(a.version) && semver.valid(b.version) ? semver.rcompare(a.version, b.version) : a.version < b.version ? 1 : -1));
     },
   };
+}
+
+/**
+ * The index's entries without their annotations (those are read from the packages): parsing a
+ * large index.yaml is most of a warm run, so the slimmed entries are kept too, keyed by the
+ * sha256 of the index's text (a `helm repo update` that changes it changes the key).
+ */
+export async function indexEntries(setting: (name: string) => Promise<string>, text: string, where: string, log: Log): Promise<Record<string, RepoEntry[]>> {
+  const key = createHash('sha256').update(text).digest('hex');
+  const file = path.join(await pluginCacheDir(setting, 'index'), `${key}.json`);
+  const hit = await readCachedJson<Record<string, RepoEntry[]>>(file);
+  if (hit) return hit;
+  const slim: Record<string, RepoEntry[]> = {};
+  for (const [name, list] of Object.entries(parseIndex(text, where).entries ?? {})) {
+    slim[name] = (Array.isArray(list) ? list : []).map((e) => ({
+      version: e.version === undefined ? undefined : String(e.version),
+      digest: e.digest,
+      urls: e.urls,
+    }));
+  }
+  await writeCachedJson(file, slim, log);
+  return slim;
+}
+
+/** Where one package's Chart.yaml is kept once read: $HELM_CACHE_HOME/schema-rollback/charts/DIGEST.json; undefined for no or a malformed digest. */
+export async function chartCacheFile(setting: (name: string) => Promise<string>, digest: string | undefined): Promise<string | undefined> {
+  if (!digest || !/^(sha256:)?[0-9a-f]{64}$/.test(digest)) return undefined;
+  return path.join(await pluginCacheDir(setting, 'charts'), `${digest.replace(/^sha256:/, '')}.json`);
 }
 
 function parseIndex(text: string, where: string): { entries?: Record<string, RepoEntry[]> } {

@@ -3,7 +3,9 @@
  * core works with. Nothing else reads process.env.
  */
 import { createHelm } from '../adapters/helm.js';
+import { withCachedChartReads } from '../adapters/cached-chart-reads.js';
 import { createKubectl } from '../adapters/kubectl.js';
+import { withWorkloadPrefetch } from '../adapters/workload-prefetch.js';
 import { createPortForwarder } from '../adapters/port-forward.js';
 import { createPostgresConnector } from '../adapters/postgres.js';
 import { DATABASE_URL_ENV } from '../core/database-url.js';
@@ -78,8 +80,10 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
-  const helm = helmFor(namespace, env, log);
-  const kube = createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets });
+  // Issue 12: chart lookups answered from Helm's repository caches where they can be (helm otherwise).
+  const helm = withCachedChartReads(helmFor(namespace, env, log), env, log);
+  // Issue 12: a workload read with the Secrets and ConfigMaps it named last time, in one call.
+  const kube = withWorkloadPrefetch(createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets }), { namespace, env: childEnv, log });
   return {
     helm,
     kube,

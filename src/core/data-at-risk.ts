@@ -132,8 +132,9 @@ export async function findDataAtRisk(db: SqlClient, runner: Runner, steps: reado
       }
     }
   }
+  const measured = await prefetch(db, found);
   const items: DataAtRisk[] = [];
-  for (const f of found) items.push(await measure(db, f.track, f.step, f.finding, f.source));
+  for (const f of found) items.push(await measure(measured, f.track, f.step, f.finding, f.source));
   return consolidate([...blind, ...items]);
 }
 
@@ -158,13 +159,86 @@ function isVersionTable(f: SqlFinding, step: TrackStep): boolean {
   return t.name === step.table.table && (t.schema === undefined || step.table.schema === undefined || t.schema === step.table.schema);
 }
 
-/** The relation a name resolves to, as the downs' session would resolve it (its search_path), or the track's schema. */
-async function resolve(db: SqlClient, name: SqlName, step: TrackStep): Promise<{ schema: string; table: string; oid: number } | undefined> {
-  const candidates = name.schema !== undefined
+/** The names a relation may be written as, in the order the downs' session would resolve them (its search_path first, then the track's schema). */
+function candidates(name: SqlName, step: TrackStep): string[] {
+  return name.schema !== undefined
     ? [`${quoteIdent(name.schema)}.${quoteIdent(name.name)}`]
     : [quoteIdent(name.name), ...(step.table.schema ? [`${quoteIdent(step.table.schema)}.${quoteIdent(name.name)}`] : [])];
-  for (const regclass of candidates) {
-    const { rows } = await db.query<{ schema: string; table: string; oid: number }>(
+}
+
+const qualified = (schema: string, table: string) => `${quoteIdent(schema)}.${quoteIdent(table)}`;
+
+type Relation = { schema: string; table: string; oid: number };
+type Count = { rows: number; bytes: number };
+
+/**
+ * The database as the measurement reads it, with what was read in bulk beforehand (issue 12: one
+ * query per table cost about 1.4 ms each, 14 s for 10,000 dropped tables). Each answer is the same
+ * as reading it alone: a name absent from `relations` is read, not assumed missing.
+ */
+interface Measured {
+  db: SqlClient;
+  /** regclass text -> the relation it resolves to, or null: resolved in bulk, none is a table. */
+  relations: Map<string, Relation | null>;
+  /** oid -> exact row count and total size, counted in bulk. */
+  counts: Map<number, Count>;
+}
+
+/** How many tables one counting statement covers (a UNION ALL of that many count(*)). */
+const COUNT_BATCH = 200;
+
+/**
+ * Resolves every name the findings use in one query, then counts every table dropped, truncated or
+ * deleted from with exact count(*), COUNT_BATCH tables per statement: two round trips for most
+ * plans instead of two or three per table.
+ */
+async function prefetch(db: SqlClient, found: ReadonlyArray<{ step: TrackStep; finding: SqlFinding }>): Promise<Measured> {
+  const measured: Measured = { db, relations: new Map(), counts: new Map() };
+  const names = [...new Set(found.flatMap(({ step, finding: f }) => (f.kind === 'unknown' || f.kind === 'drop-schema' ? [] : candidates(f.table, step))))];
+  if (names.length === 0) return measured;
+  for (const name of names) measured.relations.set(name, null);
+  const { rows } = await db.query<{ name: string; schema: string; table: string; oid: string }>(
+    `SELECT u.name, n.nspname AS schema, c.relname AS table, c.oid::int8 AS oid
+       FROM unnest($1::text[]) AS u(name) JOIN pg_class c ON c.oid = to_regclass(u.name) JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p')`,
+    [names],
+  );
+  for (const r of rows) measured.relations.set(r.name, { schema: r.schema, table: r.table, oid: Number(r.oid) });
+  const whole = new Map<number, Relation>();
+  for (const { step, finding: f } of found) {
+    if (f.kind !== 'drop-table' && f.kind !== 'truncate' && f.kind !== 'delete') continue;
+    const where = resolvedFrom(measured, candidates(f.table, step));
+    if (where) whole.set(where.oid, where);
+  }
+  const tables = [...whole.values()];
+  for (let i = 0; i < tables.length; i += COUNT_BATCH) {
+    const batch = tables.slice(i, i + COUNT_BATCH);
+    const { rows: counted } = await db.query<{ oid: string; n: string; bytes: string }>(batch.map((t) =>
+      `SELECT ${t.oid}::int8 AS oid, count(*)::int8 AS n, pg_total_relation_size(${t.oid}::oid::regclass)::int8 AS bytes FROM ${qualified(t.schema, t.table)}`).join(' UNION ALL '));
+    for (const c of counted) measured.counts.set(Number(c.oid), { rows: Number(c.n), bytes: Number(c.bytes) });
+  }
+  return measured;
+}
+
+/** The first candidate that resolves, from what was read in bulk; undefined when none did (or one was not read). */
+function resolvedFrom(m: Measured, names: readonly string[]): Relation | undefined {
+  for (const name of names) {
+    const r = m.relations.get(name);
+    if (r) return r;
+    if (r === undefined) return undefined;
+  }
+  return undefined;
+}
+
+/** The relation a name resolves to, as the downs' session would resolve it (its search_path), or the track's schema. */
+async function resolve(m: Measured, name: SqlName, step: TrackStep): Promise<Relation | undefined> {
+  for (const regclass of candidates(name, step)) {
+    const known = m.relations.get(regclass);
+    if (known !== undefined) {
+      if (known) return known;
+      continue;
+    }
+    const { rows } = await m.db.query<{ schema: string; table: string; oid: number }>(
       `SELECT n.nspname AS schema, c.relname AS table, c.oid::int8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`,
       [regclass],
@@ -174,10 +248,10 @@ async function resolve(db: SqlClient, name: SqlName, step: TrackStep): Promise<{
   return undefined;
 }
 
-const qualified = (schema: string, table: string) => `${quoteIdent(schema)}.${quoteIdent(table)}`;
-
-async function tableCount(db: SqlClient, schema: string, table: string, oid: number): Promise<{ rows: number; bytes: number }> {
-  const { rows } = await db.query<{ n: string; bytes: string }>(
+async function tableCount(m: Measured, schema: string, table: string, oid: number): Promise<Count> {
+  const known = m.counts.get(oid);
+  if (known) return known;
+  const { rows } = await m.db.query<{ n: string; bytes: string }>(
     `SELECT count(*)::int8 AS n, pg_total_relation_size($1::oid::regclass)::int8 AS bytes FROM ${qualified(schema, table)}`,
     [oid],
   );
@@ -194,44 +268,44 @@ async function primaryKey(db: SqlClient, oid: number): Promise<string[]> {
 }
 
 /** Resolves and counts one finding. */
-async function measure(db: SqlClient, track: string, step: TrackStep, f: SqlFinding, source: string): Promise<DataAtRisk> {
+async function measure(m: Measured, track: string, step: TrackStep, f: SqlFinding, source: string): Promise<DataAtRisk> {
   const base = { track, kind: f.kind, source, statement: f.statement };
   if (f.kind === 'unknown') {
     return { ...base, reason: f.reason, ...(f.table ? { schema: f.table.schema, table: f.table.name } : {}) };
   }
   if (f.kind === 'drop-schema') {
-    const { rows: tables } = await db.query<{ table: string; oid: number }>(
+    const { rows: tables } = await m.db.query<{ table: string; oid: number }>(
       `SELECT c.relname AS table, c.oid::int8 AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
       [f.schema],
     );
-    const exists = (await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [f.schema])).rows.length > 0;
+    const exists = (await m.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [f.schema])).rows.length > 0;
     const counted = [];
     let bytes = 0;
     for (const t of tables) {
-      const c = await tableCount(db, f.schema, t.table, Number(t.oid));
+      const c = await tableCount(m, f.schema, t.table, Number(t.oid));
       counted.push({ table: t.table, rows: c.rows });
       bytes += c.bytes;
     }
     return { ...base, schema: f.schema, exists, rows: counted.reduce((s, t) => s + t.rows, 0), tables: counted, copyBytes: bytes };
   }
-  const where = await resolve(db, f.table, step);
+  const where = await resolve(m, f.table, step);
   if (!where) return { ...base, schema: f.table.schema, table: f.table.name, ...('column' in f ? { column: f.column } : {}), exists: false, copyBytes: 0 };
   const named = { schema: where.schema, table: where.table };
   if (f.kind === 'drop-table' || f.kind === 'truncate' || f.kind === 'delete') {
-    const c = await tableCount(db, where.schema, where.table, where.oid);
+    const c = await tableCount(m, where.schema, where.table, where.oid);
     return { ...base, ...named, exists: true, rows: c.rows, ...(f.kind === 'delete' ? { partial: f.where } : {}), copyBytes: c.bytes };
   }
-  const { rows: attrs } = await db.query<{ type: string }>(
+  const { rows: attrs } = await m.db.query<{ type: string }>(
     'SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::oid AND attname = $2 AND attnum > 0 AND NOT attisdropped',
     [where.oid, f.column],
   );
   const types = f.kind === 'type-change' ? { toType: f.toType, ...(attrs[0] ? { fromType: attrs[0].type } : {}) } : {};
   if (!attrs[0]) return { ...base, ...named, column: f.column, exists: false, ...types, copyBytes: 0 };
-  const key = (await primaryKey(db, where.oid)).filter((k) => k !== f.column);
+  const key = (await primaryKey(m.db, where.oid)).filter((k) => k !== f.column);
   // Without a primary key the column's values cannot be matched back to their rows: the whole table is copied.
   const copied = key.length > 0 ? [...key, f.column].map(quoteIdent).join(', ') : '*';
-  const { rows } = await db.query<{ n: string; bytes: string }>(
+  const { rows } = await m.db.query<{ n: string; bytes: string }>(
     `SELECT count(${quoteIdent(f.column)})::int8 AS n, coalesce(sum(pg_column_size(t)), 0)::int8 AS bytes
        FROM (SELECT ${copied} FROM ${qualified(where.schema, where.table)} ${key.length > 0 ? `WHERE ${quoteIdent(f.column)} IS NOT NULL` : ''}) t`,
   );

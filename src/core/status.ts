@@ -70,12 +70,18 @@ export interface RunStatus {
 }
 
 export async function status(deps: StatusDeps, opts: StatusOptions): Promise<StatusReport> {
+  // Issue 12: what does not depend on the release's metadata starts with it, not after it. The run
+  // record needs only the release's name; the values (for a {{ .Fullname }} workload name, known
+  // only once the contract is read) are asked for at once and dropped when the name does not use them.
+  const record = readRunRecord(deps, opts.release);
+  const values = settle(deps.helm.getValues(opts.release));
   const release = await deps.helm.getRelease(opts.release);
   const contract = resolveContract(release, opts.overrides, deps.tools);
+  const helm: HelmPort = { ...deps.helm, getValues: async () => unwrap(await values) };
   const { url, source } = await resolveDatabaseUrl(deps.kube, {
     flag: opts.databaseUrl,
     environment: opts.databaseUrlFromEnv,
-    workload: contract.run.workload && (await renderName(contract.run.workload, release, deps.helm)),
+    workload: contract.run.workload && (await renderName(contract.run.workload, release, helm)),
     container: contract.run.container,
     variable: contract.run.databaseUrlEnv,
   });
@@ -90,7 +96,7 @@ export async function status(deps: StatusDeps, opts: StatusOptions): Promise<Sta
       const state = await tool.readState(session, table);
       tracks.push({ track: track.name, tool: tool.name, ...table, chartRevision: track.revision, ...stateFields(state), inStep: inStep(track.revision, state) });
     }
-    const run = await runStatus(deps, session, release.namespace, release.name);
+    const run = await runStatus(session, release.namespace, release.name, record);
     const { name, namespace, chart, version, revision, status: releaseStatus } = release;
     const summary = { name, namespace, chart, version, revision, status: releaseStatus };
     return { release: summary, contractSource: contract.source, databaseUrlSource: source, databaseRoute: route.via, tracks, run };
@@ -100,16 +106,27 @@ export async function status(deps: StatusDeps, opts: StatusOptions): Promise<Sta
   }
 }
 
+/** The release's run record, read as soon as status starts; status reports, it does not fail because the record (an extra) cannot be read. */
+function readRunRecord(deps: StatusDeps, release: string): Promise<Pick<RunStatus, 'record' | 'unreadable'>> {
+  return deps.runRecords.read(release).then(
+    (record): Pick<RunStatus, 'record' | 'unreadable'> => ({ record: record ?? null }),
+    (err: unknown) => ({ record: null, unreadable: err instanceof Error ? err.message : String(err) }),
+  );
+}
+
+/** A read started early whose failure matters only if it is used: held as an outcome, never an unhandled rejection. */
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+}
+function unwrap<T>(outcome: Settled<T>): T {
+  if (outcome.ok) return outcome.value;
+  throw outcome.error;
+}
+
 /** The release's run: whether its lock is held now, and its record, if one is left. */
-async function runStatus(deps: StatusDeps, session: DatabaseSession, namespace: string, release: string): Promise<RunStatus | null> {
-  const [inProgress, read] = await Promise.all([
-    isRunLockHeld(session, namespace, release),
-    // status reports; it does not fail because the record (an extra) cannot be read.
-    deps.runRecords.read(release).then(
-      (record): Pick<RunStatus, 'record' | 'unreadable'> => ({ record: record ?? null }),
-      (err: unknown) => ({ record: null, unreadable: err instanceof Error ? err.message : String(err) }),
-    ),
-  ]);
+async function runStatus(session: DatabaseSession, namespace: string, release: string, record: Promise<Pick<RunStatus, 'record' | 'unreadable'>>): Promise<RunStatus | null> {
+  const [inProgress, read] = await Promise.all([isRunLockHeld(session, namespace, release), record]);
   if (!inProgress && read.record === null && read.unreadable === undefined) return null;
   return { inProgress, ...read };
 }

@@ -90,8 +90,9 @@ for (const helm of helmVersions) {
     it('passes the context and namespace on to kubectl, and --debug logs calls but never the password', async () => {
       const r = await plugin.helm(['--debug', '-n', NS, '--kube-context', 'double', 'schema-rollback', 'status', 'kagent']);
       assert.equal(r.exitCode, 0, r.stderr);
-      assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get deployment kagent-controller -o json/);
-      assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get secret kagent-db -o json/);
+      // The workload and its Secret: read one after the other, or (once the names are known from an earlier run) in one call.
+      assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get (deployment kagent-controller|deployment\/kagent-controller secret\/kagent-db) -o json/);
+      assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get (secret kagent-db|deployment\/kagent-controller secret\/kagent-db) -o json/);
       const password = new URL(db.url).password;
       assert.ok(password.length > 0);
       for (const text of [r.stdout, r.stderr]) {

@@ -97,6 +97,27 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
         ]);
       });
 
+      it('measures hundreds of dropped tables exactly, read in bulk: each its own count, a view or a missing name not a table, the track schema after the search_path', async () => {
+        // 450 tables: more than one counting statement covers (200), so the batches' seams are crossed.
+        const tables = Array.from({ length: 450 }, (_, i) => `bulk_${i}`);
+        await sql(`CREATE SCHEMA track_s; CREATE TABLE track_s.only_here (id int); INSERT INTO track_s.only_here VALUES (1), (2), (3), (4);
+          CREATE VIEW v_agents AS SELECT * FROM agents;
+          ${tables.map((t, i) => `CREATE TABLE ${t} (id int); INSERT INTO ${t} SELECT generate_series(1, ${i % 7});`).join('\n')}`);
+        const step: TrackStep = { ...coreStep(), table: { table: 'schema_migrations', schema: 'track_s' } };
+        const risk = await assessDataAtRisk({ connector, log }, scripted([
+          ...tables.map((t) => `DROP TABLE ${t};`), 'DROP TABLE only_here;', 'DROP TABLE v_agents;', 'TRUNCATE ghost_table;', 'TRUNCATE bulk_3;',
+        ].join('\n')), revert(step), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        const described = risk.dataAtRisk.map(describeRisk);
+        assert.deepEqual(described.slice(0, 450), tables.map((t, i) => `table ${t} (${i % 7} ${i % 7 === 1 ? 'row' : 'rows'}) dropped`));
+        assert.deepEqual(described.slice(450), [
+          'table track_s.only_here (4 rows) dropped',
+          'table v_agents (does not exist now) dropped',
+          'table ghost_table (does not exist now) truncated',
+        ]);
+        // Each table's own size: an empty table without an index has no pages yet.
+        assert.ok(risk.dataAtRisk.slice(0, 451).every((i) => (i.rows! > 0) === (i.copyBytes! > 0)));
+      });
+
       it('refuses (exit 12) a copy over --archive-max-size, naming the sizes and both ways out; --no-archive plans no copy', async () => {
         await assert.rejects(
           assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: true, maxBytes: 1000 }),
