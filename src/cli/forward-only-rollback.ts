@@ -12,6 +12,7 @@ import type { Context } from './context.js';
 import { watchInterrupts } from './interrupts.js';
 import { renderTable } from './output.js';
 import { progressFor, type ColorFlag } from './progress.js';
+import { askConfirmation } from './prompt.js';
 
 export async function runForwardOnlyRollback(
   io: CommandIo,
@@ -89,25 +90,7 @@ function describe(e: ForwardOnlyEvent): string {
 }
 
 async function confirm(io: CommandIo, p: ForwardOnlyPlan): Promise<boolean> {
-  const stdin = io.stdin as NodeJS.ReadStream | undefined;
-  if (!stdin?.isTTY) {
-    throw new RollbackError(ExitCode.aborted, 'refusing to act without confirmation: standard input is not a terminal', { hint: 'pass --yes (after reading the plan, e.g. with --dry-run)' });
-  }
-  const { createInterface } = await import('node:readline/promises');
-  const rl = createInterface({ input: stdin, output: io.stderr });
-  try {
-    const restore = p.kind === 'restore';
-    const question = restore
-      ? `The restore loses ${p.rowsLost.toLocaleString('en-US')} rows written since the snapshot (listed above). Type the release name (${p.facts.release.name}) to proceed: `
-      : 'Proceed? [y/N] ';
-    const answer = await new Promise<string | undefined>((resolve) => {
-      rl.once('SIGINT', () => resolve(undefined));
-      rl.once('close', () => resolve(undefined));
-      rl.question(question).then(resolve, () => resolve(undefined));
-    });
-    const a = answer?.trim();
-    return a !== undefined && (restore ? a === p.facts.release.name : /^y(es)?$/i.test(a));
-  } finally {
-    rl.close();
-  }
+  if (p.kind !== 'restore') return askConfirmation(io, 'Proceed? [y/N] ', (a) => /^y(es)?$/i.test(a));
+  const question = `The restore loses ${p.rowsLost.toLocaleString('en-US')} rows written since the snapshot (listed above). Type the release name (${p.facts.release.name}) to proceed: `;
+  return askConfirmation(io, question, (a) => a === p.facts.release.name);
 }

@@ -27,6 +27,7 @@ import { databasePodOptions, type DatabasePodFlags } from './snapshot.js';
 import { rehearsalOptions, rehearseIfAsked, checkRehearsalUsage, type RehearsalFlags } from '../rehearsal.js';
 import { createGitOpsObjects } from '../../adapters/gitops-objects.js';
 import type { GitOpsChoice, GitOpsHandoff } from '../../core/gitops.js';
+import { askConfirmation } from '../prompt.js';
 
 interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags, RehearsalFlags {
   forwardOnly?: boolean;
@@ -535,25 +536,8 @@ export function parseSize(text: string, flag = '--archive-max-size'): number {
 }
 
 async function confirm(io: CommandIo, plan: RollbackPlan): Promise<boolean> {
-  const stdin = io.stdin as NodeJS.ReadStream | undefined;
-  if (!stdin?.isTTY) {
-    throw new RollbackError(ExitCode.aborted, 'refusing to act without confirmation: standard input is not a terminal', { hint: 'pass --yes (after reading the plan, e.g. with --dry-run)' });
-  }
-  const { createInterface } = await import('node:readline/promises');
-  const rl = createInterface({ input: stdin, output: io.stderr });
-  try {
-    const { question, accepts } = confirmationQuestion(plan);
-    // Ctrl-C at the prompt reaches readline (raw mode), not the process, and Ctrl-D closes it:
-    // both are a "no", never a hang or a silent exit 0.
-    const answer = await new Promise<string | undefined>((resolve) => {
-      rl.once('SIGINT', () => resolve(undefined));
-      rl.once('close', () => resolve(undefined));
-      rl.question(question).then(resolve, () => resolve(undefined));
-    });
-    return answer !== undefined && accepts(answer.trim());
-  } finally {
-    rl.close();
-  }
+  const { question, accepts } = confirmationQuestion(plan);
+  return askConfirmation(io, question, accepts);
 }
 
 function controllerName(g: Pick<GitOpsHandoff, 'controller'>): string {
