@@ -7,7 +7,9 @@ import { BASE } from '../core/contract.js';
 import { RefusedError } from '../core/errors.js';
 import type { TrackFiles } from '../runners/native.js';
 import type { RollbackPlan } from '../core/rollback.js';
-import { checkDevDatabase, describeVerified, verifyDowns, type VerifyDownsTrack } from '../core/verify-downs.js';
+import { DEFAULT_URL_VAR } from '../core/database-url.js';
+import type { Runner, TrackStep } from '../core/ports.js';
+import { checkDevDatabase, describeVerified, verifyDowns, type AlembicInImage, type VerifyDownsTrack } from '../core/verify-downs.js';
 import { findTool } from '../tools/index.js';
 import type { Context } from './context.js';
 
@@ -16,20 +18,29 @@ export interface VerifyDownsRequest {
   reset: boolean;
   /** The native runner's source of the current version's files; undefined when the runner reads none (job, exec). */
   loadSource?: (track: string) => Promise<TrackFiles>;
+  /** The plan's runner: the job runner runs alembic in the current image against the dev database. */
+  runner?: Runner;
+  /** --database-url-env: the variable the image reads the URL from (else the one the plan read it from, else DATABASE_URL). */
+  urlVariable?: string;
 }
 
 /** Proves the plan's downs on the dev database; returns the plan's line, or throws RefusedError (exit 12). */
 export async function verifyPlannedDowns(ctx: Context, plan: RollbackPlan, liveUrl: string, req: VerifyDownsRequest): Promise<string> {
   const steps = plan.decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
   if (steps.length === 0) return 'Downs verified on the dev database: no track reverts, nothing to prove';
-  if (!req.loadSource) {
-    throw new RefusedError(
-      [`--verify-downs reads the current version's migration files, and runner ${plan.runner} reads none`],
-      'give --source DIR|FILE.tar.gz|URL (or capture the files in the cluster) so the native runner reads them; nothing was changed',
-    );
-  }
   const tracks: VerifyDownsTrack[] = [];
   for (const step of steps) {
+    const image = step.tool === 'alembic' ? alembicInImage(ctx, plan, step, req) : undefined;
+    if (image) {
+      tracks.push({ track: step.track, tool: step.tool, table: step.table, files: [], origin: `the image of ${plan.workload ?? 'the workload'}`, current: step.current[0]!, target: step.target === BASE ? null : step.target, image });
+      continue;
+    }
+    if (!req.loadSource) {
+      throw new RefusedError(
+        [`--verify-downs reads the current version's migration files, and runner ${plan.runner} reads none`],
+        'give --source DIR|FILE.tar.gz|URL (or capture the files in the cluster) so the native runner reads them; nothing was changed',
+      );
+    }
     const source = await req.loadSource(step.track);
     const driver = findTool(step.tool)?.offers.native;
     tracks.push({
@@ -50,4 +61,28 @@ export async function verifyPlannedDowns(ctx: Context, plan: RollbackPlan, liveU
   } finally {
     await live.close();
   }
+}
+
+/**
+ * alembic in the current image with the job runner: the track's down command up to `downgrade`
+ * (how the image calls alembic), run in Jobs whose env gives the dev URL in the variable the live
+ * URL is read from. undefined with another runner (the track is refused then).
+ */
+function alembicInImage(ctx: Context, plan: RollbackPlan, step: TrackStep, req: VerifyDownsRequest & { devUrl: string }): AlembicInImage | undefined {
+  const runner = req.runner;
+  const tool = findTool('alembic');
+  if (runner?.name !== 'job' || !runner.capture || !tool) return undefined;
+  const command = step.command ?? [];
+  const at = command.indexOf('downgrade');
+  if (at <= 0) {
+    throw new RefusedError([`track ${step.track}: its down command (${command.join(' ') || 'none'}) has no "downgrade" after the way it calls alembic, so --verify-downs cannot call alembic upgrade the same way`],
+      'drop --verify-downs, or give the track a down command like "alembic downgrade {{ .Revision }}"; nothing was changed');
+  }
+  // "deployment/x container app env DATABASE_URL (Secret s key k)": the variable the app reads.
+  const variable = req.urlVariable ?? / env (\S+)/.exec(plan.databaseUrlSource)?.[1] ?? DEFAULT_URL_VAR;
+  const capture = runner.capture.bind(runner);
+  return {
+    alembic: command.slice(0, at), variable, tool,
+    run: (argv) => capture(step, argv, { databaseUrl: req.devUrl, log: ctx.log, onOutput: () => {} }, { [variable]: req.devUrl }),
+  };
 }

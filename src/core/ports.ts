@@ -606,9 +606,10 @@ export interface Runner {
   downScripts?(step: TrackStep): Promise<Array<{ file: string; sql: string }>>;
   /**
    * Optional: runs a read-only command (the tool's offline SQL) where run() would run the downs,
-   * and returns its output lines. Throws when the command fails.
+   * and returns its output lines. Throws when the command fails. `env` replaces those variables of
+   * the app's env (--verify-downs gives the image the dev database's URL instead of the live one).
    */
-  capture?(step: TrackStep, command: string[], ctx: RunnerContext): Promise<string[]>;
+  capture?(step: TrackStep, command: string[], ctx: RunnerContext, env?: Readonly<Record<string, string>>): Promise<string[]>;
   run(step: TrackStep, ctx: RunnerContext): Promise<void>;
 }
 

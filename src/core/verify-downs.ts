@@ -17,15 +17,32 @@
  * Runs on SqlClients given by the caller; knows no socket or file.
  */
 import { RefusedError, RollbackError } from './errors.js';
-import type { MigrationFile, NativeDriver, SqlClient, VersionTableRef } from './ports.js';
+import type { MigrationFile, MigrationTool, NativeDriver, SqlClient, VersionTableRef } from './ports.js';
 import { IGNORED_SCHEMAS } from './schema-catalog.js';
 import { describeDifference, diffShapes, readSchemaShape, type SchemaShape } from './schema-shape.js';
+
+/**
+ * alembic's CLI in the CURRENT image (a Job cloned from the release's workload), pointed at the dev
+ * database: its ups and downs are Python, run only by alembic there.
+ */
+export interface AlembicInImage {
+  /** What comes before `downgrade` in the track's down command: ['alembic'], ['poetry', 'run', 'alembic', '-c', 'x.ini']. */
+  alembic: string[];
+  /** The tool (alembic): its version table read on the dev database, its revision names compared. */
+  tool: Pick<MigrationTool, 'readState' | 'order'>;
+  /** The env var the dev URL is given in (the one the live URL is read from). */
+  variable: string;
+  /** Runs argv in the image with the dev URL in `variable`; its output lines. Throws when it fails. */
+  run(argv: string[]): Promise<string[]>;
+}
 
 export interface VerifyDownsTrack {
   track: string;
   tool: string;
-  /** The tool's native driver with planUps and runUp; absent: the track is refused (alembic: no native driver). */
+  /** The tool's native driver with planUps and runUp; absent: the track is refused unless `image` runs it. */
   driver?: NativeDriver;
+  /** alembic with the job runner: its CLI in the current image (no files are read then). */
+  image?: AlembicInImage;
   table: VersionTableRef;
   /** The CURRENT version's migration files and where they came from. */
   files: MigrationFile[];
@@ -94,10 +111,10 @@ export async function emptyDatabase(db: SqlClient): Promise<void> {
 /** Refusals before any scratch work: tracks whose tool cannot run ups here. */
 export function unverifiable(tracks: readonly VerifyDownsTrack[]): string[] {
   return tracks
-    .filter((t) => !t.driver?.planUps || !t.driver.runUp)
+    .filter((t) => !(t.tool === 'alembic' && t.image) && (!t.driver?.planUps || !t.driver.runUp))
     .map((t) =>
       t.tool === 'alembic'
-        ? `track ${t.track}: --verify-downs runs ups and downs from SQL files; alembic's are Python, run only by alembic in the app's image, which this check does not do yet`
+        ? `track ${t.track}: alembic's ups and downs are Python, run only by alembic in the app's image: --verify-downs runs them there with the job runner (--runner job), not with runner native or exec`
         : `track ${t.track}: --verify-downs has no way to run ${t.tool}'s ups (no native driver with ups)`,
     );
 }
@@ -114,7 +131,7 @@ export async function verifyDowns(dev: SqlClient, tracks: readonly VerifyDownsTr
   try {
     for (const [i, t] of tracks.entries()) {
       if (i > 0) await emptyDatabase(dev);
-      const result = await verifyTrack(dev, t);
+      const result = t.tool === 'alembic' && t.image ? await verifyAlembicTrack(dev, t, t.image) : await verifyTrack(dev, t);
       if (typeof result === 'string') problems.push(`track ${t.track}: ${result}`);
       else verified.push(result);
     }
@@ -169,6 +186,80 @@ async function verifyTrack(dev: SqlClient, t: VerifyDownsTrack): Promise<Verifie
     }
   }
   return { track: t.track, ups: ups.length, steps };
+}
+
+/**
+ * An alembic track in the current image, one Job per alembic command (each Job's cost: a pod's start
+ * and alembic's import, seconds in a cluster), because the schema is read here between steps.
+ * First `alembic current` must find the dev database empty: an env.py that does not take the URL
+ * from the variable given would reach another database, and nothing is run then. Then `alembic
+ * upgrade +1` from base until the current revision, the version table read after each (it must hold
+ * the next revision, in the dev database: what proves alembic wrote there) and the schema recorded;
+ * then `alembic downgrade PREVIOUS` one revision at a time to the target, each compared with the
+ * schema recorded at the revision it lands on.
+ */
+async function verifyAlembicTrack(dev: SqlClient, t: VerifyDownsTrack, image: AlembicInImage): Promise<VerifiedTrack | string> {
+  const table = { ...t.table, schema: t.table.schema ?? 'public' };
+  const names = (wanted: string, stored: string) => image.tool.order?.names?.(wanted, stored) ?? wanted === stored;
+  const exclude = [{ schema: table.schema, table: table.table }];
+  const run = async (argv: string[]): Promise<string | undefined> => {
+    try {
+      await image.run([...image.alembic, ...argv]);
+      return undefined;
+    } catch (err) {
+      return messageOf(err);
+    }
+  };
+  let seen: string[];
+  try {
+    seen = parseCurrent(await image.run([...image.alembic, 'current']));
+  } catch (err) {
+    return `alembic current, run in the image with the dev URL in ${image.variable}, fails: ${messageOf(err)}`;
+  }
+  if (seen.length > 0) {
+    return `alembic in the image, given the dev URL in ${image.variable}, reads a database at ${seen.join(', ')}, not the empty dev database: its env.py does not take the URL from ${image.variable} (name the variable with --database-url-env); nothing was run`;
+  }
+  const atNow = async () => (await image.tool.readState(dev, table)).revisions;
+  const shapes = new Map<string, SchemaShape>([['base', await readSchemaShape(dev, exclude)]]);
+  const path: string[] = [];
+  while (path.length === 0 || !names(t.current, path[path.length - 1]!)) {
+    const from = path[path.length - 1] ?? 'base';
+    const failed = await run(['upgrade', '+1']);
+    if (failed) return `alembic upgrade +1 from ${from} fails on the dev database (the check builds every revision's schema from empty, up to ${t.current}): ${failed}`;
+    const now = await atNow();
+    if (now.length !== 1 || now[0] === from || path.includes(now[0]!)) {
+      return `after alembic upgrade +1 from ${from} the dev database's ${table.table} holds ${now.join(', ') || 'nothing'}: alembic did not write one next revision there (an env.py that does not take the URL from ${image.variable}, or a branching history, which this check does not follow); no down was run`;
+    }
+    path.push(now[0]!);
+    shapes.set(now[0]!, await readSchemaShape(dev, exclude));
+  }
+  const stop = t.target === null ? -1 : path.findIndex((r) => names(t.target!, r));
+  if (t.target !== null && stop < 0) return `target ${t.target} is not on the image's revisions from base to ${t.current} (${path.join(' -> ')})`;
+  let steps = 0;
+  for (let i = path.length - 1; i > stop; i--) {
+    const revision = path[i]!;
+    const to = i > 0 ? path[i - 1]! : 'base';
+    const failed = await run(['downgrade', to]);
+    if (failed) return `the downgrade of ${revision} (alembic downgrade ${to}) fails on the schema the upgrades give at ${revision}: ${failed}`;
+    steps++;
+    const now = await atNow();
+    if (now.join(',') !== (to === 'base' ? '' : to)) return `after the downgrade of ${revision} the dev database's ${table.table} holds ${now.join(', ') || 'nothing'}, not ${to}`;
+    const diff = diffShapes(shapes.get(to)!, await readSchemaShape(dev, exclude));
+    if (diff.length > 0) {
+      const at = to === 'base' ? 'base (nothing applied)' : to;
+      const shown = diff.slice(0, 5).map((d) => describeDifference(d));
+      return `the downgrade of revision ${revision} (${revision} -> ${at}) ${shown.join('; ')}${diff.length > 5 ? `; and ${diff.length - 5} more` : ''}, unlike the schema the upgrades give at ${at}`;
+    }
+  }
+  return { track: t.track, ups: path.length, steps };
+}
+
+/** The revisions `alembic current` prints ("a9c4e2f70d15 (head)"); its INFO log lines are not. */
+function parseCurrent(lines: readonly string[]): string[] {
+  return lines.flatMap((line) => {
+    const m = /^([0-9A-Za-z_]+)(?: \([^()]*\))*\s*$/.exec(line.trim());
+    return m ? [m[1]!] : [];
+  });
 }
 
 function messageOf(err: unknown): string {

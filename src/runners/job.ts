@@ -44,6 +44,8 @@ export interface JobOptions {
   suffix?: string;
   /** Why the Job runs when it is not a track's downs (annotation helm-schema-rollback/purpose), e.g. "discover". */
   purpose?: string;
+  /** Env vars that replace the app's own of the same name (set after them, so $(VAR) references after see them too). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -107,7 +109,12 @@ export function jobFromWorkload(workload: KubeObject, container: string | undefi
       hint: `containers: ${containers.map((c) => c.name).join(', ') || 'none'}; choose one with --container (annotation schema-rollback.io/container)`,
     });
   }
-  const c = { ...pick(chosen, CONTAINER_FIELDS), command: [...step.command] };
+  const c: Json = { ...pick(chosen, CONTAINER_FIELDS), command: [...step.command] };
+  if (opts.env) {
+    const replaced = new Set(Object.keys(opts.env));
+    // A plain env entry wins over envFrom, so the app's Secret cannot bring the live value back.
+    c['env'] = [...((c['env'] as Array<{ name: string }> | undefined) ?? []).filter((e) => !replaced.has(e.name)), ...Object.entries(opts.env).map(([name, value]) => ({ name, value }))];
+  }
   const sidecars = (pod.initContainers ?? []).filter((i) => i.restartPolicy === 'Always').map((i) => structuredClone(i));
   const used = new Set([chosen, ...sidecars].flatMap((x) => [...(x.volumeMounts ?? []), ...(x.volumeDevices ?? [])]).map((m) => m.name));
   const volumes = (pod.volumes ?? []).filter((v) => used.has(v.name)).map((v) => structuredClone(v));
@@ -165,9 +172,9 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
   const deadline = deps.timeoutSeconds ?? DEFAULT_DEADLINE_SECONDS;
   return {
     name: 'job',
-    /** The same Job with a read-only command (the tool's offline SQL); always deleted, its output returned. */
-    async capture(step: TrackStep, command: string[], ctx: RunnerContext): Promise<string[]> {
-      const job = jobFromWorkload(deps.workload, deps.container, { ...step, command }, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline });
+    /** The same Job with another command (the tool's offline SQL; --verify-downs' steps on the dev database, given in `env`); always deleted, its output returned. */
+    async capture(step: TrackStep, command: string[], ctx: RunnerContext, env?: Readonly<Record<string, string>>): Promise<string[]> {
+      const job = jobFromWorkload(deps.workload, deps.container, { ...step, command }, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline, ...(env ? { env } : {}) });
       return captureJob(deps.kube, job, deadline, ctx.log);
     },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {

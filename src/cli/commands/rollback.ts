@@ -164,7 +164,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           const { plan } = prepared;
           if (argv.timings) progress.write(renderTimings(prepared.timings));
           // --verify-downs: proven before the plan is shown, so a refusal comes before any question.
-          const verified = argv.verifyDowns ? await verifyPlannedDowns(ctx, plan, prepared.databaseUrl, { devUrl: argv.devUrl!, reset: argv.devReset === true, loadSource }) : undefined;
+          const verified = argv.verifyDowns ? await verifyPlannedDowns(ctx, plan, prepared.databaseUrl, { devUrl: argv.devUrl!, reset: argv.devReset === true, loadSource, runner: prepared.runner, ...(argv.databaseUrlEnv ? { urlVariable: argv.databaseUrlEnv } : {}) }) : undefined;
           // --rehearse: the downs run first on a copy (README "Rehearsal on a clone"); its report goes with the plan.
           const rehearsal = await rehearseIfAsked(ctx, io.env, prepared, argv, (line) => progress.write(`${line}\n`));
           io.stdout.write(argv.output === 'table'
