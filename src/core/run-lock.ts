@@ -98,12 +98,23 @@ async function lockedError(session: DatabaseSession, key: string, opts: { releas
   return new LockedError(`a rollback of ${opts.release} is in progress (${holder ?? 'its lock is held'}): nothing was changed`, { hint });
 }
 
+/** How long a step's end waits for the next step's start to share its write (RunJournal). */
+export const END_WRITE_DELAY_MS = 250;
+
 /**
  * The run's record, written at every step boundary. Writes after the first are best effort: the
  * database lock still protects the run, and a failed write is reported, not fatal.
+ *
+ * A step's start is written, and awaited, before the step runs: a run killed inside a down must
+ * say so. A step's end is not urgent in the same way, so it waits up to END_WRITE_DELAY_MS for the
+ * next write (the next step's start, the run's close) and goes with it: one write per step
+ * boundary instead of two. A run that finishes removes its record, so an end still waiting then
+ * is not written at all.
  */
 export class RunJournal {
   private warned = false;
+  /** An end waiting for the next write, flushed alone when none comes within END_WRITE_DELAY_MS. */
+  private endTimer: ReturnType<typeof setTimeout> | undefined;
   /** Writes go one after another: a note from a step's output must not overtake the step's end. */
   private writing: Promise<void> = Promise.resolve();
   /** A write queued and not started yet: it will write the record as it is then, so later saves join it. */
@@ -124,6 +135,7 @@ export class RunJournal {
   async begin(name: string, down?: RunRecordStep['down']): Promise<RunRecordStep> {
     const step: RunRecordStep = { name, started: new Date().toISOString(), ...(down ? { down } : {}) };
     this.record.steps.push(step);
+    // Also writes the previous step's end, if it is still waiting.
     await this.save();
     return step;
   }
@@ -139,7 +151,11 @@ export class RunJournal {
     step.ended = new Date().toISOString();
     step.result = result;
     if (detail !== undefined) step.detail = detail;
-    await this.save();
+    // Not awaited: the next begin or close writes it, or the timer does (see the class comment).
+    this.endTimer ??= setTimeout(() => {
+      this.endTimer = undefined;
+      void this.save();
+    }, END_WRITE_DELAY_MS);
   }
 
   /** The run ended without finishing: the record stays, for status and for the next run. */
@@ -150,11 +166,19 @@ export class RunJournal {
 
   /** The run finished: nothing is left to recover, so nothing is kept. */
   async finish(): Promise<void> {
+    this.cancelEndWrite();
     await this.writing;
     await this.port.remove(this.record.release).catch((err: unknown) => this.failed(err));
   }
 
+  private cancelEndWrite(): void {
+    clearTimeout(this.endTimer);
+    this.endTimer = undefined;
+  }
+
   private save(): Promise<void> {
+    // Every write carries the whole record, a waiting end included.
+    this.cancelEndWrite();
     if (this.queued) return this.queued;
     const next = this.writing.then(() => {
       this.queued = undefined;
