@@ -79,7 +79,7 @@ export function planTrack(input: TrackInput): TrackDecision {
       return refuse(track, `the target revision ${target} is newer than the database's ${at}: that is an upgrade`, 'use helm upgrade; the application migrates up itself');
     }
     if (chartRevision !== undefined && cmp(at, chartRevision) < 0) {
-      const step: TrackStep = { track, tool: tool.name, table, current: state.revisions, target, revisions: [] };
+      const step: TrackStep = { track, tool: tool.name, table, current: state.revisions, ...(state.applied ? { applied: state.applied } : {}), target, revisions: [] };
       return {
         kind: 'revert',
         step,
@@ -89,7 +89,7 @@ export function planTrack(input: TrackInput): TrackDecision {
   } else if (chartRevision !== undefined && at !== chartRevision) {
     return refuse(track, `the database (${at}) is not at the revision the release's chart expects (${chartRevision})`, 'check helm history and the version table; pass --revision REV if the release really holds another revision');
   }
-  const step: TrackStep = { track, tool: tool.name, table, current: state.revisions, target, revisions: [] };
+  const step: TrackStep = { track, tool: tool.name, table, current: state.revisions, ...(state.applied ? { applied: state.applied } : {}), target, revisions: [] };
   return { kind: 'revert', step };
 }
 

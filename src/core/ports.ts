@@ -71,6 +71,12 @@ export interface TrackState {
   revisions: string[];
   /** golang-migrate's dirty flag: a step started and did not finish. false for tools without one. */
   dirty: boolean;
+  /**
+   * Tools that keep one row per applied migration (goose, dbmate, sql-migrate, node-pg-migrate):
+   * every applied one, as stored, so the plan can refuse one that no file defines (dbmate would
+   * step over it and leave its row; the others refuse the run themselves).
+   */
+  applied?: string[];
 }
 
 /**
@@ -546,6 +552,8 @@ export interface TrackStep {
   table: VersionTableRef;
   /** What the version table held when the plan was made. */
   current: string[];
+  /** Every applied migration the table lists, for tools that keep one row each (TrackState.applied). */
+  applied?: string[];
   /** The revision to land on; BASE ('base') for nothing applied. */
   target: string;
   /** The revisions that will be reverted, newest first. */

@@ -89,6 +89,7 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
   const downsFor = (step: TrackStep, driver: NativeDriver, source: TrackFiles) => {
     const plan = driver.planDowns(source.files, current(step), target(step), source.origin);
     if (!deps.allowMissingDowns) refuseIncomplete(step, source.origin, plan.downs);
+    refuseUnknownApplied(step, source);
     return plan;
   };
   return {
@@ -311,6 +312,37 @@ function stepFailedHint({ step, tool }: LockedRun, where: string, down: NativeDo
 function markCleanCommand(tool: MigrationTool, v: string, step: TrackStep): string | undefined {
   const repair = tool.offers.dirty?.repair({ tableExists: true, revisions: [], dirty: true }, [v], [], step.table);
   return repair !== undefined && same(tool, repair.version, v) ? repair.command : undefined;
+}
+
+/**
+ * An applied migration that none of the files defines, above the target (or anywhere, for a tool
+ * whose revisions do not order by themselves): the downs cannot revert it, and its row would stay
+ * while the schema moves past it. dbmate steps over it silently (it rolls back the latest applied
+ * file it has and leaves the row: the orphan of migration-tools.md §3); sql-migrate and
+ * node-pg-migrate refuse the run themselves. Refused at plan time, before anything is stopped.
+ */
+function refuseUnknownApplied(step: TrackStep, source: TrackFiles): void {
+  if (step.applied === undefined || step.applied.length === 0) return;
+  const tool = getTool(step.tool);
+  const history = tool.offers.history;
+  if (history === undefined) return;
+  let defined: Set<string>;
+  try {
+    defined = new Set(history.read(source.files).revisions);
+  } catch {
+    return; // the driver's own reading of the files says what is wrong with them
+  }
+  const goal = target(step);
+  const compare = tool.order?.compare;
+  const unknown = step.applied.filter((v) => !defined.has(v) && !(goal !== null && compare !== undefined && compare(v, goal) < 0));
+  if (unknown.length === 0) return;
+  const listed = unknown.slice(0, 5).join(', ') + (unknown.length > 5 ? `, ... (${unknown.length} in all)` : '');
+  const one = unknown.length === 1;
+  throw new RefusedError(
+    [`track ${step.track}: the ${step.tool} table lists ${listed} as applied, and no file in ${source.origin} defines ${one ? 'it' : 'them'}: ` +
+      `the downs cannot revert ${one ? 'it' : 'them'}, and ${one ? 'its row' : 'their rows'} would stay while the schema moves past`],
+    'give the complete migrations of the release that is running now (--source, or capture them while it runs); nothing was changed',
+  );
 }
 
 /**

@@ -26,7 +26,7 @@ function checkRevision(revision: string): string | undefined {
 async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackState> {
   let rows: Array<{ version: unknown }>;
   try {
-    ({ rows } = await db.query<{ version: unknown }>(`SELECT version FROM ${qualifiedName(ref)} ORDER BY version DESC LIMIT 1`));
+    ({ rows } = await db.query<{ version: unknown }>(`SELECT version FROM ${qualifiedName(ref)} ORDER BY version DESC`));
   } catch (err) {
     if (sqlState(err) === UNDEFINED_TABLE) return { tableExists: false, revisions: [], dirty: false };
     throw versionTableReadError({ name, tableShape }, ref, err) ?? err;
@@ -38,7 +38,8 @@ async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackStat
       hint: `check the track's version table: dbmate creates ${tableShape}`,
     });
   }
-  return { tableExists: true, revisions: [row.version], dirty: false };
+  const applied = rows.map((r) => r.version).filter((v): v is string => typeof v === 'string');
+  return { tableExists: true, revisions: [row.version], dirty: false, applied };
 }
 
 function readMigrations(files: readonly MigrationFile[]): MigrationHistory {

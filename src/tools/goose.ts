@@ -35,18 +35,22 @@ async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackStat
     if (sqlState(err) === UNDEFINED_TABLE) return { tableExists: false, revisions: [], dirty: false };
     throw versionTableReadError({ name, tableShape }, ref, err) ?? err;
   }
-  const skipped = new Set<string>();
+  // Rows newest first (id DESC): a version's first row is its newest and says whether it is applied
+  // (a legacy down INSERTed (version, false)); the current version is the first applied one met.
+  const seen = new Set<string>();
+  const applied: string[] = [];
   for (const row of rows) {
     if (typeof row.version_id !== 'string' || typeof row.is_applied !== 'boolean') {
       throw new VersionTableError(`goose table ${displayName(ref)} holds (${JSON.stringify(row.version_id)}, ${JSON.stringify(row.is_applied)}), not (version, applied)`, {
         hint: `check the track's version table: goose creates ${tableShape}`,
       });
     }
-    if (skipped.has(row.version_id)) continue;
-    if (row.is_applied) return { tableExists: true, revisions: row.version_id === '0' ? [] : [row.version_id], dirty: false };
-    skipped.add(row.version_id);
+    if (seen.has(row.version_id)) continue;
+    seen.add(row.version_id);
+    if (row.is_applied) applied.push(row.version_id);
   }
-  return { tableExists: true, revisions: [], dirty: false };
+  const current = applied[0];
+  return { tableExists: true, revisions: current === undefined || current === '0' ? [] : [current], dirty: false, applied: applied.filter((v) => v !== '0') };
 }
 
 /** goose's migration file names: `<int64 > 0>_<anything>.sql|.go`, `_test.go` files skipped. */

@@ -26,7 +26,7 @@ function checkRevision(revision: string): string | undefined {
 async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackState> {
   let rows: Array<{ name: unknown }>;
   try {
-    ({ rows } = await db.query<{ name: unknown }>(`SELECT name FROM ${qualifiedName(ref)} ORDER BY run_on DESC, id DESC LIMIT 1`));
+    ({ rows } = await db.query<{ name: unknown }>(`SELECT name FROM ${qualifiedName(ref)} ORDER BY run_on DESC, id DESC`));
   } catch (err) {
     if (sqlState(err) === UNDEFINED_TABLE) return { tableExists: false, revisions: [], dirty: false };
     throw versionTableReadError({ name, tableShape }, ref, err) ?? err;
@@ -38,7 +38,8 @@ async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackStat
       hint: `check the track's version table: node-pg-migrate creates ${tableShape}`,
     });
   }
-  return { tableExists: true, revisions: [row.name], dirty: false };
+  const applied = rows.map((r) => r.name).filter((n): n is string => typeof n === 'string');
+  return { tableExists: true, revisions: [row.name], dirty: false, applied };
 }
 
 /** getNumericPrefix: the leading digits; 17 digits are yyyyMMddHHmmssSSS in UTC. */

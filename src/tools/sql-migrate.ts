@@ -46,7 +46,7 @@ async function readState(db: SqlClient, ref: VersionTableRef): Promise<TrackStat
     return row.id;
   });
   ids.sort(compareSqlMigrateIds);
-  return { tableExists: true, revisions: ids.length === 0 ? [] : [ids[ids.length - 1]!], dirty: false };
+  return { tableExists: true, revisions: ids.length === 0 ? [] : [ids[ids.length - 1]!], dirty: false, applied: ids };
 }
 
 /** FileMigrationSource: every *.sql file at the top of the directory. */

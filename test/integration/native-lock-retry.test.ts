@@ -47,7 +47,9 @@ const step = (c: ConformanceCase): TrackStep => ({ track: 'main', tool: c.tool, 
 async function readState(c: ConformanceCase, url: string) {
   const session = await connector.connect(url);
   try {
-    return await getTool(c.tool).readState(session, { table: c.table });
+    // Where the track stands; the list of applied rows (tools keeping one each) is checked on its own.
+    const { applied: _applied, ...state } = await getTool(c.tool).readState(session, { table: c.table });
+    return state;
   } finally {
     await session.close();
   }

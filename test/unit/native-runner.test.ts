@@ -3,6 +3,7 @@ import { RefusedError } from '../../src/core/errors.js';
 import type { DatabaseConnector, RunnerContext, TrackStep } from '../../src/core/ports.js';
 import { createNativeRunner } from '../../src/runners/native.js';
 import { golangMigrateNative } from '../../src/tools/golang-migrate-native.js';
+import { findTool } from '../../src/tools/index.js';
 
 /** A track's files as the source reads them: where from, and each name with its text. */
 const source = (names: string[], origin: string) => ({ origin, files: names.map((name) => ({ name, body: 'SELECT 1;' })) });
@@ -97,5 +98,38 @@ describe('runners/native: refusals before connecting', () => {
     const counting = createNativeRunner({ connector, loadSource: async (track) => (loads++, assert.equal(track, 'core'), files), driverFor });
     await assert.rejects(counting.run(step({ revisions: [] }), ctx), RefusedError);
     assert.equal(loads, 1);
+  });
+});
+
+describe('runners/native: an applied migration no file defines is refused at plan time', () => {
+  const dbmateFile = (version: string, name: string) => ({ name: `${version}_${name}.sql`, body: `-- migrate:up\nCREATE TABLE ${name} (id int);\n-- migrate:down\nDROP TABLE ${name};\n` });
+  const dbmateFiles = { origin: 'db/migrations/', files: [dbmateFile('20240101000000', 'a'), dbmateFile('20240103000000', 'c'), dbmateFile('20240104000000', 'd')] };
+  const dbmateStep = (applied: string[]): TrackStep => ({
+    track: 'main', tool: 'dbmate', table: { table: 'schema_migrations' }, current: ['20240104000000'], applied, target: '20240101000000', revisions: ['20240104000000', '20240103000000'],
+  });
+  const gooseFile = (v: number) => ({ name: `0000${v}_t${v}.sql`, body: `-- +goose Up\nCREATE TABLE t${v} (id int);\n-- +goose Down\nDROP TABLE t${v};\n` });
+  const gooseFiles = { origin: 'migrations/', files: [gooseFile(1), gooseFile(3), gooseFile(4)] };
+  const gooseStep = (applied: string[]): TrackStep => ({ track: 'main', tool: 'goose', table: { table: 'goose_db_version' }, current: ['4'], applied, target: '3', revisions: ['4'] });
+  const runnerWith = (f: { origin: string; files: Array<{ name: string; body: string }> }) =>
+    createNativeRunner({ connector, loadSource: async () => f, driverFor: (tool) => findTool(tool)?.offers.native });
+
+  it('dbmate: a version applied between the target and the current one with no file (dbmate would step over it and leave its row) names it, before connecting', async () => {
+    const orphan = dbmateStep(['20240104000000', '20240103000000', '20240102000000', '20240101000000']);
+    const refused = (err: unknown) => err instanceof RefusedError && /lists 20240102000000 as applied, and no file in db\/migrations\/ defines it/.test(err.message) && /complete migrations/.test(err.hint ?? '');
+    await assert.rejects(runnerWith(dbmateFiles).preview!(orphan), refused);
+    await assert.rejects(runnerWith(dbmateFiles).run(orphan, ctx), refused);
+  });
+
+  it('dbmate: every applied version defined by a file plans as before', async () => {
+    const downs = await runnerWith(dbmateFiles).preview!(dbmateStep(['20240104000000', '20240103000000', '20240101000000']));
+    assert.deepEqual(downs.map((d) => d.revision), ['20240104000000', '20240103000000']);
+  });
+
+  it('goose: an unknown version below the target does not matter to the downs (goose orders versions by number); one above it is refused', async () => {
+    const below = await runnerWith(gooseFiles).preview!(gooseStep(['4', '3', '2', '1']));
+    assert.deepEqual(below.map((d) => d.revision), ['4']);
+    const missingFile = { origin: 'migrations/', files: [gooseFile(1), gooseFile(3), gooseFile(5)] };
+    const step5: TrackStep = { ...gooseStep(['5', '4', '3', '1']), current: ['5'], revisions: ['5'] };
+    await assert.rejects(runnerWith(missingFile).preview!(step5), (err: unknown) => err instanceof RefusedError && /lists 4 as applied/.test(err.message));
   });
 });

@@ -44,7 +44,7 @@ describe('tools: migration files and version tables', () => {
         { version_id: '2', is_applied: true },
         { version_id: '0', is_applied: true },
       ];
-      assert.deepEqual(await goose.readState(rowsDb(rows, seen), { table: 'goose_db_version' }), { tableExists: true, revisions: ['2'], dirty: false });
+      assert.deepEqual(await goose.readState(rowsDb(rows, seen), { table: 'goose_db_version' }), { tableExists: true, revisions: ['2'], dirty: false, applied: ['2'] });
       assert.match(seen[0]!, /FROM "goose_db_version" ORDER BY id DESC/);
       assert.deepEqual((await goose.readState(rowsDb([{ version_id: '0', is_applied: true }]), { table: 't' })).revisions, []);
       await assert.rejects(goose.readState(rowsDb([{ version_id: 3, is_applied: 'yes' }]), { table: 't' }), VersionTableError);
@@ -63,8 +63,8 @@ describe('tools: migration files and version tables', () => {
     });
     it('reads the greatest version', async () => {
       const seen: string[] = [];
-      assert.deepEqual(await dbmate.readState(rowsDb([{ version: '20200101000000' }], seen), { table: 'schema_migrations' }), { tableExists: true, revisions: ['20200101000000'], dirty: false });
-      assert.match(seen[0]!, /ORDER BY version DESC LIMIT 1/);
+      assert.deepEqual(await dbmate.readState(rowsDb([{ version: '20200101000000' }], seen), { table: 'schema_migrations' }), { tableExists: true, revisions: ['20200101000000'], dirty: false, applied: ['20200101000000'] });
+      assert.match(seen[0]!, /ORDER BY version DESC$/);
       assert.deepEqual((await dbmate.readState(rowsDb([]), { table: 'schema_migrations' })).revisions, []);
     });
   });
@@ -91,7 +91,7 @@ describe('tools: migration files and version tables', () => {
     it('reads the last migration run', async () => {
       const seen: string[] = [];
       assert.deepEqual((await nodePgMigrate.readState(rowsDb([{ name: '1700000000001_tags' }], seen), { table: 'pgmigrations' })).revisions, ['1700000000001_tags']);
-      assert.match(seen[0]!, /ORDER BY run_on DESC, id DESC LIMIT 1/);
+      assert.match(seen[0]!, /ORDER BY run_on DESC, id DESC$/);
     });
   });
 });
