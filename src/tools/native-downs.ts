@@ -1,11 +1,10 @@
 /**
  * What the native drivers of linear SQL-file tools share (sql-migrate, node-pg-migrate): the downs
- * between two revisions of an ordered list, and one down run the way those tools run it (its
- * statements and its version-table DELETE in one transaction, or each statement on its own).
- * No connection is opened here; the runner's session is passed in.
+ * between two revisions of an ordered list, and the check that the table still names the down the
+ * tool would revert now. A down itself runs through sql-file-steps.ts, as goose's and dbmate's do.
  */
 import { NativeStepError, RefusedError } from '../core/errors.js';
-import type { NativeDown, SqlClient } from '../core/ports.js';
+import type { NativeDown } from '../core/ports.js';
 
 /** The words a tool uses for the refusals of linearDowns. */
 export interface LinearDownsMessages {
@@ -39,48 +38,6 @@ export function linearDowns(ids: readonly string[], current: string | null, targ
   const downs: Array<{ from: string; to: string | null }> = [];
   for (let i = at; i > until; i--) downs.push({ from: ids[i]!, to: i > 0 ? ids[i - 1]! : null });
   return downs;
-}
-
-/** One statement for node-postgres; params only where the tool binds them. */
-export interface Statement {
-  text: string;
-  params?: unknown[];
-}
-
-/**
- * Runs one down as sql-migrate and node-pg-migrate do: when `down.transactional`, BEGIN, each
- * statement, the bookkeeping, COMMIT (any failure rolls all of it back: the table still names
- * `down.from` and the schema is at `from`); otherwise each statement in autocommit, then the
- * bookkeeping, so a failure leaves the statements before it applied ('partial') while the row stays.
- */
-export async function runDownStatements(db: SqlClient, down: NativeDown, statements: readonly Statement[], bookkeeping: Statement): Promise<void> {
-  const unchanged = { version: down.from, dirty: false };
-  if (down.transactional) {
-    try {
-      await db.query('BEGIN');
-      for (const s of statements) await db.query(s.text, s.params);
-      await db.query(bookkeeping.text, bookkeeping.params);
-      await db.query('COMMIT');
-    } catch (err) {
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw new NativeStepError(down.from, unchanged, 'from', err);
-    }
-    return;
-  }
-  let run = 0;
-  for (const s of statements) {
-    try {
-      await db.query(s.text, s.params);
-    } catch (err) {
-      throw new NativeStepError(down.from, unchanged, run === 0 ? 'from' : 'partial', err, run);
-    }
-    run++;
-  }
-  try {
-    await db.query(bookkeeping.text, bookkeeping.params);
-  } catch (err) {
-    throw new NativeStepError(down.from, unchanged, statements.length === 0 ? 'from' : 'to', err, run);
-  }
 }
 
 /**

@@ -25,7 +25,8 @@
 import { MigrationsError, RefusedError } from '../core/errors.js';
 import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, SqlClient, VersionTableRef } from '../core/ports.js';
 import { linearUps, runUpStatements } from './native-ups.js';
-import { checkCurrent, linearDowns, runDownStatements } from './native-downs.js';
+import { checkCurrent, linearDowns } from './native-downs.js';
+import { runSqlFileStep } from './sql-file-steps.js';
 import { compareNodePgMigrateFiles } from './node-pg-migrate.js';
 import { qualifiedName } from './sql.js';
 
@@ -127,12 +128,17 @@ async function lastRun(db: SqlClient, table: NativeTable): Promise<string | null
 }
 
 async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Promise<void> {
-  checkCurrent(down, await lastRun(db, table), 'node-pg-migrate');
   // operations/sql.ts: a statement not ending with ";" gets one.
   const body = down.sql.endsWith(';') ? down.sql : `${down.sql};`;
-  // Migration._getMarkAsRun writes the name into the text ('${name}'); bound here, the same row for
-  // every name the tool can write (one with a quote breaks the tool's statement, not this one).
-  await runDownStatements(db, down, [{ text: body }], { text: `DELETE FROM ${qualifiedName(table)} WHERE name=$1;`, params: [down.from] });
+  await runSqlFileStep(db, {
+    from: down.from,
+    statements: [body],
+    transactional: down.transactional,
+    // Migration._getMarkAsRun writes the name into the text ('${name}'); bound here, the same row for
+    // every name the tool can write (one with a quote breaks the tool's statement, not this one).
+    bookkeeping: { text: `DELETE FROM ${qualifiedName(table)} WHERE name=$1;`, params: [down.from] },
+    check: async (session) => checkCurrent(down, await lastRun(session, table), 'node-pg-migrate'),
+  });
 }
 
 /** sqlMigration.ts getActions: the up SQL of a `.sql` migration, from its up marker to its down marker (or the end). */

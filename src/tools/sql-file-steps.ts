@@ -1,5 +1,6 @@
 /**
- * The shape most SQL-file tools give one down step (goose, dbmate): the down's statements, then one
+ * The shape every SQL-file tool but golang-migrate gives one down step (goose, dbmate, sql-migrate,
+ * node-pg-migrate): the down's statements, then one
  * bookkeeping statement, all in one transaction unless the file opts out, in which case each
  * statement commits on its own and the bookkeeping comes last. Shared by their native drivers so
  * each driver only says which statements, which bookkeeping and which check. No connection of its
@@ -59,7 +60,8 @@ export async function runSqlFileStep(db: SqlClient, step: SqlFileStep): Promise<
     await db.query(step.bookkeeping.text, step.bookkeeping.params);
   } catch (err) {
     if (sqlState(err) === undefined) throw err;
-    throw new NativeStepError(step.from, unchanged, 'to', err, ran);
+    // With no statement at all, nothing ran: the schema is where it was.
+    throw new NativeStepError(step.from, unchanged, step.statements.length === 0 ? 'from' : 'to', err, ran);
   }
 }
 

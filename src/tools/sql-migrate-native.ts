@@ -18,7 +18,8 @@
 import { MigrationsError, VersionTableError } from '../core/errors.js';
 import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, SqlClient, VersionTableRef } from '../core/ports.js';
 import { linearUps, runUpStatements } from './native-ups.js';
-import { checkCurrent, linearDowns, runDownStatements } from './native-downs.js';
+import { checkCurrent, linearDowns } from './native-downs.js';
+import { runSqlFileStep } from './sql-file-steps.js';
 import { compareSqlMigrateIds } from './sql-migrate.js';
 import { qualifiedName, quoteIdent } from './sql.js';
 
@@ -180,10 +181,14 @@ async function lastApplied(db: SqlClient, table: NativeTable): Promise<string | 
 }
 
 async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Promise<void> {
-  checkCurrent(down, await lastApplied(db, table), 'sql-migrate');
-  const statements = downStatements(down).map((text) => ({ text }));
-  // gorp's Delete for MigrationRecord{Id}: `delete from <table> where "id"=$1;`
-  await runDownStatements(db, down, statements, { text: `delete from ${qualifiedName(table)} where "id"=$1;`, params: [down.from] });
+  await runSqlFileStep(db, {
+    from: down.from,
+    statements: downStatements(down),
+    transactional: down.transactional,
+    // gorp's Delete for MigrationRecord{Id}: `delete from <table> where "id"=$1;`
+    bookkeeping: { text: `delete from ${qualifiedName(table)} where "id"=$1;`, params: [down.from] },
+    check: async (session) => checkCurrent(down, await lastApplied(session, table), 'sql-migrate'),
+  });
 }
 
 /** `sql-migrate up` to `target`: the files in byId order, their Up statements trimmed as applyMigrations trims them. */
