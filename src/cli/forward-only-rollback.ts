@@ -10,7 +10,7 @@ import type { StepEvent } from '../core/steps.js';
 import type { CommandIo } from './app.js';
 import type { Context } from './context.js';
 import { watchInterrupts } from './interrupts.js';
-import { renderTable } from './output.js';
+import { renderData, renderTable, type OutputFormat } from './output.js';
 import { progressFor, type ColorFlag } from './progress.js';
 import { askConfirmation } from './prompt.js';
 
@@ -18,7 +18,7 @@ export async function runForwardOnlyRollback(
   io: CommandIo,
   ctx: Context,
   opts: Omit<ForwardOnlyOptions, 'progress'>,
-  flags: { dryRun?: boolean; yes?: boolean; color?: ColorFlag; rerun: string },
+  flags: { dryRun?: boolean; yes?: boolean; color?: ColorFlag; rerun: string; output: OutputFormat },
 ): Promise<void> {
   const interrupts = watchInterrupts(io.stderr);
   const progress = progressFor(io.stderr, io.env, flags.color);
@@ -27,14 +27,17 @@ export async function runForwardOnlyRollback(
     const gathered = await gather(ctx, { ...opts, progress: onStep });
     try {
       const plan = planForwardOnly(gathered.facts);
-      io.stdout.write(renderForwardOnlyPlan(plan));
+      io.stdout.write(flags.output === 'table' ? renderForwardOnlyPlan(plan) : renderData('ForwardOnlyPlan', forwardOnlyPlanData(plan), flags.output));
       if (flags.dryRun) return void io.stderr.write('dry run: nothing was changed\n');
       if (!flags.yes && !(await confirm(io, plan))) {
         throw new RollbackError(ExitCode.aborted, 'not confirmed: nothing was changed', { hint: 'type the release name (or answer y for --keep-schema), or pass --yes to run without asking' });
       }
       interrupts.acting();
       await execute(ctx, gathered, plan, (e) => progress.write(describe(e)), { stop: interrupts.stop, holder: ctx.holder, rerun: flags.rerun, progress: onStep });
-      io.stdout.write(`Rolled back ${plan.facts.release.name} to chart ${plan.facts.target.name} ${plan.facts.target.version}${plan.kind === 'restore' ? ` with snapshot ${plan.snapshot.database}` : ', keeping the newer schema'}.\n`);
+      io.stdout.write(flags.output === 'table'
+        ? `Rolled back ${plan.facts.release.name} to chart ${plan.facts.target.name} ${plan.facts.target.version}${plan.kind === 'restore' ? ` with snapshot ${plan.snapshot.database}` : ', keeping the newer schema'}.\n`
+        // The second document, as after a rollback with downs (README "Output for scripts").
+        : `${flags.output === 'yaml' ? '---\n' : ''}${renderData('Result', forwardOnlyResultData(plan), flags.output)}`);
     } finally {
       await gathered.close();
     }
@@ -77,6 +80,37 @@ export function renderForwardOnlyPlan(p: ForwardOnlyPlan): string {
     `  ${handoff}`,
     '',
   ].join('\n');
+}
+
+/** The plan for programs (schemas/forward-only-plan.v1.json): what renderForwardOnlyPlan shows, never a URL. */
+export function forwardOnlyPlanData(p: ForwardOnlyPlan): object {
+  const { release: r, target, engine, handoff } = p.facts;
+  const s = p.snapshot;
+  return {
+    mode: p.kind,
+    release: { name: r.name, namespace: r.namespace, chart: r.chart, version: r.version },
+    target: { name: target.name, version: target.version, ref: target.ref },
+    engine,
+    snapshot: { database: s.database, chartVersion: s.chartVersion, takenAt: s.takenAt, takenBy: s.takenBy, bytes: s.bytes },
+    databaseUrlSource: p.facts.databaseUrlSource,
+    databaseRoute: p.facts.databaseRoute,
+    ...(p.kind === 'restore' ? { pod: p.facts.pod } : {}),
+    stop: p.facts.stop.map((w) => ({ ref: w.ref, replicas: w.replicas })),
+    ...(p.kind === 'restore' ? { loss: { rowsLost: p.rowsLost, ...p.loss } } : {}),
+    handoff: { release: handoff.release, chart: handoff.chart, version: handoff.version },
+  };
+}
+
+/** What a finished forward-only run did (schemas/result.v1.json): no track moved, the snapshot restored or kept. */
+export function forwardOnlyResultData(p: ForwardOnlyPlan): object {
+  const { release, target, handoff } = p.facts;
+  return {
+    release: { name: release.name, namespace: release.namespace },
+    chart: { name: target.name, from: release.version, to: target.version },
+    tracks: [],
+    handoff: { release: handoff.release, chart: handoff.chart, version: handoff.version },
+    forwardOnly: { mode: p.kind, snapshot: p.snapshot.database },
+  };
 }
 
 function describe(e: ForwardOnlyEvent): string {

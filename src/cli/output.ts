@@ -18,7 +18,7 @@ export function renderTable(headers: string[], rows: string[][]): string {
 export const OUTPUT_API_VERSION = 'schema-rollback.io/v1';
 
 /** The document kinds, one per output; each has its schema in schemas/ (README "Output for scripts"). */
-export type OutputKind = 'Plan' | 'Result' | 'Status' | 'Annotation' | 'Verification' | 'Revisions';
+export type OutputKind = 'Plan' | 'Result' | 'Status' | 'Annotation' | 'Verification' | 'Revisions' | 'Snapshot' | 'Capture' | 'ForwardOnlyPlan';
 
 export function renderData(kind: OutputKind, data: object, format: 'json' | 'yaml'): string {
   const document = { apiVersion: OUTPUT_API_VERSION, kind, ...data };

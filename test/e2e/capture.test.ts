@@ -77,6 +77,11 @@ describe('e2e: down files kept in the cluster (capture, then a rollback without 
     const again = await sr(['capture', 'kagent', '--source', SOURCE]);
     assert.equal(again.exitCode, 0, again.stderr);
     assert.match(again.stdout, /already captured, the same files/);
+    // -o json: the same record for programs (schemas/capture.v1.json).
+    const json = await sr(['capture', 'kagent', '--source', SOURCE, '-o', 'json']);
+    assert.equal(json.exitCode, 0, json.stderr);
+    const [doc] = assertOutputDocuments(json.stdout, 'json', ['Capture']);
+    assert.deepEqual([doc!['result'], doc!['chartVersion'], doc!['namespace'], doc!['objects'], doc!['files']], ['unchanged', '0.9.0', NS, [OBJECT], FILES]);
 
     const other = makeTempDir('hsr-capture-other-');
     cpSync(SOURCE, other, { recursive: true });

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { requireDouble } from '../harness/cluster.js';
 import { helmVersions, kubectl, run } from '../harness/plugin.js';
 import { query, testedMajors } from '../harness/postgres.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 import { assertInOrder } from '../harness/scenario.js';
 import { startWorld, type World } from '../harness/world.js';
 
@@ -71,6 +72,12 @@ describe(`e2e forward-only schema: snapshot, --keep-schema, restore, through ${h
     const again = await sr(['snapshot', 'shop', '--db-pod', 'shop-postgres-0']);
     assert.equal(again.exitCode, 12, again.stderr);
     assert.match(again.stderr, /--replace/);
+    // Taken again with --replace, for programs: the record as a Snapshot document, no URL in it.
+    const json = await sr(['snapshot', 'shop', '--db-pod', 'shop-postgres-0', '--replace', '-o', 'json']);
+    assert.equal(json.exitCode, 0, json.stderr);
+    const [doc] = assertOutputDocuments(json.stdout, 'json', ['Snapshot']);
+    assert.deepEqual([doc!['chartVersion'], doc!['database'], doc!['tables']], ['0.2.0', `${world.db.name}_snapshot_0_2_0`, [{ table: 'public.orders', rows: 3 }, { table: 'public.users', rows: 3 }]]);
+    assert.doesNotMatch(json.stdout + json.stderr, /postgres(ql)?:\/\//);
   });
 
   it('after the upgrade to 0.3.0, refuses --keep-schema naming the NOT NULL column, and allows it once the column has a default', async () => {
@@ -85,6 +92,10 @@ describe(`e2e forward-only schema: snapshot, --keep-schema, restore, through ${h
     const allowed = await sr(['shop', '--to', '0.2.0', '--keep-schema', '--db-pod', 'shop-postgres-0', '--dry-run']);
     assert.equal(allowed.exitCode, 0, allowed.stderr);
     assert.match(allowed.stdout, /the newer schema is kept \(--keep-schema\)/);
+    const json = await sr(['shop', '--to', '0.2.0', '--keep-schema', '--db-pod', 'shop-postgres-0', '--dry-run', '-o', 'yaml']);
+    assert.equal(json.exitCode, 0, json.stderr);
+    const [doc] = assertOutputDocuments(json.stdout, 'yaml', ['ForwardOnlyPlan']);
+    assert.deepEqual([doc!['mode'], (doc!['target'] as { version: string }).version, doc!['loss']], ['keep-schema', '0.2.0', undefined]);
     await query(world.db.url, `ALTER TABLE users ALTER COLUMN email DROP DEFAULT`);
   });
 

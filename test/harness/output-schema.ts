@@ -17,6 +17,9 @@ export const OUTPUT_SCHEMA_FILES = {
   Annotation: 'annotate.v1.json',
   Verification: 'verify.v1.json',
   Revisions: 'revisions.v1.json',
+  Snapshot: 'snapshot.v1.json',
+  Capture: 'capture.v1.json',
+  ForwardOnlyPlan: 'forward-only-plan.v1.json',
 } as const;
 export type OutputKind = keyof typeof OUTPUT_SCHEMA_FILES;
 

@@ -6,6 +6,9 @@ import { compatibilityBlockers, planLoss, rowsLost, widens, type Catalog, type C
 import { plan, type ForwardOnlyFacts } from '../../src/core/forward-only.js';
 import { snapshotDatabaseName, withDatabase, type SnapshotRecord } from '../../src/core/snapshot.js';
 import { getTool } from '../../src/tools/index.js';
+import { forwardOnlyPlanData, forwardOnlyResultData } from '../../src/cli/forward-only-rollback.js';
+import { renderData } from '../../src/cli/output.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 
 const col = (name: string, type: string, more: Partial<CatalogColumn> = {}): CatalogColumn => ({ name, type, notNull: false, hasDefault: false, generated: false, ...more });
 const table = (name: string, columns: CatalogColumn[], rows?: number): CatalogTable => ({ schema: 'public', name, columns, ...(rows === undefined ? {} : { rows }) });
@@ -124,6 +127,28 @@ describe('forward-only: plan', () => {
     const p = plan(facts({}));
     assert.equal(p.kind, 'restore');
     assert.equal(p.kind === 'restore' && p.rowsLost, 6);
+  });
+
+  it('-o json|yaml: the restore plan and its result as documents valid against their schemas, with what is lost', () => {
+    const p = plan(facts({}));
+    for (const format of ['json', 'yaml'] as const) {
+      const stdout = `${renderData('ForwardOnlyPlan', forwardOnlyPlanData(p), format)}${format === 'yaml' ? '---\n' : ''}${renderData('Result', forwardOnlyResultData(p), format)}`;
+      const [doc, result] = assertOutputDocuments(stdout, format, ['ForwardOnlyPlan', 'Result']);
+      assert.equal(doc!['mode'], 'restore');
+      assert.deepEqual((doc!['loss'] as { rowsLost: number; created: unknown[] }).rowsLost, 6);
+      assert.deepEqual(doc!['stop'], [{ ref: 'deployment/shop-app', replicas: 2 }]);
+      assert.deepEqual(result!['forwardOnly'], { mode: 'restore', snapshot: 'shop_snapshot_0_2_0' });
+      assert.deepEqual(result!['tracks'], []);
+    }
+    const kept = plan(facts({ keepSchema: true, live: at020 }));
+    const [doc] = assertOutputDocuments(renderData('ForwardOnlyPlan', forwardOnlyPlanData(kept), 'json'), 'json', ['ForwardOnlyPlan']);
+    assert.equal(doc!['mode'], 'keep-schema');
+    assert.equal(doc!['loss'], undefined);
+  });
+
+  it('-o json of a snapshot: the record, valid against schemas/snapshot.v1.json', () => {
+    const [doc] = assertOutputDocuments(renderData('Snapshot', { ...snapshot, tables: [{ table: 'public.users', rows: 3 }] }, 'json'), 'json', ['Snapshot']);
+    assert.equal(doc!['database'], 'shop_snapshot_0_2_0');
   });
 
   it('refuses --keep-schema naming the NOT NULL column added since, and allows it once the column has a default', () => {

@@ -11,6 +11,7 @@ import { formatBytes } from '../../core/data-at-risk.js';
 import type { StepEvent } from '../../core/steps.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import { createContext, type GlobalFlags } from '../context.js';
+import { renderData, type OutputFormat } from '../output.js';
 import { progressFor } from '../progress.js';
 import { checkReleaseName } from '../usage.js';
 import { toolNames } from '../../tools/index.js';
@@ -21,6 +22,7 @@ interface CaptureFlags extends GlobalFlags {
   replace?: boolean;
   track?: string;
   tool?: string;
+  output: OutputFormat;
 }
 
 export function captureCommand(io: CommandIo): UsageCheckedCommand<GlobalFlags, CaptureFlags> {
@@ -54,7 +56,7 @@ export function captureCommand(io: CommandIo): UsageCheckedCommand<GlobalFlags, 
           release: argv.release, overrides: { track: argv.track, tool: argv.tool }, replace: argv.replace === true, holder: ctx.holder, now: () => new Date(),
           progress: (e: StepEvent) => (e.type === 'step:start' ? progress.start(e.step) : progress.end(e.step, e.outcome, e.detail)),
         });
-        io.stdout.write(renderCapture(outcome, ctx.namespace));
+        io.stdout.write(argv.output === 'table' ? renderCapture(outcome, ctx.namespace) : renderData('Capture', { result: outcome.result, namespace: ctx.namespace, ...outcome.record }, argv.output));
       } finally {
         progress.dispose();
       }

@@ -111,7 +111,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         stop: overridesFrom(argv).stop, extraHelmArgs, databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv,
         workload: argv.workload, container: argv.container, databaseUrlEnv: argv.databaseUrlEnv, portForward: portForwardFrom(argv),
         dbPod: argv.dbPod, dbContainer: argv.dbContainer,
-      }, { dryRun: argv.dryRun, yes: argv.yes, color: argv.color, rerun: sameCommand(ctx.namespace, io.env, io.argv ?? []) });
+      }, { dryRun: argv.dryRun, yes: argv.yes, color: argv.color, rerun: sameCommand(ctx.namespace, io.env, io.argv ?? []), output: argv.output });
       if (argv.forwardOnly || argv.keepSchema) return forwardOnly();
       // Without --runner: native with --source; without it too, native when the chart version that
       // runs has its down files captured in the cluster, else job (decided once the release is read).

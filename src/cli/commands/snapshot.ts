@@ -9,7 +9,7 @@ import { DEFAULT_SNAPSHOT_MAX_BYTES, takeSnapshot, type SnapshotRecord } from '.
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import { createContext, type GlobalFlags } from '../context.js';
 import { databaseOptions, portForwardFrom, type ContractFlags } from '../options.js';
-import { renderTable } from '../output.js';
+import { renderData, renderTable, type OutputFormat } from '../output.js';
 import { progressFor } from '../progress.js';
 import { checkReleaseName } from '../usage.js';
 import { parseSize } from './rollback.js';
@@ -24,6 +24,7 @@ interface SnapshotFlags extends GlobalFlags, ContractFlags, DatabasePodFlags {
   release: string;
   maxSize?: string;
   replace?: boolean;
+  output: OutputFormat;
 }
 
 /** Where pg_dump and psql run: the database's own pod. */
@@ -62,7 +63,7 @@ export function snapshotCommand(io: CommandIo): UsageCheckedCommand<GlobalFlags,
           maxBytes: argv.maxSize === undefined ? DEFAULT_SNAPSHOT_MAX_BYTES : parseSize(argv.maxSize, '--max-size'),
           progress: (e: StepEvent) => (e.type === 'step:start' ? progress.start(e.step) : progress.end(e.step, e.outcome, e.detail)),
         });
-        io.stdout.write(renderSnapshot(record));
+        io.stdout.write(argv.output === 'table' ? renderSnapshot(record) : renderData('Snapshot', record, argv.output));
       } finally {
         progress.dispose();
       }
