@@ -14,11 +14,10 @@
  *   other starts. A second Ctrl-C cancels the step in flight where the runner can (the tool's own
  *   bookkeeping then says where it stands).
  */
-import { splitRef } from './database-url.js';
-import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError, RollbackError, StepFailedError } from './errors.js';
+import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError, StepFailedError } from './errors.js';
 import type { DatabaseConnector, TrackState, TrackStep } from './ports.js';
 import { helmSays, type RollbackDeps } from './gather.js';
-import type { WorkloadStop } from './plan.js';
+import { restartWorkloads, stopWorkloads, type WorkloadStop } from './workload-stops.js';
 import type { HandoffTrackStanding, Prepared, RollbackEvent } from './rollback.js';
 import { archiveAtRisk } from './data-at-risk.js';
 import type { GitOpsHandoff } from './gitops.js';
@@ -108,20 +107,7 @@ async function runSteps(
     if (control.stop.aborted) throw new InterruptedError(`interrupted before ${what}: the steps before it finished`, { hint: control.rerun });
   };
   try {
-    for (const w of stops) {
-      interruptedBefore(`scaling ${w.ref}`);
-      if (w.atZero) {
-        // Stopped by an earlier run: nothing to do, but a failure restores it like the others.
-        scaled.push(w);
-        continue;
-      }
-      const [kind, name] = splitRef(w.ref);
-      const step = await journal.begin(`scale ${w.ref} ${w.replicas}->0`);
-      await deps.kube.scale(kind, name, 0);
-      scaled.push(w);
-      await journal.end(step, 'ok');
-      emit({ type: 'scaled', ref: w.ref, from: w.replicas, to: 0 });
-    }
+    await stopWorkloads(deps.kube, stops, scaled, journal, emit, interruptedBefore);
     // After the stop, so no row written later is missing from the copy; before the first down.
     if (plan.archive.enabled && plan.dataAtRisk.length > 0) {
       interruptedBefore('the copy of the data at risk');
@@ -241,7 +227,7 @@ async function stopped(
       ? `track ${dirty.join(', ')} is dirty or unreadable: the newer code, started on it, would take it for a failed up and mark it clean at the wrong version`
       : `the step in flight was cancelled and its outcome is not known yet`;
   } else {
-    await restore(deps, s.scaled, s.emit);
+    await restartWorkloads(deps.kube, s.scaled, s.emit, deps.log);
   }
   const interrupted = s.control.stop.aborted || s.err instanceof InterruptedError;
   await s.journal.close(interrupted ? 'interrupted' : 'failed', { repairs, next: s.control.rerun });
@@ -282,16 +268,4 @@ async function standings(deps: RollbackDeps, url: string, steps: TrackStep[], do
   }
   await session?.close();
   return out;
-}
-
-async function restore(deps: RollbackDeps, scaled: WorkloadStop[], emit: (e: RollbackEvent) => void): Promise<void> {
-  for (const w of [...scaled].reverse()) {
-    const [kind, name] = splitRef(w.ref);
-    try {
-      await deps.kube.scale(kind, name, w.replicas);
-      emit({ type: 'scaled', ref: w.ref, from: 0, to: w.replicas });
-    } catch (err) {
-      deps.log.debug(`restoring ${w.ref} to ${w.replicas} failed: ${err instanceof RollbackError ? err.message : String(err)}`);
-    }
-  }
 }

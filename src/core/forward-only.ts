@@ -17,7 +17,8 @@ import { parseContract } from './contract.js';
 import { splitRef } from './database-url.js';
 import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError } from './errors.js';
 import type { ChartInfo, ChartPort, HelmPort, HelmUpgradePort, KubeScalePort, ReleaseInfo, UpgradeRequest } from './ports.js';
-import { helmSays, type WorkloadStop } from './rollback.js';
+import { helmSays } from './rollback.js';
+import { planStops, restartWorkloads, stopWorkloads, type WorkloadStop } from './workload-stops.js';
 import { checkRunLockFree, RunJournal, takeRunLock } from './run-lock.js';
 import {
   compatibilityBlockers, contentChecksum, countRows, IGNORED_SCHEMAS, planLoss, readCatalog, rowsLost,
@@ -121,11 +122,12 @@ export async function gather(deps: ForwardOnlyDeps, opts: ForwardOnlyOptions): P
     }
     const handoff: UpgradeRequest = { release: release.name, chart: target.ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs };
     const handoffProblem = await inStep(progress, `checking the hand-off to chart ${opts.to} (a dry run on the server)`, () => checkHandoff(deps, handoff), (p) => ({ ok: p === undefined }));
-    const stop: WorkloadStop[] = [];
-    for (const ref of opts.stop ?? opened.stop) {
-      const [kind, name] = splitRef(ref);
-      stop.push({ ref, replicas: await deps.kube.getReplicas(kind, name) });
-    }
+    // Read at once; a workload at 0 that an earlier run stopped (interrupted before the restore) gets back what it had then.
+    const [read, previousRun] = await Promise.all([
+      Promise.all((opts.stop ?? opened.stop).map(async (ref) => ({ ref, replicas: await deps.kube.getReplicas(...splitRef(ref)) }))),
+      deps.runRecords.read(release.name),
+    ]);
+    const stop = planStops(read, previousRun);
     const facts: ForwardOnlyFacts = {
       release, target, engine, snapshot, snapshotCatalog, live, keepSchema: opts.keepSchema, stop, handoff, handoffProblem,
       pod: opened.pod, databaseUrlSource: opened.urlSource, databaseRoute: opened.route.via, clearStatements,
@@ -206,15 +208,9 @@ async function restoreSnapshot(deps: ForwardOnlyDeps, g: Gathered, p: Extract<Fo
   });
   const scaled: WorkloadStop[] = [];
   try {
-    for (const w of facts.stop) {
-      if (control.stop.aborted) throw new InterruptedError(`interrupted before scaling ${w.ref}`, { hint: control.rerun });
-      const [kind, name] = splitRef(w.ref);
-      const step = await journal.begin(`scale ${w.ref} ${w.replicas}->0`);
-      await deps.kube.scale(kind, name, 0);
-      scaled.push(w);
-      await journal.end(step, 'ok');
-      emit({ type: 'scaled', ref: w.ref, from: w.replicas, to: 0 });
-    }
+    await stopWorkloads(deps.kube, facts.stop, scaled, journal, emit, (what) => {
+      if (control.stop.aborted) throw new InterruptedError(`interrupted before ${what}`, { hint: control.rerun });
+    });
     if (control.stop.aborted) throw new InterruptedError('interrupted before the restore', { hint: control.rerun });
     const step = await journal.begin(`restore ${snapshot.database} into ${snapshot.source}`);
     await inStep(control.progress, `restoring ${snapshot.database} into ${snapshot.source} (one transaction, psql in pod ${facts.pod})`,
@@ -223,10 +219,7 @@ async function restoreSnapshot(deps: ForwardOnlyDeps, g: Gathered, p: Extract<Fo
     emit({ type: 'restored', database: snapshot.source, snapshot: snapshot.database });
   } catch (err) {
     // The restore is one transaction: the live database is as it was, so the app may run again.
-    for (const w of [...scaled].reverse()) {
-      const [kind, name] = splitRef(w.ref);
-      await deps.kube.scale(kind, name, w.replicas).then(() => emit({ type: 'scaled', ref: w.ref, from: 0, to: w.replicas }), () => undefined);
-    }
+    await restartWorkloads(deps.kube, scaled, emit, deps.log);
     await journal.close(err instanceof InterruptedError ? 'interrupted' : 'failed', { next: control.rerun });
     throw err;
   }

@@ -6,6 +6,7 @@
  * permissions, the runner's files, the size of the copy. The CLI reports them all at once
  * (refusalError) with the exit code of the first.
  */
+import { planStops, type WorkloadStop } from './workload-stops.js';
 import { archivePlan, archiveRefusal, type ArchivePlan, type DataAtRisk } from './data-at-risk.js';
 import { ExitCode, LockedError, PermissionDeniedError, RefusedError, RollbackError, UsageError } from './errors.js';
 import type { RollbackFacts, TargetSource, TrackFacts } from './facts.js';
@@ -24,13 +25,7 @@ export interface Refusal {
   hint?: string;
 }
 
-export interface WorkloadStop {
-  ref: string;
-  /** spec.replicas before the rollback, restored on failure. */
-  replicas: number;
-  /** Already at 0 when planned: an earlier run of this release stopped it (replicas: what it had before that run, from its record). */
-  atZero?: boolean;
-}
+export type { WorkloadStop } from './workload-stops.js';
 
 export interface RollbackPlan {
   release: ReleaseInfo;
@@ -121,9 +116,8 @@ export function renderStepCommand(command: readonly string[], step: TrackStep, n
 export function planRollback(facts: RollbackFacts): RollbackPlan {
   const { release, target, previousRun } = facts;
   const decisions = decideTracks(facts).map((d) => withPreview(d, facts.previews));
-  const stop = facts.stop.map(({ ref, replicas }): WorkloadStop =>
-    // A workload an earlier run of this release kept at 0 is restored to what it had before that run.
-    (replicas > 0 ? { ref, replicas } : { ref, replicas: previousRun?.stopped.find((p) => p.ref === ref)?.replicas ?? 0, atZero: true }));
+  // A workload an earlier run of this release kept at 0 is restored to what it had before that run.
+  const stop = planStops(facts.stop, previousRun);
   const archive = archivePlan(facts.dataAtRisk, facts.request.archive);
   const plan: RollbackPlan = {
     release,
