@@ -85,7 +85,7 @@ export async function readArgoRelease(
     ports.charts.showChart(sourceRef, version),
     ports.charts.renderChart(sourceRef, { release: name, version, values }),
   ]);
-  const detectedFrom = `no Helm release ${c.release} in namespace ${c.namespace}; ${who}${c.choice.app ? ' (--argocd-app)' : ', named like the release'} deploys it with helm template`;
+  const detectedFrom = `no Helm release ${c.release} in namespace ${c.namespace}: ${c.choice.app ? `--argocd-app ${appName}` : 'the Application named like the release'}, rendered with helm template`;
   return {
     release: {
       name, namespace, revision: 0, status: 'deployed', chart: chart.name, version,
