@@ -296,6 +296,8 @@ export function setValue(values: Record<string, unknown>, path: string, value: u
   }
   let node: Record<string | number, unknown> = values;
   keys.forEach((key, i) => {
+    // helm fills the elements a list index skips with null.
+    if (Array.isArray(node) && typeof key === 'number') while (node.length < key) node.push(null);
     if (i === keys.length - 1) {
       node[key] = value;
       return;
