@@ -12,6 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { requireDouble } from '../harness/cluster.js';
 import { KAGENT_SOURCE as SOURCE, kagentVersionRows as versionRows, migrateKagent09 } from '../harness/golang-migrate-up.js';
 import { helmVersions, kubectl, run, type RunResult } from '../harness/plugin.js';
+import { assertOutputDocuments } from '../harness/output-schema.js';
 import { assertInOrder } from '../harness/scenario.js';
 import { startWorld, type World } from '../harness/world.js';
 import type { KubeDouble, KubeObject } from '../kube/index.js';
@@ -127,6 +128,14 @@ for (const helm of helmVersions) {
       assert.deepEqual(await versionRows(world.db.url), AT_0_8_0);
       assert.equal(await replicas(), '0', 'kept at 0 until Argo CD applies chart 0.8.0');
       assert.deepEqual(double.helmReleases({ namespace: NS }), [], 'no Helm release was created');
+
+      // A re-run finds every track at its target; -o json keeps the plan's schema, and says no hand-off check ran.
+      const again = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '-o', 'json']);
+      assert.equal(again.exitCode, 0, again.stderr);
+      const [doc] = assertOutputDocuments(again.stdout, 'json', ['Plan']);
+      assert.equal(doc!['handoffCheck'], 'none: no Helm release');
+      assert.deepEqual(doc!['release'], { name: 'kagent', namespace: NS, chart: 'kagent', version: '0.9.0', revision: 0 });
+      assert.match((doc!['gitops'] as { diff: string }).diff, /\+ {4}targetRevision: 0\.8\.0/);
     });
   });
 }
