@@ -5,13 +5,16 @@
  * version range Argo CD has not resolved, workloads the chart does not render or the cluster lacks).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   argoHelm, argoValues, checkArgoWorkloads, chartRefText, coalesceValues, noReleaseNorApplication, readArgoRelease, runningVersion, setValue, type ArgoRelease,
 } from '../../src/core/argocd-release.js';
-import { ClusterError, ExitCode, ReleaseNotFoundError, RollbackError } from '../../src/core/errors.js';
+import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError } from '../../src/core/errors.js';
 import type { GitOpsObjectsPort } from '../../src/core/gitops.js';
 import type { ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, KubePort, ReleaseManifestPort, RepoChartRef, RepoChartsPort } from '../../src/core/ports.js';
-import { repoChartArgs } from '../../src/adapters/gitops-objects.js';
+import { createRepoCharts, repoChartArgs } from '../../src/adapters/gitops-objects.js';
 
 const REPO = 'https://charts.example.com';
 const WHO = 'Argo CD Application argocd/kagent';
@@ -240,5 +243,70 @@ describe('Argo CD without a Helm release: charts by repository URL', () => {
     assert.deepEqual(repoChartArgs({ repoURL: 'oci://ghcr.io/kagent-dev/charts/', chart: 'kagent' }), ['oci://ghcr.io/kagent-dev/charts/kagent']);
     assert.deepEqual(repoChartArgs({ repoURL: 'ghcr.io/kagent-dev/charts', chart: 'kagent' }), ['oci://ghcr.io/kagent-dev/charts/kagent']);
     assert.equal(chartRefText({ repoURL: REPO, chart: 'kagent' }), `kagent in ${REPO}`);
+  });
+});
+
+describe('Argo CD without a Helm release: the repository charts adapter', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hsr-repo-charts-'));
+  const repos = join(dir, 'repositories.yaml');
+  writeFileSync(repos, `apiVersion: ""\nrepositories:\n- name: fixtures\n  url: ${REPO}/\n`);
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const quiet = { debug: () => undefined };
+  const CHART_YAML = 'apiVersion: v2\nname: kagent\nversion: 0.8.0\nannotations:\n  a: b\n';
+  const MANIFEST = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kagent-controller\n';
+
+  function fakeHelm(fail: (args: string[]) => string | undefined = () => undefined) {
+    const calls: Array<{ args: string[]; input?: string }> = [];
+    const shown: string[] = [];
+    return {
+      calls, shown,
+      async run(args: string[], input?: string) {
+        calls.push({ args, ...(input === undefined ? {} : { input }) });
+        const stderr = fail(args);
+        if (stderr) throw new CommandFailedError(['helm', ...args], 1, stderr);
+        return args[0] === 'template' ? MANIFEST : args[1] === 'values' ? 'replicaCount: 1\n' : CHART_YAML;
+      },
+      async showChart(ref: string, version: string) {
+        shown.push(`${ref} ${version}`);
+        return { name: 'kagent', version, annotations: { cached: 'yes' } };
+      },
+    };
+  }
+
+  it('a repository helm has under a name (same URL) is used by that name: its credentials, the chart cache', async () => {
+    const helm = fakeHelm();
+    const port = createRepoCharts(helm, { HELM_REPOSITORY_CONFIG: repos }, quiet);
+    assert.deepEqual((await port.showChart({ repoURL: REPO, chart: 'kagent' }, '0.8.0')).annotations, { cached: 'yes' });
+    assert.deepEqual(helm.shown, ['fixtures/kagent 0.8.0']);
+    await port.renderChart({ repoURL: REPO, chart: 'kagent' }, { release: 'kagent', version: '0.9.0', values: { database: { url: 'postgres://u:s3cret@db/app' } } });
+    assert.deepEqual(helm.calls.at(-1), { args: ['template', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-f', '-'], input: '{"database":{"url":"postgres://u:s3cret@db/app"}}' });
+  });
+
+  it('a version that named repository\'s index lacks (not updated), or a repository helm does not have: CHART --repo URL; values on stdin only', async () => {
+    const stale = fakeHelm((args) => (args.includes('fixtures/kagent') ? 'Error: chart "kagent" matching 0.9.1 not found in fixtures index. (try \'helm repo update\'): no chart version found for kagent-0.9.1' : undefined));
+    const port = createRepoCharts(stale, { HELM_REPOSITORY_CONFIG: repos }, quiet);
+    const objects = await port.renderChart({ repoURL: REPO, chart: 'kagent' }, { release: 'kagent', version: '0.9.1', values: { a: 1 } });
+    assert.equal(objects[0]?.metadata.name, 'kagent-controller');
+    assert.deepEqual(stale.calls.map((c) => c.args.slice(0, 3)), [['template', 'kagent', 'fixtures/kagent'], ['template', 'kagent', 'kagent']]);
+    assert.deepEqual(stale.calls.at(-1)?.args, ['template', 'kagent', 'kagent', '--repo', REPO, '--version', '0.9.1', '-f', '-']);
+
+    const other = fakeHelm();
+    const elsewhere = createRepoCharts(other, { HELM_REPOSITORY_CONFIG: join(dir, 'none.yaml') }, quiet);
+    assert.equal((await elsewhere.showChart({ repoURL: 'https://other.example.com', chart: 'kagent' }, '0.8.0')).version, '0.8.0');
+    assert.deepEqual(await elsewhere.showValues({ repoURL: 'oci://ghcr.io/kagent-dev/charts', chart: 'kagent' }, '0.8.0'), { replicaCount: 1 });
+    assert.deepEqual(other.calls.map((c) => c.args), [
+      ['show', 'chart', 'kagent', '--repo', 'https://other.example.com', '--version', '0.8.0'],
+      ['show', 'values', 'oci://ghcr.io/kagent-dev/charts/kagent', '--version', '0.8.0'],
+    ]);
+  });
+
+  it('a version the repository does not have is a usage error naming the chart; other helm failures stay helm\'s', async () => {
+    const missing = fakeHelm(() => 'Error: chart "kagent" version "0.7.0" not found in https://charts.example.com repository');
+    await refused(createRepoCharts(missing, { HELM_REPOSITORY_CONFIG: join(dir, 'none.yaml') }, quiet).showChart({ repoURL: REPO, chart: 'kagent' }, '0.7.0'),
+      ExitCode.usage, new RegExp(`chart kagent in ${REPO} has no version 0\\.7\\.0`), /index\.yaml lists its versions/);
+    const broken = fakeHelm(() => 'Error: template: kagent/templates/controller.yaml:3:4: executing "x" at <.Values.nope.x>: nil pointer evaluating interface {}.x');
+    await refused(createRepoCharts(broken, { HELM_REPOSITORY_CONFIG: repos }, quiet).renderChart({ repoURL: REPO, chart: 'kagent' }, { release: 'kagent', version: '0.9.0', values: {} }),
+      ExitCode.commandFailed, /nil pointer/);
+    assert.equal(broken.calls.length, 1, 'a template error is not retried with --repo');
   });
 });

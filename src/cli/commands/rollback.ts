@@ -145,7 +145,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o), onSource: (load) => (loadSource = load), lockWait: lockWaitFrom(argv) }),
         probe: createProbe(ctx, argv.release),
         gitopsObjects: createGitOpsObjects(ctx.kube),
-        repoCharts: createRepoCharts(ctx.helm),
+        repoCharts: createRepoCharts(ctx.helm, io.env, ctx.log),
       };
       const interrupts = watchInterrupts(io.stderr);
       const progress = progressFor(io.stderr, io.env, argv.color);
