@@ -25,7 +25,7 @@ import semver from 'semver';
 import { parse as parseYaml } from 'yaml';
 import { splitRef } from './database-url.js';
 import { ClusterError, ReleaseNotFoundError, RefusedError, UsageError } from './errors.js';
-import { ARGOCD_DEFAULT_NAMESPACE, detectGitOps, gitOpsFacts, GITOPS_RESOURCES, type GitOpsFacts, type GitOpsObjectsPort } from './gitops.js';
+import { ARGOCD_DEFAULT_NAMESPACE, detectGitOps, gitOpsFacts, GITOPS_RESOURCES, type GitOpsChoice, type GitOpsFacts, type GitOpsObjectsPort } from './gitops.js';
 import type {
   ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, KubePort, ManifestObject, ReleaseInfo, ReleaseManifestPort, RepoChartRef, RepoChartsPort,
 } from './ports.js';
@@ -97,6 +97,29 @@ export async function readArgoRelease(
     gitops: gitOpsFacts({ controller: 'argocd', namespace: appNamespace, name: appName, detectedFrom }, app),
     rendered: objects.map((o) => ({ apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) })),
   };
+}
+
+/**
+ * Helm found no release named `release`: with --gitops auto or argocd, the Argo CD Application that
+ * deploys it; else, or when there is none, `notFound` (its hint then naming --argocd-app).
+ */
+export async function argoReleaseInstead(
+  ports: { objects?: GitOpsObjectsPort | undefined; charts?: RepoChartsPort | undefined },
+  c: { release: string; namespace: string; gitops: GitOpsChoice; choice: ArgoAppChoice; chart?: string },
+  notFound: ReleaseNotFoundError,
+): Promise<ArgoRelease> {
+  const { objects, charts } = ports;
+  if ((c.gitops !== 'auto' && c.gitops !== 'argocd') || !objects || !charts) throw notFound;
+  let argo: ArgoRelease | undefined;
+  try {
+    argo = await readArgoRelease({ objects, charts }, c);
+  } catch (err) {
+    // auto, no Application named: a cluster without Argo CD's CRD is a release not found, said with why.
+    if (c.gitops === 'auto' && !c.choice.app && err instanceof ClusterError) throw noReleaseNorApplication(notFound, c.choice, err.message);
+    throw err;
+  }
+  if (!argo) throw noReleaseNorApplication(notFound, c.choice);
+  return argo;
 }
 
 /** The release-not-found error, its hint also naming the Application looked for (and why it was not usable, if it was not read). */

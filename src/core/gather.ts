@@ -7,13 +7,13 @@
  * facts.ts); only what leaves nothing to plan from is thrown, always the first in a fixed order, so
  * that concurrent reads do not change which error a user sees.
  */
-import { argoHelm, checkArgoWorkloads, noReleaseNorApplication, readArgoRelease, type ArgoAppChoice, type ArgoRelease } from './argocd-release.js';
+import { argoHelm, argoReleaseInstead, checkArgoWorkloads, type ArgoAppChoice, type ArgoRelease } from './argocd-release.js';
 import { parseContract, type Track } from './contract.js';
 import { DEFAULT_ARCHIVE_MAX_BYTES, findDataAtRisk, type ArchiveOptions } from './data-at-risk.js';
 import { openDatabase, type DatabaseRoute, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
-import { ClusterError, CommandFailedError, ContractInvalidError, LockedError, RefusedError, ReleaseNotFoundError, UsageError } from './errors.js';
+import { CommandFailedError, ContractInvalidError, LockedError, RefusedError, ReleaseNotFoundError, UsageError } from './errors.js';
 import type { RollbackFacts, TargetRevision, TrackFacts, TrackPreview } from './facts.js';
 import { readGitOps, type GitOpsChoice, type GitOpsObjectsPort } from './gitops.js';
 import { reviewPermissions } from './permissions.js';
@@ -287,33 +287,14 @@ async function releaseToRollBack(deps: RollbackDeps, opts: RollbackOptions, read
     latest = await read('helm get metadata', () => deps.helm.getRelease(opts.release));
   } catch (err) {
     if (!(err instanceof ReleaseNotFoundError)) throw err;
-    const argo = await argoInstead(deps, opts, err, read);
+    const argo = await read('Argo CD Application', () => argoReleaseInstead({ objects: deps.gitopsObjects, charts: deps.repoCharts }, {
+      release: opts.release, namespace: deps.helm.namespace, gitops: opts.gitops ?? 'auto', choice: opts.argocd ?? {}, ...(opts.chart === undefined ? {} : { chart: opts.chart }),
+    }, err));
     return { release: argo.release, latest: argo.release, argo };
   }
   if (latest.status !== 'failed' || latest.version !== opts.to) return { release: latest, latest };
   const deployed = await read('helm history + metadata (deployed)', () => deps.helm.deployedRelease(opts.release));
   return deployed ? { release: deployed, latest, unfinishedHandoff: { revision: latest.revision } } : { release: latest, latest };
-}
-
-/**
- * No Helm release of that name: with --gitops auto or argocd, the Argo CD Application that deploys
- * it (argocd-release.ts); else, or when there is none, the release-not-found error, its hint naming
- * --argocd-app.
- */
-async function argoInstead(deps: RollbackDeps, opts: RollbackOptions, notFound: ReleaseNotFoundError, read: Read): Promise<ArgoRelease> {
-  const choice = opts.argocd ?? {};
-  const gitops = opts.gitops ?? 'auto';
-  if ((gitops !== 'auto' && gitops !== 'argocd') || !deps.gitopsObjects || !deps.repoCharts) throw notFound;
-  let argo: ArgoRelease | undefined;
-  try {
-    argo = await read('Argo CD Application', () => readArgoRelease({ objects: deps.gitopsObjects!, charts: deps.repoCharts! }, { release: opts.release, namespace: deps.helm.namespace, choice, ...(opts.chart === undefined ? {} : { chart: opts.chart }) }));
-  } catch (err) {
-    // auto: a cluster without Argo CD's CRD (or that will not show Applications) is a release not found.
-    if (gitops === 'auto' && err instanceof ClusterError && !choice.app) throw noReleaseNorApplication(notFound, choice, err.message);
-    throw err;
-  }
-  if (!argo) throw noReleaseNorApplication(notFound, choice);
-  return argo;
 }
 
 /** On the one session: whether another run holds the release's lock, then each track's version table. */

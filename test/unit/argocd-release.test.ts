@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  argoHelm, argoValues, checkArgoWorkloads, chartRefText, coalesceValues, noReleaseNorApplication, readArgoRelease, runningVersion, setValue, type ArgoRelease,
+  argoHelm, argoReleaseInstead, argoValues, checkArgoWorkloads, chartRefText, coalesceValues, noReleaseNorApplication, readArgoRelease, runningVersion, setValue, type ArgoRelease,
 } from '../../src/core/argocd-release.js';
 import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError } from '../../src/core/errors.js';
 import type { GitOpsObjectsPort } from '../../src/core/gitops.js';
@@ -121,6 +121,28 @@ describe('Argo CD without a Helm release: the Application read as a release', ()
       /takes values from files in Git \(spec\.source\.helm\.valueFiles: values\.yaml; spec\.source\.helm\.valueFiles: values-prod\.yaml\)/, /spec\.source\.helm\.valuesObject/);
     await refused(read([application(spec({ helm: { fileParameters: [{ name: 'config', path: 'files/config.json' }] } }))]), ExitCode.refused, /fileParameters: config=files\/config\.json/);
     await refused(read([application(spec())], { chart: 'fixtures/kagent' }), ExitCode.usage, /--chart fixtures\/kagent: release kagent has no Helm release/, /drop --chart/);
+  });
+});
+
+describe('Argo CD without a Helm release: when the Application is looked for', () => {
+  const notFound = new ReleaseNotFoundError('kagent', 'ai');
+  const base = { release: 'kagent', namespace: 'ai', choice: {} };
+  const noCrd: GitOpsObjectsPort = { get: async () => { throw new ClusterError('the cluster serves no applications.argoproj.io: its controller\'s CRD is not installed'); } };
+
+  it('--gitops none or flux: the release-not-found error as it was, no Application read', async () => {
+    for (const gitops of ['none', 'flux'] as const) {
+      const apps = objects([application(spec())]);
+      await assert.rejects(argoReleaseInstead({ objects: apps, charts: charts() }, { ...base, gitops }, notFound), (err) => err === notFound);
+      assert.deepEqual(apps.asked, []);
+    }
+  });
+
+  it('auto: no Argo CD in the cluster is still exit 3, saying why; --gitops argocd or a named --argocd-app says the cluster\'s error', async () => {
+    await refused(argoReleaseInstead({ objects: noCrd, charts: charts() }, { ...base, gitops: 'auto' }, notFound), ExitCode.releaseNotFound,
+      /not found in namespace "ai"/, /no Argo CD Application argocd\/kagent deploys it either \(the cluster serves no applications\.argoproj\.io/);
+    await refused(argoReleaseInstead({ objects: noCrd, charts: charts() }, { ...base, gitops: 'argocd' }, notFound), ExitCode.cluster, /serves no applications\.argoproj\.io/);
+    await refused(argoReleaseInstead({ objects: noCrd, charts: charts() }, { ...base, gitops: 'auto', choice: { app: 'agents' } }, notFound), ExitCode.cluster, /serves no applications\.argoproj\.io/);
+    assert.equal((await argoReleaseInstead({ objects: objects([application(spec())]), charts: charts() }, { ...base, gitops: 'argocd' }, notFound)).release.version, '0.9.0');
   });
 });
 
