@@ -79,6 +79,9 @@ for (const helm of helmVersions) {
         assert.match(r.stderr, /release "kagent(-other)?" not found in namespace "ai"/);
         assert.match(r.stderr, /no Argo CD Application argocd\/(kagent-other|nope) deploys it either: if Argo CD deploys it under another name, pass --argocd-app NAME/);
       }
+      const contradicts = await sr(['kagent', '--to', '0.8.0', '--argocd-app', 'kagent', '--gitops', 'none']);
+      assert.equal(contradicts.exitCode, 2, contradicts.stderr);
+      assert.match(contradicts.stderr, /--argocd-app names an Argo CD Application, and --gitops none says Argo CD does not deploy the release/);
       await assertNothingChanged();
     });
 
