@@ -99,9 +99,10 @@ export class UsageError extends RollbackError {
 }
 
 export class ReleaseNotFoundError extends RollbackError {
-  constructor(readonly release: string, readonly namespace: string) {
+  /** `hint` replaces the default one (the Argo CD lookup adds the Application it looked for). */
+  constructor(readonly release: string, readonly namespace: string, hint?: string) {
     super(ExitCode.releaseNotFound, `release "${release}" not found in namespace "${namespace}"`, {
-      hint: `check the name with "helm list -n ${namespace}", or pass the release's namespace with -n NAMESPACE`,
+      hint: hint ?? `check the name with "helm list -n ${namespace}", or pass the release's namespace with -n NAMESPACE`,
     });
   }
 }

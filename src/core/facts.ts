@@ -78,8 +78,11 @@ export interface RollbackFacts {
   runLock: { held: false } | { held: true; message: string; hint?: string };
   /** The record of an earlier run of this release that did not finish. */
   previousRun?: RunRecord;
-  /** `helm upgrade ... --dry-run=server` as the hand-off will run: passed, or helm's error on one line. */
-  handoffCheck: { ok: true } | { ok: false; helmSays: string };
+  /**
+   * `helm upgrade ... --dry-run=server` as the hand-off will run: passed, or helm's error on one
+   * line; or skipped, and why (no Helm release: Argo CD renders the chart, no helm upgrade runs).
+   */
+  handoffCheck: { ok: true; skipped?: 'no Helm release' } | { ok: false; helmSays: string };
   /** Each workload the rollback stops (rendered) and its replicas now. */
   stop: ReadonlyArray<{ ref: string; replicas: number }>;
   /** Where the stop list came from, for messages. */

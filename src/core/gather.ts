@@ -7,19 +7,20 @@
  * facts.ts); only what leaves nothing to plan from is thrown, always the first in a fixed order, so
  * that concurrent reads do not change which error a user sees.
  */
+import { argoHelm, argoReleaseInstead, checkArgoWorkloads, type ArgoAppChoice, type ArgoRelease } from './argocd-release.js';
 import { parseContract, type Track } from './contract.js';
 import { DEFAULT_ARCHIVE_MAX_BYTES, findDataAtRisk, type ArchiveOptions } from './data-at-risk.js';
 import { openDatabase, type DatabaseRoute, type PortForwardChoice } from './database-route.js';
 import { resolveDatabaseUrl, splitRef } from './database-url.js';
 import { discoverTargetRevisions } from './discover.js';
-import { CommandFailedError, ContractInvalidError, LockedError, RefusedError, UsageError } from './errors.js';
+import { CommandFailedError, ContractInvalidError, LockedError, RefusedError, ReleaseNotFoundError, UsageError } from './errors.js';
 import type { RollbackFacts, TargetRevision, TrackFacts, TrackPreview } from './facts.js';
 import { readGitOps, type GitOpsChoice, type GitOpsObjectsPort } from './gitops.js';
 import { reviewPermissions } from './permissions.js';
 import { decideTracks, refusalError, releaseRefusals, renderStepCommand, withPreview } from './plan.js';
 import type {
   AccessReviewPort, ChartInfo, ChartPort, ChartRenderPort, DatabaseConnector, DatabaseSession, DiscoveryCachePort, HelmPort, HelmUpgradePort, KubeObject, KubePort, ManifestObject,
-  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, ReleaseManifestPort, Runner, RunRecordPort, ToolRegistry, TrackStep, UpgradeRequest,
+  KubeScalePort, Log, PortForwardPort, ProbePort, ReleaseInfo, ReleaseManifestPort, RepoChartsPort, Runner, RunRecordPort, ToolRegistry, TrackStep, UpgradeRequest,
 } from './ports.js';
 import { checkRunLockFree } from './run-lock.js';
 import { nameVars, resolveContract, revisionProblems, type ContractOverrides, type ResolvedContract, type TrackSpec } from './resolve.js';
@@ -43,6 +44,8 @@ export interface RollbackDeps {
   runnerFor(context: RunnerChoice): Promise<Runner>;
   /** Reads an Argo CD Application or Flux HelmRelease (GitOps mode); without it no release is taken for a GitOps one. */
   gitopsObjects?: GitOpsObjectsPort;
+  /** Charts by repository URL: an Argo CD Application's, when no Helm release exists (argocd-release.ts). */
+  repoCharts?: RepoChartsPort;
   log: Log;
 }
 
@@ -76,6 +79,8 @@ export interface RollbackOptions {
   progress?: StepListener;
   /** --gitops: detect Argo CD or Flux from the release's objects (default auto), name one, or none. */
   gitops?: GitOpsChoice;
+  /** With --gitops auto or argocd: the Argo CD Application to read when no Helm release exists (--argocd-app, --argocd-namespace). */
+  argocd?: ArgoAppChoice;
 }
 
 export interface RunnerChoice {
@@ -123,13 +128,13 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
   // Needed whatever else is found, and only the release's name: asked while the target chart is
   // read (not beside the metadata, which everything waits for: on a small machine they would slow it).
   let manifest: Promise<ManifestObject[]> | undefined;
-  const prefetch = () => {
-    manifest = quiet(read('helm get manifest', () => deps.helm.manifestObjects(opts.release)));
-    void quiet(read('helm version', () => deps.helm.helmMajor()));
+  const prefetch = (helm: RollbackDeps['helm']) => {
+    manifest = quiet(read('helm get manifest', () => helm.manifestObjects(opts.release)));
+    void quiet(read('helm version', () => helm.helmMajor()));
   };
   const first = await inStep(opts.progress, `reading release ${opts.release} and chart version ${opts.to}`, () => readCharts(deps, opts, read, prefetch),
-    (r) => ({ detail: `chart ${r.release.chart} ${r.release.version} -> ${r.target.version}` }));
-  const { rendered, reads } = readSideBySide(deps, opts, first, manifest!, read);
+    (r) => ({ detail: `chart ${r.release.chart} ${r.release.version} -> ${r.target.version}${r.argo ? ` (${r.argo.gitops.kind} ${r.argo.gitops.namespace}/${r.argo.gitops.name}, no Helm release)` : ''}` }));
+  const { rendered, reads } = readSideBySide({ ...deps, helm: first.helm }, opts, first, manifest!, read);
   const all = Object.values(reads);
   await Promise.allSettled(all);
   const opened = await reads.route.catch(() => undefined);
@@ -196,7 +201,8 @@ function readSideBySide(deps: RollbackDeps, opts: RollbackOptions, first: Charts
     release: release.name, chart: target.ref, version: opts.to, reuseValues: 'reset-then-reuse', extra: opts.extraHelmArgs,
     latest: first.latest.applyMethod ? { applyMethod: first.latest.applyMethod } : {},
   };
-  const handoffCheck = settled(inStep(progress, `checking the hand-off to chart ${opts.to} (a dry run on the server)`,
+  // No Helm release (Argo CD renders the chart): no helm upgrade runs, so there is none to dry-run.
+  const handoffCheck = settled(first.argo ? Promise.resolve<RollbackFacts['handoffCheck']>({ ok: true, skipped: 'no Helm release' }) : inStep(progress, `checking the hand-off to chart ${opts.to} (a dry run on the server)`,
     () => read('helm upgrade --dry-run=server', () => checkHandoff(deps, handoff)), (c) => ({ ok: c.ok })));
   const stop = settled(Promise.all(stopRefs.map((ref) => read(`replicas of ${ref}`, async () => ({ ref, replicas: await deps.kube.getReplicas(...splitRef(ref)) })))));
   const runner = settled(buildRunner(deps, { name: opts.runner, release, workload, container: contract.run.container, tracks: contract.tracks.map((t) => t.name), stop: stopRefs, stopFrom, read: kube }, read));
@@ -213,7 +219,7 @@ function readSideBySide(deps: RollbackDeps, opts: RollbackOptions, first: Charts
     ? previewTracks(deps, opts, { tracks: db.tracks, targets: Object.fromEntries(t), previousRun: prev, names, runLock: db.runLock }, built.runner, r, read)
     : { previews: {}, dataAtRisk: [] })));
   // GitOps mode (gitops.ts): the Application or HelmRelease that owns the release, if any.
-  const gitops = settled(deps.gitopsObjects ? read('gitops owner', () => readGitOps(kube, deps.gitopsObjects!, { choice: opts.gitops ?? 'auto', release: release.name, namespace: release.namespace, refs: [...(workload ? [workload] : []), ...stopRefs], manifest })) : Promise.resolve(undefined));
+  const gitops = settled(first.argo ? Promise.resolve(first.argo.gitops) : deps.gitopsObjects ? read('gitops owner', () => readGitOps(kube, deps.gitopsObjects!, { choice: opts.gitops ?? 'auto', release: release.name, namespace: release.namespace, refs: [...(workload ? [workload] : []), ...stopRefs], manifest })) : Promise.resolve(undefined));
   return { rendered: { workload, stopFrom }, reads: { url, targets, route, database, previousRun, handoffCheck, stop, runner, permissions, previews, gitops } };
 }
 
@@ -236,20 +242,27 @@ async function factsOf(opts: RollbackOptions, first: Charts, rendered: SideBySid
 }
 
 /** The release, its contract, the target chart and the values the names need: what every other read starts from. */
-async function readCharts(deps: RollbackDeps, opts: RollbackOptions, read: Read, prefetch: () => void) {
-  const { release, latest, unfinishedHandoff } = await releaseToRollBack(deps, opts, read);
+async function readCharts(deps: RollbackDeps, opts: RollbackOptions, read: Read, prefetch: (helm: RollbackDeps['helm']) => void) {
+  const { release, latest, unfinishedHandoff, argo } = await releaseToRollBack(deps, opts, read);
+  // Without a Helm release, the Application answers what helm would (argocd-release.ts).
+  const helm = argo ? argoHelm(deps.helm, deps.repoCharts!, argo) : deps.helm;
   const early = releaseRefusals(release, opts.to);
   if (early.length > 0) throw refusalError(early);
   const contract = resolveContract(release, opts.overrides, deps.tools);
-  prefetch();
+  prefetch(helm);
   const [target, values] = await Promise.all([
     (async () => {
-      const ref = opts.chart ?? (await read('helm search repo', () => deps.helm.findChartRef(release.chart)));
-      return { ...(await read('helm show chart (target)', () => deps.helm.showChart(ref, opts.to))), ref };
+      const ref = opts.chart ?? (await read('helm search repo', () => helm.findChartRef(release.chart)));
+      return { ...(await read('helm show chart (target)', () => helm.showChart(ref, opts.to))), ref };
     })(),
-    needsFullname(contract, deps.tools) ? read('helm get values', () => deps.helm.getValues(release.name)) : Promise.resolve(undefined),
+    needsFullname(contract, deps.tools) ? read('helm get values', () => helm.getValues(release.name)) : Promise.resolve(undefined),
   ]);
-  return { release, latest, unfinishedHandoff, contract, target, values, names: nameVars(release, values) };
+  const names = nameVars(release, values);
+  if (argo) {
+    const refs = [...(contract.run.workload ? [contract.run.workload] : []), ...contract.run.stop].map((t) => renderTemplate(t, names));
+    await read('workloads of the Application', () => checkArgoWorkloads(deps.kube, argo, refs, opts.overrides.stop === undefined && opts.overrides.workload === undefined ? 'the chart\'s contract' : 'the contract and your flags'));
+  }
+  return { release, latest, unfinishedHandoff, contract, target, values, names, helm, ...(argo ? { argo } : {}) };
 }
 
 type Read = <T>(name: string, work: () => Promise<T>) => Promise<T>;
@@ -268,8 +281,17 @@ function needsFullname(contract: ResolvedContract, tools: ToolRegistry): boolean
  * hand-off that did not finish, ours or a plain `helm upgrade --version TARGET`), that revision is
  * not what runs: the deployed one is, with the newer chart's contract, workloads and down files.
  */
-async function releaseToRollBack(deps: RollbackDeps, opts: RollbackOptions, read: Read): Promise<{ release: ReleaseInfo; latest: ReleaseInfo; unfinishedHandoff?: { revision: number } }> {
-  const latest = await read('helm get metadata', () => deps.helm.getRelease(opts.release));
+async function releaseToRollBack(deps: RollbackDeps, opts: RollbackOptions, read: Read): Promise<{ release: ReleaseInfo; latest: ReleaseInfo; unfinishedHandoff?: { revision: number }; argo?: ArgoRelease }> {
+  let latest: ReleaseInfo;
+  try {
+    latest = await read('helm get metadata', () => deps.helm.getRelease(opts.release));
+  } catch (err) {
+    if (!(err instanceof ReleaseNotFoundError)) throw err;
+    const argo = await read('Argo CD Application', () => argoReleaseInstead({ objects: deps.gitopsObjects, charts: deps.repoCharts }, {
+      release: opts.release, namespace: deps.helm.namespace, gitops: opts.gitops ?? 'auto', choice: opts.argocd ?? {}, ...(opts.chart === undefined ? {} : { chart: opts.chart }),
+    }, err));
+    return { release: argo.release, latest: argo.release, argo };
+  }
   if (latest.status !== 'failed' || latest.version !== opts.to) return { release: latest, latest };
   const deployed = await read('helm history + metadata (deployed)', () => deps.helm.deployedRelease(opts.release));
   return deployed ? { release: deployed, latest, unfinishedHandoff: { revision: latest.revision } } : { release: latest, latest };

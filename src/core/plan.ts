@@ -47,8 +47,8 @@ export interface RollbackPlan {
   handoff: UpgradeRequest;
   /** The record of an earlier run of this release that did not finish (interrupted, failed, hand-off failed). */
   previousRun?: RunRecord;
-  /** How the hand-off was checked before anything changed. */
-  handoffCheck: 'helm upgrade --dry-run=server';
+  /** How the hand-off was checked before anything changed; none when there is no Helm release to upgrade (Argo CD renders the chart). */
+  handoffCheck: 'helm upgrade --dry-run=server' | 'none: no Helm release';
   /**
    * Set when the release's newest revision is a failed upgrade to the target version (a hand-off
    * that did not finish): the release is then its deployed revision, the one that still runs, and
@@ -133,7 +133,7 @@ export function planRollback(facts: RollbackFacts): RollbackPlan {
     ...(facts.container ? { container: facts.container } : {}),
     handoff: { release: release.name, chart: target.ref, version: facts.request.to, reuseValues: 'reset-then-reuse', extra: [...facts.request.extraHelmArgs] },
     ...(previousRun ? { previousRun } : {}),
-    handoffCheck: 'helm upgrade --dry-run=server',
+    handoffCheck: 'skipped' in facts.handoffCheck && facts.handoffCheck.skipped ? `none: ${facts.handoffCheck.skipped}` : 'helm upgrade --dry-run=server',
     ...(facts.unfinishedHandoff ? { unfinishedHandoff: facts.unfinishedHandoff } : {}),
     dataAtRisk: [...facts.dataAtRisk],
     archive,

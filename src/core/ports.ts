@@ -378,6 +378,31 @@ export interface ChartRenderPort {
 }
 
 /**
+ * A chart in a repository named by its URL, not by a name `helm repo add` gave it: how an Argo CD
+ * Application's source names its chart (README "Argo CD without a Helm release"). repoURL is an
+ * http(s) chart repository, an oci:// registry path, or a registry path without a scheme (Argo CD's
+ * OCI repositories, declared with enableOCI).
+ */
+export interface RepoChartRef {
+  repoURL: string;
+  chart: string;
+}
+
+/** Reading and rendering such charts (`helm show chart|values --repo URL`, `helm template --repo URL`, oci:// refs directly). */
+export interface RepoChartsPort {
+  /** One version's Chart.yaml. UsageError when the repository has no such chart or version. */
+  showChart(ref: RepoChartRef, version: string): Promise<ChartInfo>;
+  /** One version's own values.yaml (its defaults). */
+  showValues(ref: RepoChartRef, version: string): Promise<Record<string, unknown>>;
+  /**
+   * `helm template RELEASE CHART --version V` in helm's namespace with exactly these user values
+   * (given on stdin: they may hold secrets) and the values flags among `extra`; the chart's own
+   * defaults apply under them.
+   */
+  renderChart(ref: RepoChartRef, request: { release: string; version: string; values: Record<string, unknown>; extra?: string[] }): Promise<KubeObject[]>;
+}
+
+/**
  * Running one read-only command in a short-lived pod cloned from a workload that need not be
  * deployed (a rendered one), and reading its output: how an unannotated chart version's revision is
  * discovered in the cluster, in that version's own image, without pulling it anywhere else.

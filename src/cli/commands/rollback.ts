@@ -25,7 +25,7 @@ import { progressFor, type Progress } from '../progress.js';
 import { runForwardOnlyRollback } from '../forward-only-rollback.js';
 import { databasePodOptions, type DatabasePodFlags } from './snapshot.js';
 import { rehearsalOptions, rehearseIfAsked, checkRehearsalUsage, type RehearsalFlags } from '../rehearsal.js';
-import { createGitOpsObjects } from '../../adapters/gitops-objects.js';
+import { createGitOpsObjects, createRepoCharts } from '../../adapters/gitops-objects.js';
 import type { GitOpsChoice, GitOpsHandoff } from '../../core/gitops.js';
 import { askConfirmation } from '../prompt.js';
 
@@ -51,6 +51,8 @@ interface RollbackFlags extends GlobalFlags, ContractFlags, DatabasePodFlags, Re
   devUrl?: string;
   devReset?: boolean;
   gitops?: GitOpsChoice;
+  argocdApp?: string;
+  argocdNamespace?: string;
   output: OutputFormat;
   '--'?: string[];
 }
@@ -78,6 +80,8 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask before acting (the plan still lists the data at risk)' })
         .option('archive', { type: 'boolean', default: true, describe: `Copy what the downs destroy into schema ${ARCHIVE_SCHEMA} of the same database before the first down; --no-archive keeps no copy (take your own backup)` })
         .option('gitops', { type: 'string', choices: ['auto', 'argocd', 'flux', 'none'] as const, describe: 'Who deploys the release (README "GitOps (Argo CD, Flux)"): auto (default) reads the Argo CD / Flux labels on its objects; argocd or flux: the hand-off is the change to make in Git, not helm upgrade; none: helm upgrade, whatever the labels say' })
+        .option('argocd-app', { type: 'string', describe: 'With no Helm release of that name (Argo CD renders charts with helm template and keeps none): the Argo CD Application that deploys it (README "Argo CD without a Helm release"); default: the release name' })
+        .option('argocd-namespace', { type: 'string', describe: 'The namespace of that Application; default argocd' })
         .option('archive-max-size', { type: 'string', describe: 'Refuse the rollback when that copy would be larger than this (bytes, or with KB, MB, GB, KiB, MiB, GiB); default 1GiB' })
         // --verify-downs (README "Downs proven on a scratch database"): src/cli/verify-downs.ts.
         .option('verify-downs', { type: 'boolean', group: 'Downs proven on a scratch database:', describe: 'Before asking (and with --dry-run), run the current ups from empty and the downs back to the target on --dev-url, comparing the schema at every step with what the ups give there; refuse (exit 12) naming the faulty down' })
@@ -96,6 +100,10 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       if (argv.verifyDowns && !argv.devUrl) throw new UsageError('--verify-downs needs --dev-url URL: the throwaway database the ups and downs run on', { hint: 'add --dev-url postgres://USER@HOST/SCRATCH (an empty database created for this)' });
       if (!argv.verifyDowns && !argv.rehearse && (argv.devUrl !== undefined || argv.devReset)) throw new UsageError(`--${argv.devUrl !== undefined ? 'dev-url' : 'dev-reset'} is for --verify-downs or --rehearse`, { hint: 'add --verify-downs or --rehearse, or drop it' });
       checkRehearsalUsage(argv);
+      const argocdFlag = argv.argocdApp !== undefined ? '--argocd-app' : argv.argocdNamespace !== undefined ? '--argocd-namespace' : undefined;
+      if (argocdFlag && argv.gitops !== undefined && argv.gitops !== 'auto' && argv.gitops !== 'argocd') {
+        throw new UsageError(`${argocdFlag} names an Argo CD Application, and --gitops ${argv.gitops} says Argo CD does not deploy the release`, { hint: `drop ${argocdFlag}, or --gitops ${argv.gitops}` });
+      }
       if (argv.archiveMaxSize !== undefined) {
         parseSize(argv.archiveMaxSize);
         if (argv.archive === false) throw new UsageError('--archive-max-size limits the copy that --no-archive turns off', { hint: 'drop one of them' });
@@ -137,6 +145,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
         runnerFor: createRunnerFactory(ctx, { source: argv.source, allowMissingDowns: argv.allowMissingDowns === true, onDownFiles: (o) => (downFiles = o), onSource: (load) => (loadSource = load), lockWait: lockWaitFrom(argv) }),
         probe: createProbe(ctx, argv.release),
         gitopsObjects: createGitOpsObjects(ctx.kube),
+        repoCharts: createRepoCharts(ctx.helm, io.env, ctx.log),
       };
       const interrupts = watchInterrupts(io.stderr);
       const progress = progressFor(io.stderr, io.env, argv.color);
@@ -148,6 +157,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           databaseUrl: argv.databaseUrl, databaseUrlFromEnv: ctx.databaseUrlFromEnv, targetRevision: argv.targetRevision,
           // The offline SQL preview also feeds the data-at-risk analysis, so a real run asks for it too.
           portForward: portForwardFrom(argv), extraHelmArgs, sqlPreview: true, gitops: argv.gitops ?? 'auto',
+          argocd: { ...(argv.argocdApp ? { app: argv.argocdApp } : {}), ...(argv.argocdNamespace ? { namespace: argv.argocdNamespace } : {}) },
           archive: { enabled: argv.archive !== false, maxBytes: argv.archiveMaxSize === undefined ? DEFAULT_ARCHIVE_MAX_BYTES : parseSize(argv.archiveMaxSize) },
         }).catch((err: unknown) => {
           // The chart says its schema has no downs: the forward-only path plans from its snapshot.
@@ -283,7 +293,9 @@ export function renderPlan(plan: RollbackPlan, downFiles?: DownFilesOrigin): str
     '',
     '-- Checked before anything changes',
     permissionsLine(plan),
-    `Hand-off checked (helm upgrade --dry-run): chart ${plan.target.version} renders with the release's values and your flags, and its manifests validate (${plan.handoffCheck}); a real write can still be refused (admission, immutable fields, hooks)`,
+    plan.handoffCheck === 'helm upgrade --dry-run=server'
+      ? `Hand-off checked (helm upgrade --dry-run): chart ${plan.target.version} renders with the release's values and your flags, and its manifests validate (${plan.handoffCheck}); a real write can still be refused (admission, immutable fields, hooks)`
+      : `Hand-off not checked with helm upgrade --dry-run: there is no Helm release to upgrade (${plan.gitops ? controllerName(plan.gitops) : 'the controller'} renders the chart with helm template and applies it itself; it renders chart ${plan.target.version} once Git says so)`,
     '',
   ].join('\n');
 }
