@@ -65,6 +65,17 @@ for (const major of testedMajors()) {
       assert.ok(!locks.some((l) => l.relation === 'public.agents'), 'a table the statement never touched is not reported');
     });
 
+    it('the lock probe sees every mode a step takes on a table: an UPDATE\'s ROW EXCLUSIVE, then an ALTER TABLE\'s ACCESS EXCLUSIVE, in one short transaction', async () => {
+      const probeSession = await connector.connect(live.url);
+      const probe = await startLockProbe(probeSession);
+      // One simple query: one implicit transaction, committed inside the server a millisecond after the UPDATE.
+      await query(live.url, "UPDATE tags SET name = name || '!'; ALTER TABLE tags ADD COLUMN seen int");
+      const locks = await probe.stop();
+      await probeSession.close();
+      assert.deepEqual(locks.filter((l) => l.relation === 'public.tags').map((l) => l.mode), ['ACCESS EXCLUSIVE', 'ROW EXCLUSIVE'], JSON.stringify(locks));
+      assert.equal((await query<{ n: string }>(live.url, "SELECT count(*) AS n FROM tags WHERE name LIKE '%!'"))[0]!.n, '7', 'the step ran whole');
+    });
+
     it('refuses a dev URL that names the live database, and a live database over --rehearse-max-size, before writing anything', async () => {
       const copier = createPgCopy({ env: process.env, log });
       const opts = { liveUrl: live.url, maxBytes: 1024 ** 3, reset: false, onProgress: () => undefined };
