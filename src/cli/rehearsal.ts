@@ -7,6 +7,8 @@ import { createPgCopy, createPodCopy } from '../adapters/pg-copy.js';
 import { RefusedError, UsageError } from '../core/errors.js';
 import { DEFAULT_REHEARSE_MAX_BYTES, rehearsalLines, rehearse, type CopyPlace, type RehearsalReport } from '../core/rehearsal.js';
 import { findDatabasePod } from '../core/snapshot.js';
+import { parseCurrent } from '../core/verify-downs.js';
+import { alembicCall, urlVariable } from './verify-downs.js';
 import type { Prepared } from '../core/rollback.js';
 import type { TrackStep } from '../core/ports.js';
 import { parseSize } from './commands/rollback.js';
@@ -25,6 +27,8 @@ export interface RehearsalFlags {
   /** --dev-reset (shared with --verify-downs): empty a dev database that is not. */
   devReset?: boolean;
   runner?: string;
+  /** --database-url-env: the variable the image reads its URL from (the job runner's Jobs get the dev URL there). */
+  databaseUrlEnv?: string;
   forwardOnly?: boolean;
   keepSchema?: boolean;
 }
@@ -46,9 +50,9 @@ export function checkRehearsalUsage(argv: RehearsalFlags): void {
     return;
   }
   if (!argv.devUrl) throw new UsageError('--rehearse needs --dev-url: the database the live one is copied into', { hint: 'give --dev-url postgres://USER@HOST/EMPTY_DB (never the live database)' });
-  if (argv.runner === 'job' || argv.runner === 'exec') {
-    throw new UsageError(`--rehearse runs the downs with the native runner, not --runner ${argv.runner}`, {
-      hint: `use --runner native (--source DIR, or captured down files); a ${argv.runner} runner's pods would need the dev database reachable from the cluster`,
+  if (argv.runner === 'exec') {
+    throw new UsageError('--rehearse runs the downs with the native runner (or the job runner for alembic), not --runner exec', {
+      hint: 'use --runner native (--source DIR, or captured down files), or --runner job for alembic tracks; the exec runner runs in a pod of the app, whose URL cannot be swapped for the dev one',
     });
   }
   if (argv.forwardOnly || argv.keepSchema) throw new UsageError('--rehearse rehearses the downs; a forward-only schema has none', { hint: 'drop --rehearse' });
@@ -66,7 +70,16 @@ export async function rehearseIfAsked(ctx: Context, env: NodeJS.ProcessEnv, prep
   if (!argv.rehearse || !argv.devUrl) return undefined;
   const steps = prepared.plan.decisions.flatMap((d): TrackStep[] => (d.kind === 'revert' ? [d.step] : []));
   const podCopier = async () => createPodCopy(ctx.dbPod, await findDatabasePod(ctx.dbPod, prepared.appUrl, prepared.plan.release.namespace, argv.dbPod), argv.dbContainer);
-  const data = await rehearse({ connector: ctx.connector, copier: createPgCopy({ env, log: ctx.log }), podCopier, log: ctx.log }, prepared.runner, steps, {
+  const runner = prepared.runner;
+  const capture = runner.name === 'job' ? runner.capture?.bind(runner) : undefined;
+  const variable = urlVariable(prepared.plan, argv.databaseUrlEnv);
+  // The job runner: alembic's read-only "current", called as the down command calls alembic, proves the image reads the copy.
+  const inImage = capture && {
+    variable, tools: ['alembic'],
+    currentRevisions: async (step: TrackStep) => parseCurrent(await capture(step, [...alembicCall(step, '--rehearse', 'alembic current'), 'current'], { databaseUrl: argv.devUrl!, log: ctx.log, onOutput: () => undefined }, { [variable]: argv.devUrl! })),
+  };
+  const data = await rehearse({ connector: ctx.connector, copier: createPgCopy({ env, log: ctx.log }), podCopier, log: ctx.log }, runner, steps, {
+    ...(inImage ? { inImage } : {}),
     liveUrl: prepared.databaseUrl,
     appUrl: prepared.appUrl,
     copyPlace: argv.rehearseCopy ?? 'auto',

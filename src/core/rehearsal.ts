@@ -56,6 +56,8 @@ export interface RehearsalOptions {
   devUrl: string;
   /** --rehearse-copy; default auto. */
   copyPlace?: CopyPlace;
+  /** The job runner's tool in the app's image, pointed at the copy; without it only the native runner rehearses. */
+  inImage?: RehearsalInImage;
   maxBytes: number;
   /** --dev-reset: a dev database that is not empty is emptied (DROP SCHEMA ... CASCADE) first. */
   reset: boolean;
@@ -63,10 +65,25 @@ export interface RehearsalOptions {
   onProgress(line: string): void;
 }
 
+/**
+ * The job runner's tool in the app's image, pointed at the copy (--rehearse --runner job, alembic):
+ * its Jobs get the dev URL in the variable the app reads its URL from, as --verify-downs' do.
+ */
+export interface RehearsalInImage {
+  /** The variable the image reads the database URL from. */
+  variable: string;
+  /** The tools it can prove read the copy: those with a read-only command that names the revision (alembic current). */
+  tools: readonly string[];
+  /** Runs the step's tool's read-only command in the image with the dev URL in `variable`: the revisions it says the database is at. */
+  currentRevisions(step: TrackStep): Promise<string[]>;
+}
+
 export interface RehearsedStep {
   track: string;
-  /** The versions reverted, newest first, as the plan lists them. */
+  /** The versions reverted, newest first, as the plan lists them (none listed when the tool in the image walks them: the job runner). */
   revisions: string[];
+  /** Where the step starts: the track's revision(s) now, "base" for none. */
+  from: string;
   target: string;
   ms: number;
   locks: TableLock[];
@@ -179,9 +196,14 @@ async function chooseCopier(deps: RehearsalDeps, local: Client, liveMajor: numbe
  * the rehearsal cannot be made; a step that fails on the copy ends the rehearsal and is in the report.
  */
 export async function rehearse(deps: RehearsalDeps, runner: Runner, steps: readonly TrackStep[], opts: RehearsalOptions): Promise<RehearsalReport> {
-  if (runner.name !== 'native') {
-    throw new RefusedError([`--rehearse runs the downs with the native runner, and this plan's runner is ${runner.name}`],
+  if (runner.name !== 'native' && !(runner.name === 'job' && opts.inImage)) {
+    throw new RefusedError([`--rehearse runs the downs with the native runner (or the job runner for alembic), and this plan's runner is ${runner.name}`],
       `rehearse with --runner native (--source DIR, or down files captured in the cluster); a ${runner.name} runner's pods would need the dev database reachable from the cluster, which the plugin cannot check`);
+  }
+  const unproven = runner.name === 'job' ? steps.filter((s) => !opts.inImage!.tools.includes(s.tool)) : [];
+  if (unproven.length > 0) {
+    throw new RefusedError(unproven.map((s) => `track ${s.track}: --rehearse with the job runner proves the tool in the image reads the copy before each step, which it can for ${opts.inImage!.tools.join(', ')}, not ${s.tool}`),
+      'rehearse these tracks with --runner native (--source DIR, or down files captured in the cluster); nothing was changed');
   }
   const live = await deps.connector.connect(opts.liveUrl);
   const dev = await deps.connector.connect(opts.devUrl);
@@ -209,7 +231,7 @@ export async function rehearse(deps: RehearsalDeps, runner: Runner, steps: reado
     const rehearsed: RehearsedStep[] = [];
     for (const step of steps) {
       opts.onProgress(`rehearsal: track ${step.track}: ${step.current.join(',') || 'base'} -> ${step.target} on the copy`);
-      rehearsed.push(await rehearseStep(deps, runner, step, opts));
+      rehearsed.push(await rehearseStep(deps, runner, step, opts, dev));
       if (rehearsed[rehearsed.length - 1]!.outcome === 'failed') break;
     }
     const after = await countRows(dev, await readCatalog(dev));
@@ -219,24 +241,70 @@ export async function rehearse(deps: RehearsalDeps, runner: Runner, steps: reado
   }
 }
 
-async function rehearseStep(deps: RehearsalDeps, runner: Runner, step: TrackStep, opts: RehearsalOptions): Promise<RehearsedStep> {
+async function rehearseStep(deps: RehearsalDeps, runner: Runner, step: TrackStep, opts: RehearsalOptions, dev: DatabaseSession): Promise<RehearsedStep> {
+  const inImage = runner.name === 'native' ? undefined : opts.inImage;
+  const versions = inImage ? await proveReadsCopy(dev, step, inImage) : undefined;
   const probeSession = await deps.connector.connect(opts.devUrl);
   try {
     const probe = await startLockProbe(probeSession);
     const start = Date.now();
     let error: string | undefined;
     try {
-      await runner.run(step, { databaseUrl: opts.devUrl, log: deps.log, onOutput: (line) => deps.log.debug(`rehearsal: ${line}`) });
+      await runner.run(step, {
+        databaseUrl: opts.devUrl, log: deps.log, onOutput: (line) => deps.log.debug(`rehearsal: ${line}`),
+        ...(inImage ? { env: { [inImage.variable]: opts.devUrl } } : {}),
+      });
     } catch (err) {
       if (!(err instanceof RollbackError) || err.code === ExitCode.interrupted) throw err;
       error = err.message;
     }
+    // A Job that wrote somewhere else than the copy leaves the copy's version table as it was.
+    if (versions !== undefined && error === undefined && (await versionRows(dev, step)) === versions) {
+      error = `the Job ended, but the copy's ${step.table.table} is unchanged: the tool in the image did not write to the copy`;
+    }
     const ms = Date.now() - start;
     const locks = await probe.stop();
-    return { track: step.track, revisions: [...step.revisions], target: step.target, ms, locks, outcome: error === undefined ? 'done' : 'failed', ...(error !== undefined ? { error } : {}) };
+    return { track: step.track, revisions: [...step.revisions], from: step.current.join(',') || 'base', target: step.target, ms, locks, outcome: error === undefined ? 'done' : 'failed', ...(error !== undefined ? { error } : {}) };
   } finally {
     await probeSession.close();
   }
+}
+
+const versionTable = (step: TrackStep) => `${ident(step.table.schema ?? 'public')}.${ident(step.table.table)}`;
+
+/** The step's version table on the copy, as text (its rows in order). */
+async function versionRows(dev: DatabaseSession, step: TrackStep): Promise<string> {
+  const { rows } = await dev.query<{ rows: string | null }>(`SELECT json_agg(t ORDER BY t::text)::text AS rows FROM ${versionTable(step)} t`);
+  return rows[0]?.rows ?? '[]';
+}
+
+/**
+ * Before a step runs in a Job: proof that the tool in the image, given the dev URL, reads the copy.
+ * The copy is the live database's twin, so its revision proves nothing: its version table is emptied
+ * for the proof (and put back), so a tool that reads the copy says it is at no revision, and one
+ * whose configuration ignores the variable reads the live database and names its revision. Nothing
+ * runs then. Returns the copy's version table as it is before the step.
+ */
+async function proveReadsCopy(dev: DatabaseSession, step: TrackStep, inImage: RehearsalInImage): Promise<string> {
+  const before = await versionRows(dev, step);
+  const table = versionTable(step);
+  await dev.query(`CREATE TEMP TABLE IF NOT EXISTS hsr_rehearsal_versions AS SELECT * FROM ${table} WITH NO DATA`);
+  await dev.query(`BEGIN; DELETE FROM hsr_rehearsal_versions; INSERT INTO hsr_rehearsal_versions SELECT * FROM ${table}; DELETE FROM ${table}; COMMIT`);
+  let seen: string[] | Error;
+  try {
+    seen = await inImage.currentRevisions(step);
+  } catch (err) {
+    seen = err instanceof Error ? err : new Error(String(err));
+  } finally {
+    await dev.query(`BEGIN; DELETE FROM ${table}; INSERT INTO ${table} SELECT * FROM hsr_rehearsal_versions; COMMIT`);
+  }
+  const hint = `name the variable the image reads its URL from with --database-url-env, or rehearse with --runner native; nothing ran, on the copy or the live database`;
+  if (seen instanceof Error) throw new RefusedError([`track ${step.track}: ${step.tool}'s read-only command, run in the image with the dev URL in ${inImage.variable}, fails: ${seen.message}`], hint);
+  if (seen.length > 0) {
+    throw new RefusedError([`track ${step.track}: ${step.tool} in the image, given the dev URL in ${inImage.variable}, reads a database at ${seen.join(', ')}, not the copy (whose version table was emptied for this check): it does not take the URL from ${inImage.variable}`], hint);
+  }
+  if ((await versionRows(dev, step)) !== before) throw new RollbackError(ExitCode.internal, `the copy's ${step.table.table} could not be put back after the check`);
+  return before;
 }
 
 /** Pure: what the downs took from the copy: tables dropped (with their rows), columns dropped, rows gone from tables kept. */
@@ -256,7 +324,7 @@ export function rehearsalLines(r: RehearsalReport): string[] {
   return [
     `-- Rehearsal on a copy (${r.copy.database}, ${formatBytes(r.copy.bytes)}, copied in ${r.copy.ms} ms by ${r.copy.via}); nothing changed on the live database`,
     ...r.steps.flatMap((s, i) => [
-      `  ${i + 1}. track ${s.track}: reverts ${s.revisions.join(', ') || 'nothing'} -> ${s.target}: ${s.outcome === 'done' ? 'done' : 'FAILED'} in ${s.ms} ms`,
+      `  ${i + 1}. track ${s.track}: ${s.revisions.length > 0 ? `reverts ${s.revisions.join(', ')}` : `from ${s.from}`} -> ${s.target}: ${s.outcome === 'done' ? 'done' : 'FAILED'} in ${s.ms} ms`,
       ...(s.locks.length > 0 ? s.locks.map((l) => `       lock: ${describeLock(l)}`) : ['       locks: no table lock seen']),
       ...(s.error ? [`       error: ${s.error.split('\n')[0]}`] : []),
     ]),

@@ -106,10 +106,10 @@ describe(`e2e rollback --rehearse and --verify-downs: the boundaries and the att
       assert.equal(r.exitCode, 2, r.stdout + r.stderr);
       assert.match(r.stderr, /--dev-url is for --verify-downs or --rehearse/);
     });
-    it('--rehearse --runner job', async () => {
-      const r = await sr(['kagent', '--to', '0.8.0', '--rehearse', '--dev-url', 'postgres://me@localhost/scratch', '--runner', 'job', '--dry-run']);
+    it('--rehearse --runner exec', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--rehearse', '--dev-url', 'postgres://me@localhost/scratch', '--runner', 'exec', '--dry-run']);
       assert.equal(r.exitCode, 2, r.stdout + r.stderr);
-      assert.match(r.stderr, /--rehearse runs the downs with the native runner, not --runner job/);
+      assert.match(r.stderr, /--rehearse runs the downs with the native runner \(or the job runner for alembic\), not --runner exec/);
     });
   });
 

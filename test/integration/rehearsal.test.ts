@@ -116,6 +116,15 @@ for (const major of testedMajors()) {
 
     const opts = () => ({ liveUrl: live.url, devUrl: dev.url, maxBytes: 1024 ** 3, reset: false, onProgress: () => undefined });
 
+    it('the job runner rehearses only the tracks whose tool in the image can be proven to read the copy: another is refused before anything is read', async () => {
+      const jobRunner: Runner = { name: 'job', run: async () => assert.fail('nothing runs') };
+      const inImage = { variable: 'DATABASE_URL', tools: ['alembic'], currentRevisions: async () => assert.fail('nothing is asked') };
+      await assert.rejects(rehearse({ connector, copier: oldLocal(), log }, jobRunner, [step], { ...opts(), inImage }),
+        (err: unknown) => err instanceof RefusedError && /track core: --rehearse with the job runner proves .* for alembic, not golang-migrate/.test(err.message) && /--runner native/.test(err.hint ?? ''));
+      await assert.rejects(rehearse({ connector, copier: oldLocal(), log }, jobRunner, [step], opts()),
+        (err: unknown) => err instanceof RefusedError && /this plan's runner is job/.test(err.message));
+    });
+
     if (major >= 16) {
       it(`refuses, naming both and before writing, when neither the pg_dump where the plugin runs nor the pod's reads PostgreSQL ${major}`, async () => {
         const scripts: string[] = [];
