@@ -288,15 +288,15 @@ async function versionRows(dev: DatabaseSession, step: TrackStep): Promise<strin
 async function proveReadsCopy(dev: DatabaseSession, step: TrackStep, inImage: RehearsalInImage): Promise<string> {
   const before = await versionRows(dev, step);
   const table = versionTable(step);
-  await dev.query(`CREATE TEMP TABLE IF NOT EXISTS hsr_rehearsal_versions AS SELECT * FROM ${table} WITH NO DATA`);
-  await dev.query(`BEGIN; DELETE FROM hsr_rehearsal_versions; INSERT INTO hsr_rehearsal_versions SELECT * FROM ${table}; DELETE FROM ${table}; COMMIT`);
+  // Kept aside in a temporary table of this session (gone with it, never in the copy's catalog), dropped once put back.
+  await dev.query(`BEGIN; CREATE TEMP TABLE hsr_rehearsal_versions AS SELECT * FROM ${table}; DELETE FROM ${table}; COMMIT`);
   let seen: string[] | Error;
   try {
     seen = await inImage.currentRevisions(step);
   } catch (err) {
     seen = err instanceof Error ? err : new Error(String(err));
   } finally {
-    await dev.query(`BEGIN; DELETE FROM ${table}; INSERT INTO ${table} SELECT * FROM hsr_rehearsal_versions; COMMIT`);
+    await dev.query(`BEGIN; DELETE FROM ${table}; INSERT INTO ${table} SELECT * FROM hsr_rehearsal_versions; DROP TABLE hsr_rehearsal_versions; COMMIT`);
   }
   const hint = `name the variable the image reads its URL from with --database-url-env, or rehearse with --runner native; nothing ran, on the copy or the live database`;
   if (seen instanceof Error) throw new RefusedError([`track ${step.track}: ${step.tool}'s read-only command, run in the image with the dev URL in ${inImage.variable}, fails: ${seen.message}`], hint);
