@@ -72,17 +72,26 @@ function alembicInImage(ctx: Context, plan: RollbackPlan, step: TrackStep, req: 
   const runner = req.runner;
   const tool = findTool('alembic');
   if (runner?.name !== 'job' || !runner.capture || !tool) return undefined;
+  const variable = urlVariable(plan, req.urlVariable);
+  const capture = runner.capture.bind(runner);
+  return {
+    alembic: alembicCall(step, '--verify-downs', 'alembic upgrade'), variable, tool,
+    run: (argv) => capture(step, argv, { databaseUrl: req.devUrl, log: ctx.log, onOutput: () => {} }, { [variable]: req.devUrl }),
+  };
+}
+
+/** The variable the image reads the database URL from: --database-url-env, else the one the plan read it from ("... env DATABASE_URL (Secret s key k)"), else DATABASE_URL. */
+export function urlVariable(plan: Pick<RollbackPlan, 'databaseUrlSource'>, flag: string | undefined): string {
+  return flag ?? / env (\S+)/.exec(plan.databaseUrlSource)?.[1] ?? DEFAULT_URL_VAR;
+}
+
+/** How the track's down command calls alembic (what comes before "downgrade"), for other alembic commands run the same way. */
+export function alembicCall(step: TrackStep, flag: string, other: string): string[] {
   const command = step.command ?? [];
   const at = command.indexOf('downgrade');
   if (at <= 0) {
-    throw new RefusedError([`track ${step.track}: its down command (${command.join(' ') || 'none'}) has no "downgrade" after the way it calls alembic, so --verify-downs cannot call alembic upgrade the same way`],
-      'drop --verify-downs, or give the track a down command like "alembic downgrade {{ .Revision }}"; nothing was changed');
+    throw new RefusedError([`track ${step.track}: its down command (${command.join(' ') || 'none'}) has no "downgrade" after the way it calls alembic, so ${flag} cannot call ${other} the same way`],
+      `drop ${flag}, or give the track a down command like "alembic downgrade {{ .Revision }}"; nothing was changed`);
   }
-  // "deployment/x container app env DATABASE_URL (Secret s key k)": the variable the app reads.
-  const variable = req.urlVariable ?? / env (\S+)/.exec(plan.databaseUrlSource)?.[1] ?? DEFAULT_URL_VAR;
-  const capture = runner.capture.bind(runner);
-  return {
-    alembic: command.slice(0, at), variable, tool,
-    run: (argv) => capture(step, argv, { databaseUrl: req.devUrl, log: ctx.log, onOutput: () => {} }, { [variable]: req.devUrl }),
-  };
+  return command.slice(0, at);
 }

@@ -13,7 +13,9 @@
  * Naming, sizing and the statements are pure functions here; only assessDataAtRisk and
  * archiveAtRisk talk to the database, through the ports.
  */
-import { ArchiveError, RefusedError, RollbackError } from './errors.js';
+import { ArchiveError, InterruptedError, RefusedError, RollbackError } from './errors.js';
+// Pure policy (no process, socket or file): the archive copy waits for locks as the downs do.
+import { DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, lockHolder, sessionTimeoutsSql, spoken, waitUnless, type LockWaitPolicy } from '../runners/lock-retry.js';
 import type { DatabaseConnector, Log, Runner, SqlClient, TrackStep } from './ports.js';
 import type { TrackDecision } from './planner.js';
 import { analyseSql, type SqlFinding, type SqlName } from './sql-analysis.js';
@@ -457,45 +459,67 @@ export interface ArchivedCopy extends ArchiveCopy {
   restore: string;
 }
 
+/** How the copy waits for locks, and what stops it waiting (the run's interrupts). */
+export interface ArchiveLockWait {
+  /** --lock-timeout and --lock-retries, as the downs get them; the rest from DEFAULT_LOCK_WAIT_POLICY. statement_timeout is the downs' only. */
+  policy?: Partial<LockWaitPolicy>;
+  signals?: ReadonlyArray<AbortSignal | undefined>;
+  /** Each lock wait given up and the retry coming, for people. */
+  onWait?(line: string): void;
+}
+
 /**
  * Makes the copies, in one transaction of its own in the release's database: all of them or none.
  * Called by the executor after the workloads are stopped (no row is written after the copy) and
  * before the first down. Does nothing when the plan has nothing to copy or --no-archive was given.
+ *
+ * Under the downs' lock_timeout (issue 13): a copy that waits for a table another session holds
+ * gives up after it, so that what queues behind the copy's own locks (an ALTER waiting for the
+ * ACCESS SHARE the copy holds on a table it read, and the SELECTs behind that ALTER) waits at most
+ * that long; the transaction rolls back whole and is tried again after the downs' backoff, up to
+ * --lock-retries times.
  */
 export async function archiveAtRisk(
   deps: { connector: DatabaseConnector; log: Log },
   plan: { release: { name: string; version: string }; target: { version: string }; dataAtRisk: readonly DataAtRisk[]; archive: ArchivePlan },
   databaseUrl: string,
   emit: (e: { type: 'archived'; schema: string; copies: ArchivedCopy[] }) => void,
+  lockWait: ArchiveLockWait = {},
 ): Promise<void> {
   if (!plan.archive.enabled || planArchive(plan.release.name, 'x', plan.dataAtRisk).length === 0) return;
+  const given = Object.entries(lockWait.policy ?? {}).filter(([, v]) => v !== undefined);
+  const policy: LockWaitPolicy = { ...DEFAULT_LOCK_WAIT_POLICY, ...Object.fromEntries(given), statementTimeoutMs: 0 };
   const session = await deps.connector.connect(databaseUrl);
   try {
+    await session.query(sessionTimeoutsSql(policy));
     // The database's clock names the copies: the same clock as the rows' own timestamps.
     const [{ stamp }] = (await session.query<{ stamp: string }>("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS') AS stamp")).rows as [{ stamp: string }];
     const copies = planArchive(plan.release.name, stamp, plan.dataAtRisk);
-    const done: ArchivedCopy[] = [];
-    await session.query('BEGIN');
-    try {
-      // CREATE SCHEMA IF NOT EXISTS checks CREATE on the database before it looks: a schema made
-      // beforehand by an administrator (the fix a user without that privilege is given) is used as it is.
-      const exists = (await session.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ok', [ARCHIVE_SCHEMA])).rows[0]?.ok === true;
-      if (!exists) await session.query(`CREATE SCHEMA ${quoteIdent(ARCHIVE_SCHEMA)}`);
-      for (const copy of copies) {
-        const result = await session.query(copyStatement(copy));
-        const restore = restoreStatement(copy);
-        const note = `helm-schema-rollback: ${copy.columns ? `column ${copy.column} (with the primary key) of` : 'copy of'} ${copy.from.schema}.${copy.from.table} ` +
-          `before release ${plan.release.name} rolled back from chart ${plan.release.version} to ${plan.target.version}; restore: ${restore}`;
-        await session.query(`COMMENT ON TABLE ${qualified(ARCHIVE_SCHEMA, copy.name)} IS ${quoteLiteral(note)}`);
-        done.push({ ...copy, rows: result.rowCount ?? 0, restore });
+    let done: ArchivedCopy[] | undefined;
+    for (let retry = 1; done === undefined; retry++) {
+      try {
+        done = await copyOnce(session, plan, copies);
+      } catch (err) {
+        await session.query('ROLLBACK').catch(() => undefined);
+        if (policy.lockTimeoutMs === 0 || !isLockTimeout(err)) throw archiveFailed(err);
+        const holder = await lockHolder(session, copies.map(copyStatement).join(';\n'), qualified(copies[0]!.from.schema, copies[0]!.from.table));
+        const held = holder?.text ?? 'a lock held by another session';
+        if (retry > policy.retries) {
+          const waited = backoffSchedule(policy).reduce((a, b) => a + b, 0);
+          const end = holder === undefined ? 'find the session holding it (pg_locks joined with pg_stat_activity), let it finish or end it' : `let pid ${holder.pid} finish, or end it ("SELECT pg_terminate_backend(${holder.pid})")`;
+          throw new ArchiveError(`the copy of the data at risk into ${ARCHIVE_SCHEMA} gave up waiting for a lock after ${policy.retries + 1} tries (lock_timeout ${spoken(policy.lockTimeoutMs)} each, ${spoken(waited)} between them), so no down ran: ${held}`, {
+            hint: `nothing was copied. ${end[0]!.toUpperCase()}${end.slice(1)}, then re-run; or wait longer with --lock-retries N (or --lock-timeout DURATION)`,
+            cause: err,
+          });
+        }
+        const wait = backoffMs(retry, policy);
+        lockWait.onWait?.(`the copy of the data at risk waited for a lock: ${held}; gave up after lock_timeout ${spoken(policy.lockTimeoutMs)}, nothing of it stayed; retry ${retry} of ${policy.retries} in ${spoken(wait)}`);
+        if (!(await waitUnless(wait, lockWait.signals ?? []))) {
+          throw new InterruptedError(`interrupted before the copy of the data at risk was tried again (it waited for a lock: ${held}): nothing was copied, no down ran`, {
+            hint: 'run the same command again',
+          });
+        }
       }
-      await session.query('COMMIT');
-    } catch (err) {
-      await session.query('ROLLBACK').catch(() => undefined);
-      throw new ArchiveError(`the copy of the data at risk into ${ARCHIVE_SCHEMA} failed, so no down ran: ${err instanceof Error ? err.message : String(err)}`, {
-        hint: `give the database user CREATE on the database (or create schema ${ARCHIVE_SCHEMA} for it) and make room, then re-run; or take your own backup and pass --no-archive`,
-        cause: err,
-      });
     }
     emit({ type: 'archived', schema: ARCHIVE_SCHEMA, copies: done });
   } catch (err) {
@@ -507,6 +531,38 @@ export async function archiveAtRisk(
   } finally {
     await session.close();
   }
+}
+
+/** One try of the copy: one transaction, committed whole; on a failure it is left for the caller to roll back. */
+async function copyOnce(
+  session: SqlClient,
+  plan: { release: { name: string; version: string }; target: { version: string } },
+  copies: readonly ArchiveCopy[],
+): Promise<ArchivedCopy[]> {
+  const done: ArchivedCopy[] = [];
+  await session.query('BEGIN');
+  // CREATE SCHEMA IF NOT EXISTS checks CREATE on the database before it looks: a schema made
+  // beforehand by an administrator (the fix a user without that privilege is given) is used as it is.
+  const exists = (await session.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ok', [ARCHIVE_SCHEMA])).rows[0]?.ok === true;
+  if (!exists) await session.query(`CREATE SCHEMA ${quoteIdent(ARCHIVE_SCHEMA)}`);
+  for (const copy of copies) {
+    const result = await session.query(copyStatement(copy));
+    const restore = restoreStatement(copy);
+    const note = `helm-schema-rollback: ${copy.columns ? `column ${copy.column} (with the primary key) of` : 'copy of'} ${copy.from.schema}.${copy.from.table} ` +
+      `before release ${plan.release.name} rolled back from chart ${plan.release.version} to ${plan.target.version}; restore: ${restore}`;
+    await session.query(`COMMENT ON TABLE ${qualified(ARCHIVE_SCHEMA, copy.name)} IS ${quoteLiteral(note)}`);
+    done.push({ ...copy, rows: result.rowCount ?? 0, restore });
+  }
+  await session.query('COMMIT');
+  return done;
+}
+
+/** A failure of the copy other than a lock wait: nothing copied, no down ran. */
+function archiveFailed(err: unknown): ArchiveError {
+  return new ArchiveError(`the copy of the data at risk into ${ARCHIVE_SCHEMA} failed, so no down ran: ${err instanceof Error ? err.message : String(err)}`, {
+    hint: `give the database user CREATE on the database (or create schema ${ARCHIVE_SCHEMA} for it) and make room, then re-run; or take your own backup and pass --no-archive`,
+    cause: err,
+  });
 }
 
 /** A string literal for COMMENT (which takes no parameters): quotes doubled, standard_conforming_strings assumed off-proof with E''. */

@@ -20,6 +20,7 @@ import { helmSays, type RollbackDeps } from './gather.js';
 import { restartWorkloads, stopWorkloads, type WorkloadStop } from './workload-stops.js';
 import type { HandoffTrackStanding, Prepared, RollbackEvent } from './rollback.js';
 import { archiveAtRisk } from './data-at-risk.js';
+import type { LockWaitPolicy } from '../runners/lock-retry.js';
 import type { GitOpsHandoff } from './gitops.js';
 import { dirtyRepairAdvice, RunJournal, takeRunLock } from './run-lock.js';
 import { inStep } from './steps.js';
@@ -33,6 +34,8 @@ export interface RunControl {
   holder: string;
   /** The command that finishes the job when this run does not: the same command again. */
   rerun: string;
+  /** --lock-timeout and --lock-retries: the copy of the data at risk waits for locks as the downs do (defaults when absent). */
+  lockWait?: Partial<LockWaitPolicy>;
 }
 
 export interface TrackStanding {
@@ -112,7 +115,9 @@ async function runSteps(
     if (plan.archive.enabled && plan.dataAtRisk.length > 0) {
       interruptedBefore('the copy of the data at risk');
       const entry = await journal.begin(`copy the data at risk into ${plan.archive.schema}`);
-      await inStep(emit, `copying the data at risk into schema ${plan.archive.schema}`, () => archiveAtRisk(deps, plan, databaseUrl, emit));
+      await inStep(emit, `copying the data at risk into schema ${plan.archive.schema}`, () => archiveAtRisk(deps, plan, databaseUrl, emit, {
+        policy: control.lockWait, signals: [control.stop, control.abort], onWait: (message) => emit({ type: 'warning', message }),
+      }));
       await journal.end(entry, 'ok');
     }
     for (const step of steps) {

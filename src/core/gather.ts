@@ -113,6 +113,8 @@ export interface Gathered {
    * Through a port-forward, this is the URL of the forward's local end.
    */
   databaseUrl: string;
+  /** The URL as the app has it (no port-forward): what a program in the cluster connects with (--rehearse's copy in the database's pod). */
+  appUrl: string;
   /** The runner, when it could be built for this release (facts.runner.refused says why not). */
   runner?: Runner;
   timings: Timing[];
@@ -146,7 +148,7 @@ export async function gather(deps: RollbackDeps, opts: RollbackOptions, now: () 
     for (const p of all) await p;
     const facts = await factsOf(opts, first, rendered, reads);
     const built = (await reads.runner).runner;
-    return { facts, databaseUrl: opened!.url, ...(built ? { runner: built } : {}), timings, close: () => opened!.close() };
+    return { facts, databaseUrl: opened!.url, appUrl: (await reads.url).url, ...(built ? { runner: built } : {}), timings, close: () => opened!.close() };
   } catch (err) {
     await closeSession();
     await opened?.close();

@@ -3,12 +3,22 @@
  * "Rehearsal on a clone").
  *
  * Sampling pg_locks alone misses the locks of a down that finishes between two samples (a DROP TABLE
- * of a small table takes a millisecond). So the probe first holds ACCESS EXCLUSIVE on every table
- * of the copy, each under its own savepoint: the step's first lock request on a table then waits,
- * and shows in pg_locks (granted = false) with the table and the mode it asked for. The probe
- * records it and lets it through by rolling back to that table's savepoint (which releases the
- * table and those locked after it), then takes the later tables again (NOWAIT: a table the step
- * already holds is left to it). Granted locks of the step are recorded on every sample too.
+ * of a small table takes a millisecond). So the probe holds locks that the step's requests conflict
+ * with: a request then waits, and shows in pg_locks (granted = false) with the table and the mode it
+ * asked for. The probe records it and lets it through by rolling back to that table's savepoint
+ * (which releases the table and those locked after it), then takes those tables again (NOWAIT: what
+ * the step already holds is left to it).
+ *
+ * At first the probe holds ACCESS EXCLUSIVE on every table, so the step's first request on each
+ * waits. Once the step holds modes on a table, the probe holds there every mode that conflicts with
+ * none of them (after a ROW EXCLUSIVE: ACCESS SHARE, ROW SHARE, ROW EXCLUSIVE and SHARE UPDATE EXCLUSIVE): any later request
+ * of the step that blocks a mode its earlier ones do not (an ALTER TABLE's ACCESS EXCLUSIVE after an
+ * UPDATE's ROW EXCLUSIVE) conflicts with one the probe holds, so it waits and is seen, however
+ * short the step. This is exact where it matters: a later lock that blocks nothing more than the
+ * step's earlier ones (an ACCESS SHARE after a ROW EXCLUSIVE) may be missed, and shows only when a
+ * sample catches it granted. Reading pg_locks at the step's commit would be exact too, but no runner
+ * can give that moment for every tool: golang-migrate's file is one simple query, whose implicit
+ * transaction commits inside the server.
  *
  * The copy is only used by the rehearsal, so every other backend on it is the runner's. The probe
  * never waits on the step (NOWAIT), so it cannot deadlock with it; each wait it causes lasts about
@@ -25,7 +35,28 @@ export interface TableLock {
 const SAMPLE_MS = 3;
 
 /** The modes from weakest to strongest, so the report lists the strongest first. */
-const MODES = ['ACCESS SHARE', 'ROW SHARE', 'ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'];
+const MODES = ['ACCESS SHARE', 'ROW SHARE', 'ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'] as const;
+
+/** Each mode and the modes it conflicts with: PostgreSQL's table (docs, "Table-Level Locks", Table 13.2). */
+const CONFLICTS: Record<string, readonly string[]> = {
+  'ACCESS SHARE': ['ACCESS EXCLUSIVE'],
+  'ROW SHARE': ['EXCLUSIVE', 'ACCESS EXCLUSIVE'],
+  'ROW EXCLUSIVE': ['SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'],
+  'SHARE UPDATE EXCLUSIVE': ['SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'],
+  'SHARE': ['ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'],
+  'SHARE ROW EXCLUSIVE': ['ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'],
+  'EXCLUSIVE': ['ROW SHARE', 'ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'],
+  'ACCESS EXCLUSIVE': [...MODES],
+};
+
+/**
+ * The modes the probe holds on a table where the step holds `held`: every mode that conflicts with
+ * none of them (ACCESS EXCLUSIVE alone before the step's first request). Pure.
+ */
+export function probeModes(held: ReadonlySet<string>): string[] {
+  if (held.size === 0) return ['ACCESS EXCLUSIVE'];
+  return MODES.filter((m) => [...held].every((h) => !CONFLICTS[h]!.includes(m)));
+}
 
 export function spokenMode(mode: string): string {
   return mode.replace(/Lock$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
@@ -50,31 +81,65 @@ export interface LockProbe {
   stop(): Promise<TableLock[]>;
 }
 
-/** Starts probing on its own session (which it owns until stop()). */
+/** One lock the probe holds: a table (index into the probe's list) and a mode. */
+interface Held {
+  table: number;
+  mode: string;
+}
+
+/**
+ * Starts probing on its own session (which it owns until stop()).
+ *
+ * Each lock the probe holds is taken under a savepoint of its own, table by table and, within a
+ * table, from the weakest mode up, so that rolling back to one savepoint releases that lock and
+ * every one taken after it. Letting a request through releases, on its table, the modes it
+ * conflicts with (from the weakest of them up) and the later tables; the modes to hold there and
+ * the later tables are taken again in the same simple query as the release, so the step, woken by
+ * the release, finds them held before its next statement (a few microseconds on the server, no
+ * round trip).
+ */
 export async function startLockProbe(session: DatabaseSession): Promise<LockProbe> {
   const tables = (await session.query<{ name: string }>(TABLES_SQL)).rows.map((r) => r.name);
-  const held: boolean[] = tables.map(() => false);
+  /** What the probe holds, in savepoint order: stack[k] was taken under SAVEPOINT probe_k. */
+  const stack: Held[] = [];
   const seen = new Map<string, Set<string>>();
   const record = (relation: string, mode: string) => {
     const set = seen.get(relation) ?? new Set<string>();
     set.add(spokenMode(mode));
     seen.set(relation, set);
   };
-  const hold = async (from: number) => {
-    for (let i = from; i < tables.length; i++) {
-      await session.query(`SAVEPOINT probe_${i}`);
+  /** The modes to hold on table i that are not held now, weakest first. */
+  const missing = (i: number): Held[] => probeModes(seen.get(tables[i]!) ?? new Set())
+    .filter((mode) => !stack.some((h) => h.table === i && h.mode === mode)).map((mode) => ({ table: i, mode }));
+  const lockSql = (h: Held) => `LOCK TABLE ${tables[h.table]} IN ${h.mode} MODE NOWAIT`;
+  /** Takes `items` after running `first` (a release), all in one simple query; one by one when one of them cannot be had. */
+  const take = async (first: string | undefined, items: Held[]) => {
+    const base = stack.length;
+    const batch = [...(first ? [first] : []), ...items.map((h, n) => `SAVEPOINT probe_${base + n}; ${lockSql(h)}`)];
+    if (batch.length === 0) return;
+    try {
+      await session.query(batch.join('; '));
+      stack.push(...items);
+      return;
+    } catch (err) {
+      if (items.length === 0) throw err;
+      // The step holds a mode one of them conflicts with (or a table is gone): back to before the
+      // batch (the release, if any, stays done), then each alone.
+      await session.query(`ROLLBACK TO SAVEPOINT probe_${base}`);
+    }
+    for (const h of items) {
+      await session.query(`SAVEPOINT probe_${stack.length}`);
       try {
-        await session.query(`LOCK TABLE ${tables[i]} IN ACCESS EXCLUSIVE MODE NOWAIT`);
-        held[i] = true;
+        await session.query(lockSql(h));
+        stack.push(h);
       } catch {
-        // The step holds it (or it is gone): left to the step, seen through the samples.
-        await session.query(`ROLLBACK TO SAVEPOINT probe_${i}`);
-        held[i] = false;
+        // Left to the step, seen through the samples.
+        await session.query(`ROLLBACK TO SAVEPOINT probe_${stack.length}`);
       }
     }
   };
   await session.query('BEGIN');
-  await hold(0);
+  await take(undefined, tables.flatMap((_, i) => missing(i)));
 
   let stopping = false;
   let failure: unknown;
@@ -82,13 +147,19 @@ export async function startLockProbe(session: DatabaseSession): Promise<LockProb
     while (!stopping) {
       const rows = (await session.query<{ relation: string; mode: string; granted: boolean }>(LOCKS_SQL)).rows;
       for (const r of rows) record(r.relation, r.mode);
-      const waiting = rows.filter((r) => !r.granted).map((r) => tables.indexOf(r.relation)).filter((i) => i >= 0 && held[i]);
-      if (waiting.length > 0) {
-        const first = Math.min(...waiting);
-        await session.query(`ROLLBACK TO SAVEPOINT probe_${first}`);
-        for (let i = first; i < tables.length; i++) held[i] = false;
-        // The waiting table is the step's now; the later ones are held again.
-        await hold(first + 1);
+      // The lowest lock of the probe that a waiting request of the step conflicts with.
+      const blocking = rows.filter((r) => !r.granted).map((r) => {
+        const table = tables.indexOf(r.relation);
+        const wants = spokenMode(r.mode);
+        return stack.findIndex((h) => h.table === table && CONFLICTS[wants]!.includes(h.mode));
+      }).filter((k) => k >= 0);
+      if (blocking.length > 0) {
+        const from = Math.min(...blocking);
+        const released = stack.splice(from);
+        // The request (recorded above) is granted by the release; its table and the later ones are
+        // held again in the modes that conflict with none the step holds.
+        const again = [...new Set(released.map((h) => h.table))].flatMap((i) => missing(i));
+        await take(`ROLLBACK TO SAVEPOINT probe_${from}`, again);
       }
       await new Promise((r) => setTimeout(r, SAMPLE_MS));
     }
@@ -105,7 +176,7 @@ export async function startLockProbe(session: DatabaseSession): Promise<LockProb
       await session.query('ROLLBACK').catch(() => undefined);
       if (failure !== undefined) throw failure;
       return [...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([relation, modes]) =>
-        [...modes].sort((a, b) => MODES.indexOf(b) - MODES.indexOf(a)).map((mode) => ({ relation, mode })));
+        [...modes].sort((a, b) => MODES.indexOf(b as (typeof MODES)[number]) - MODES.indexOf(a as (typeof MODES)[number])).map((mode) => ({ relation, mode })));
     },
   };
 }

@@ -617,6 +617,11 @@ export interface RunnerContext {
   stop?: AbortSignal;
   /** Progress for people: tool output lines, step boundaries. */
   onOutput(line: string): void;
+  /**
+   * Env vars that replace the app's own in the pod the runner starts (the job runner): --rehearse
+   * gives the dev URL in the variable the app reads its URL from. Runners that start no pod ignore it.
+   */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -62,6 +62,8 @@ export interface Prepared {
    * the URL of the forward's local end: the runner and the checks connect with it.
    */
   databaseUrl: string;
+  /** The URL as the app has it (no port-forward): what a program in the cluster connects with. */
+  appUrl: string;
   runner: Runner;
   /** Each read of the gather and when it ran (--timings). */
   timings: Timing[];
@@ -77,7 +79,7 @@ export async function prepare(deps: RollbackDeps, opts: RollbackOptions): Promis
     await gathered.close();
     throw refusalError(plan.refusals);
   }
-  return { plan, databaseUrl: gathered.databaseUrl, runner: gathered.runner, timings: gathered.timings, close: gathered.close };
+  return { plan, databaseUrl: gathered.databaseUrl, appUrl: gathered.appUrl, runner: gathered.runner, timings: gathered.timings, close: gathered.close };
 }
 
 export { execute, type RunControl } from './execute.js';

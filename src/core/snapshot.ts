@@ -130,17 +130,23 @@ export async function openReleaseDatabase(deps: SnapshotDeps, release: ReleaseIn
     flag: access.databaseUrl, environment: access.databaseUrlFromEnv, workload,
     container: access.container ?? run.container, variable: access.databaseUrlEnv ?? run.databaseUrlEnv,
   }));
+  const pod = await findDatabasePod(deps.dbPod, url, release.namespace, access.dbPod, progress);
+  const route = await inStep(progress, 'connecting to the database', () => openDatabase(deps, url, { mode: 'auto', ...access.portForward, namespace: release.namespace }), (r) => ({ detail: r.via }));
+  const stop = await Promise.all(run.stop.map((s) => renderName(s, release, deps.helm)));
+  return { release, appUrl: url, route, urlSource: source, pod, stop };
+}
+
+/** The database's pod: the one named (--db-pod), or the Running pod behind the Service the URL's host names. */
+export async function findDatabasePod(dbPod: DatabasePodPort, url: string, namespace: string, named: string | undefined, progress?: StepListener): Promise<string> {
+  if (named) return named;
   const { host, port } = hostAndPort(url);
-  const service = serviceForHost(host, port, release.namespace);
-  if (!access.dbPod && !service?.resource.startsWith('svc/')) {
+  const service = serviceForHost(host, port, namespace);
+  if (!service?.resource.startsWith('svc/')) {
     throw new UsageError(`the database host "${host}" names no Service in the cluster, so its pod cannot be found`, {
       hint: 'name the database\'s pod with --db-pod NAME (the pod that runs PostgreSQL, whose pg_dump matches the server\'s major)',
     });
   }
-  const pod = access.dbPod ?? (await inStep(progress, `finding the database's pod behind ${service!.resource}`, () => deps.dbPod.podBehindService(service!.resource.slice(4))));
-  const route = await inStep(progress, 'connecting to the database', () => openDatabase(deps, url, { mode: 'auto', ...access.portForward, namespace: release.namespace }), (r) => ({ detail: r.via }));
-  const stop = await Promise.all(run.stop.map((s) => renderName(s, release, deps.helm)));
-  return { release, appUrl: url, route, urlSource: source, pod, stop };
+  return inStep(progress, `finding the database's pod behind ${service.resource}`, () => dbPod.podBehindService(service.resource.slice(4)));
 }
 
 interface ServerFacts {

@@ -255,7 +255,7 @@ async function verifyAlembicTrack(dev: SqlClient, t: VerifyDownsTrack, image: Al
 }
 
 /** The revisions `alembic current` prints ("a9c4e2f70d15 (head)"); its INFO log lines are not. */
-function parseCurrent(lines: readonly string[]): string[] {
+export function parseCurrent(lines: readonly string[]): string[] {
   return lines.flatMap((line) => {
     const m = /^([0-9A-Za-z_]+)(?: \([^()]*\))*\s*$/.exec(line.trim());
     return m ? [m[1]!] : [];

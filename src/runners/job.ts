@@ -178,7 +178,7 @@ export function createJobRunner(deps: JobRunnerDeps): Runner {
       return captureJob(deps.kube, job, deadline, ctx.log);
     },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
-      const job = jobFromWorkload(deps.workload, deps.container, step, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline });
+      const job = jobFromWorkload(deps.workload, deps.container, step, { release: deps.release, namespace: deps.namespace, deadlineSeconds: deadline, ...(ctx.env ? { env: ctx.env } : {}) });
       const name = job.metadata.name;
       const image = ((job.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!.image) ?? '?';
       await deps.kube.createJob(job);

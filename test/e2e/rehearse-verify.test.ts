@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { startInBackground } from '../harness/background.js';
 import { brokenKagentSource, kagentSourceWithDown, kagentVersionRows } from '../harness/golang-migrate-up.js';
 import { assertOutputDocuments } from '../harness/output-schema.js';
-import { helmVersions, makeTempDir, repoRoot, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import { helmVersions, kubectl, makeTempDir, repoRoot, type InstalledPlugin, type RunResult } from '../harness/plugin.js';
+import { runOk } from '../harness/run.js';
 import { freshDatabase, query, type FreshDatabase } from '../harness/postgres.js';
 import { assertInOrder } from '../harness/scenario.js';
 import { startKagentWorld, type World } from '../harness/world.js';
@@ -77,8 +78,14 @@ describe(`e2e rollback --rehearse and --verify-downs: the boundaries and the att
   };
 
   before(async () => {
-    world = await startKagentWorld(helm.bin, 'hsr-rehearse-', NS, { pgMajor: 15 });
+    // postgres:15: the database's pod for --rehearse-copy pod, running Debian's pg_dump 15 (the fake kubelet's exec runs it locally).
+    world = await startKagentWorld(helm.bin, 'hsr-rehearse-', NS, { pgMajor: 15, images: { 'postgres:15': join(repoRoot, 'test', 'fixtures', 'images', 'postgres-15') } });
     plugin = world.plugin;
+    await runOk(kubectl, ['apply', '-n', NS, '-f', '-'], { env: plugin.env, input: JSON.stringify({
+      apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'kagent-postgres' },
+      spec: { serviceName: 'kagent-postgres', replicas: 1, selector: { matchLabels: { app: 'kagent-postgres' } },
+        template: { metadata: { labels: { app: 'kagent-postgres' } }, spec: { containers: [{ name: 'postgres', image: 'postgres:15' }] } } },
+    }) });
     // Rows in the tables the downs drop, so that the report's counts are the copy's, not zeros.
     await query(world.db.url, `INSERT INTO runtime_revisions (id, agent_id, revision, image) VALUES (1, 'a1', 1, 'kagent:0.9.0');
       INSERT INTO agent_instances (id, agent_id, revision_id) VALUES ('i1', 'a1', 1), ('i2', 'a1', 1), ('i3', 'a2', 1)`);
@@ -99,10 +106,10 @@ describe(`e2e rollback --rehearse and --verify-downs: the boundaries and the att
       assert.equal(r.exitCode, 2, r.stdout + r.stderr);
       assert.match(r.stderr, /--dev-url is for --verify-downs or --rehearse/);
     });
-    it('--rehearse --runner job', async () => {
-      const r = await sr(['kagent', '--to', '0.8.0', '--rehearse', '--dev-url', 'postgres://me@localhost/scratch', '--runner', 'job', '--dry-run']);
+    it('--rehearse --runner exec', async () => {
+      const r = await sr(['kagent', '--to', '0.8.0', '--rehearse', '--dev-url', 'postgres://me@localhost/scratch', '--runner', 'exec', '--dry-run']);
       assert.equal(r.exitCode, 2, r.stdout + r.stderr);
-      assert.match(r.stderr, /--rehearse runs the downs with the native runner, not --runner job/);
+      assert.match(r.stderr, /--rehearse runs the downs with the native runner \(or the job runner for alembic\), not --runner exec/);
     });
   });
 
@@ -145,6 +152,31 @@ describe(`e2e rollback --rehearse and --verify-downs: the boundaries and the att
       assert.match(r.stderr, /warning: --dev-url carries a password, which shows in ps .*~\/\.pgpass/);
       assert.deepEqual(await databaseState(world.db.url), before);
       assertNoDevPassword(r);
+    });
+
+    it('--rehearse-copy pod --db-pod: pg_dump | pg_restore run in the database\'s pod (kubectl exec), the report says so; no URL or password in kubectl\'s argv', async () => {
+      const dev = await devDatabase();
+      const before = await databaseState(world.db.url);
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '--rehearse', '--dev-url', dev, '--rehearse-copy', 'pod', '--db-pod', 'kagent-postgres-0', '--debug']);
+      assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /\n-- Rehearsal on a copy \(hsr_t\d+_\w+, [\d.]+ \w*B, copied in \d+ ms by pg_dump \| pg_restore in pod kagent-postgres-0 \(pg_dump \(PostgreSQL\) 15\.[^\n]*\)\); nothing changed on the live database/);
+      assert.match(r.stdout, /^ {4}table public\.agent_instances dropped with its 3 rows$/m);
+      // --debug shows each command the plugin runs: kubectl exec carries the script, never a URL.
+      const execs = r.stderr.split('\n').filter((l) => /kubectl.* exec -i kagent-postgres-0/.test(l));
+      assert.ok(execs.length >= 2, `the pod was asked for its pg_dump, then to copy:\n${r.stderr}`);
+      for (const l of execs) assert.doesNotMatch(l, /postgres(ql)?:\/\/|PGPASSWORD=[^"$]/);
+      assert.doesNotMatch(r.stdout + r.stderr, new RegExp(world.db.server.password.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.deepEqual(await databaseState(world.db.url), before);
+      assertNoDevPassword(r);
+    });
+
+    it('--rehearse-copy pod where the database host names no Service and no --db-pod: refused naming --db-pod, nothing written', async () => {
+      const dev = await devDatabase();
+      const r = await sr(['kagent', '--to', '0.8.0', '--source', SOURCE, '--dry-run', '--rehearse', '--dev-url', dev, '--rehearse-copy', 'pod']);
+      assert.equal(r.exitCode, 12, r.stdout + r.stderr);
+      assert.match(r.stderr, /the copy in the database's pod cannot be made: the database host "127\.0\.0\.1" names no Service/);
+      assert.match(r.stderr, /--db-pod/);
+      assert.deepEqual(await relationsIn(dev), []);
     });
 
     it('the dev password in a pgpass file, not in --dev-url: no warning, the plugin, pg_dump and pg_restore all read it', async () => {

@@ -22,6 +22,7 @@ import { alembicOk, columns, imageWithFailingDowngrade, query, regclass, skipWit
 import { helmVersions, kubectl, repoRoot, run, type RunResult } from '../harness/plugin.js';
 import { assertOutputDocuments } from '../harness/output-schema.js';
 import { assertInOrder, scenario, type Scenario } from '../harness/scenario.js';
+import type { PgMajor } from '../harness/postgres.js';
 
 export const NS = 'llama';
 export const RELEASE = 'llamacloud';
@@ -82,8 +83,9 @@ export function brokenImage(): string {
  * 1), its database migrated to a9c4e2f70d15 with user data. `imageDir` is what the 0.1.48 image
  * runs (the fixture, or a broken copy); the 0.1.47 image is always the fixture.
  */
-export function llamacloud(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string): Scenario {
+export function llamacloud(helm: (typeof helmVersions)[number], prefix: string, imageDir: () => string, pgMajor?: PgMajor): Scenario {
   return scenario({
+    ...(pgMajor ? { pgMajor } : {}),
     helm, prefix, namespace: NS, release: RELEASE, chart: 'llamacloud', version: '0.1.48', installArgs: ['--set', 'backend.replicaCount=2'],
     images: () => ({ [IMAGE]: imageDir(), [OLDER_IMAGE]: OLDER_IMAGE_DIR }), needsDouble: 'runs the llamacloud images from the fake kubelet\'s image map',
     deployment: 'llamacloud-backend', skipUnless: (ctx) => skipWithoutAlembic(ctx, 'the llamacloud fixture images'), prepare: migrateLlamacloud0148,

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { KubeObject } from '../kube/index.js';
 import { requireDouble } from './cluster.js';
 import { kubectl, run, type helmVersions, type InstalledPlugin, type RunResult } from './plugin.js';
-import type { FreshDatabase } from './postgres.js';
+import type { FreshDatabase, PgMajor } from './postgres.js';
 import { startWorld, type World } from './world.js';
 
 const JOB = { apiVersion: 'batch/v1', kind: 'Job' };
@@ -31,6 +31,8 @@ export interface ScenarioOptions {
   needsDouble: string;
   /** The Deployment replicas() reads when given no name. */
   deployment: string;
+  /** The world database's PostgreSQL major; default the world's (17). */
+  pgMajor?: PgMajor;
   /** Skips the scenario when a tool its images run is missing. */
   skipUnless?(ctx: Mocha.Context): void;
   /** Brings the database where the installed version's app leaves it (migrated, with user data). */
@@ -57,7 +59,7 @@ export function scenario(o: ScenarioOptions): Scenario {
   const s = {} as Scenario;
   before(async function () {
     o.skipUnless?.(this);
-    s.world = await startWorld(o.helm.bin, o.prefix, { images: o.images(), charts: [o.chart] });
+    s.world = await startWorld(o.helm.bin, o.prefix, { images: o.images(), charts: [o.chart], ...(o.pgMajor ? { pgMajor: o.pgMajor } : {}) });
     s.images = requireDouble(this, s.world.cluster, o.needsDouble).images;
     s.db = s.world.db;
     s.plugin = s.world.plugin;

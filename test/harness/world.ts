@@ -65,7 +65,7 @@ export async function startWorld(helmBin: string, prefix = 'hsr-world-', opts: W
  * 2 replicas) and its database migrated up by the 0.9.0 controller (core 13, vector 3, user rows):
  * where most rollback scenarios start.
  */
-export async function startKagentWorld(helmBin: string, prefix: string, namespace = 'ai', opts: Pick<WorldOptions, 'pgMajor'> = {}): Promise<World> {
+export async function startKagentWorld(helmBin: string, prefix: string, namespace = 'ai', opts: Pick<WorldOptions, 'pgMajor' | 'images'> = {}): Promise<World> {
   const world = await startWorld(helmBin, prefix, opts);
   await world.helmOk(['install', 'kagent', 'fixtures/kagent', '--version', '0.9.0', '-n', namespace, '--create-namespace', '--set', `database.url=${world.db.url}`, '--set', 'replicaCount=2']);
   await migrateKagent09(world.db.url);

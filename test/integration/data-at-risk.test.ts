@@ -152,6 +152,71 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
         assert.deepEqual(await sql('SELECT id, agent_card FROM runtime_revisions ORDER BY id'), before.cards);
       });
 
+      describe('the copy under the downs\' lock_timeout and retries', () => {
+        /** Another session holding ACCESS EXCLUSIVE on agent_instances (the copy's second table), and its pid. */
+        async function holdLock(): Promise<{ pid: number; release(): Promise<void> }> {
+          const holder = await connector.connect(db.url);
+          await holder.query('BEGIN; LOCK TABLE agent_instances IN ACCESS EXCLUSIVE MODE');
+          const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+          let released: Promise<void> | undefined;
+          return { pid, release: () => (released ??= holder.query('COMMIT').then(() => holder.close())) };
+        }
+        const archivedTables = async () => (await sql<{ t: string }>("SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'schema_rollback_archive' AND c.relkind = 'r' ORDER BY 1")).map((r) => r.t);
+
+        it('waits its lock_timeout behind a table another session holds, tries again, and copies once it is released; a SELECT queued behind the copy waits at most about lock_timeout', async () => {
+          const risk = await assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+          const held = await holdLock();
+          const waits: string[] = [];
+          const archived: ArchivedCopy[] = [];
+          // The copy reads agent_instance_tasks (holding ACCESS SHARE on it), then waits for agent_instances.
+          const copying = archiveAtRisk({ connector, log }, plan(risk), db.url, (e) => archived.push(...e.copies), {
+            policy: { lockTimeoutMs: 200, retries: 40, firstBackoffMs: 50, maxBackoffMs: 200 }, onWait: (line) => waits.push(line),
+          });
+          const others = await Promise.all([connector.connect(db.url), connector.connect(db.url)]);
+          try {
+            // The app's ALTER (ACCESS EXCLUSIVE) on the table the copy has read queues behind the copy's
+            // ACCESS SHARE, and the app's SELECT queues behind the ALTER: without lock_timeout both
+            // would wait as long as the other session holds agent_instances (2.5 s here).
+            for (let i = 0; i < 200; i++) {
+              const waiting = await sql<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND relation = to_regclass('agent_instances')");
+              if (waiting[0]!.n !== '0') break;
+              await new Promise((r) => setTimeout(r, 5));
+            }
+            const alter = others[0]!.query('BEGIN; LOCK TABLE agent_instance_tasks IN ACCESS EXCLUSIVE MODE; COMMIT');
+            const start = Date.now();
+            const releasing = new Promise((r) => setTimeout(r, 2_500)).then(() => held.release());
+            await others[1]!.query('SELECT count(*) FROM agent_instance_tasks');
+            const selectMs = Date.now() - start;
+            await alter;
+            assert.ok(selectMs < 1_500, `a SELECT behind the copy waited ${selectMs} ms; lock_timeout is 200 ms`);
+            await releasing;
+            await copying;
+          } finally {
+            await held.release();
+            await Promise.all(others.map((o) => o.close()));
+          }
+          assert.ok(waits.length >= 1, 'each lock wait given up is reported');
+          assert.match(waits[0]!, new RegExp(`waited for a lock: table (public\\.)?agent_instances held by pid ${held.pid} .*gave up after lock_timeout 200 ms, nothing of it stayed; retry 1 of 40`));
+          assert.deepEqual(archived.map((c) => [c.from.table, c.rows]), [['agent_instance_tasks', 3], ['agent_instances', 2], ['runtime_revisions', 1]]);
+          assert.deepEqual(await archivedTables(), archived.map((c) => c.name).sort(), 'each table copied once, whatever the tries');
+        });
+
+        it('gives up after --lock-retries, naming the session that holds the table; nothing is copied', async () => {
+          const risk = await assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+          const held = await holdLock();
+          try {
+            await assert.rejects(
+              archiveAtRisk({ connector, log }, plan(risk), db.url, () => assert.fail('no copy is reported'), { policy: { lockTimeoutMs: 100, retries: 1, firstBackoffMs: 10, maxBackoffMs: 10 } }),
+              (err: RollbackError) => err.code === ExitCode.archiveFailed && /gave up waiting for a lock after 2 tries \(lock_timeout 100 ms each/.test(err.message) && /no down ran/.test(err.message)
+                && err.hint!.includes(`pg_terminate_backend(${held.pid})`) && /--lock-retries/.test(err.hint!),
+            );
+          } finally {
+            await held.release();
+          }
+          assert.deepEqual(await sql("SELECT to_regnamespace('schema_rollback_archive') AS s"), [{ s: null }], 'the schema made in the transaction went with it');
+        });
+      });
+
       it('a user who may not create the archive schema gets exit 23 and nothing is created', async () => {
         const role = `lim_${db.name}`;
         await sql(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}; REVOKE CREATE ON SCHEMA public FROM PUBLIC`);

@@ -196,7 +196,7 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
           interrupts.acting();
           const again = sameCommand(ctx.namespace, io.env, io.argv ?? []);
           try {
-            await execute(deps, prepared, (e) => report(progress, e, plan), { stop: interrupts.stop, abort: interrupts.abort, holder: ctx.holder, rerun: `run the same command again: ${again}` });
+            await execute(deps, prepared, (e) => report(progress, e, plan), { stop: interrupts.stop, abort: interrupts.abort, holder: ctx.holder, rerun: `run the same command again: ${again}`, lockWait: lockWaitFrom(argv) });
           } catch (err) {
             if (err instanceof HandoffFailedError) {
               const { release, target } = plan;
