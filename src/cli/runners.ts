@@ -7,7 +7,7 @@ import type { NativeDriver, ProbePort, Runner } from '../core/ports.js';
 import type { RunnerChoice } from '../core/rollback.js';
 import { checkExecTarget, createExecRunner } from '../runners/exec.js';
 import { createJobProbe, createJobRunner } from '../runners/job.js';
-import type { LockWaitPolicy } from '../runners/lock-retry.js';
+import type { LockWaitPolicy } from '../core/lock-wait.js';
 import { createNativeRunner, type TrackFiles } from '../runners/native.js';
 import { findTool } from '../tools/index.js';
 import { splitRef } from '../core/database-url.js';

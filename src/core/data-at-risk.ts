@@ -15,7 +15,7 @@
  */
 import { ArchiveError, InterruptedError, RefusedError, RollbackError } from './errors.js';
 // Pure policy (no process, socket or file): the archive copy waits for locks as the downs do.
-import { DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, lockHolder, sessionTimeoutsSql, spoken, waitUnless, type LockWaitPolicy } from '../runners/lock-retry.js';
+import { DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, lockHolder, sessionTimeoutsSql, spoken, waitUnless, type LockWaitPolicy } from './lock-wait.js';
 import type { DatabaseConnector, Log, Runner, SqlClient, TrackStep } from './ports.js';
 import type { TrackDecision } from './planner.js';
 import { analyseSql, type SqlFinding, type SqlName } from './sql-analysis.js';

@@ -20,7 +20,7 @@ import { helmSays, type RollbackDeps } from './gather.js';
 import { restartWorkloads, stopWorkloads, type WorkloadStop } from './workload-stops.js';
 import type { HandoffTrackStanding, Prepared, RollbackEvent } from './rollback.js';
 import { archiveAtRisk } from './data-at-risk.js';
-import type { LockWaitPolicy } from '../runners/lock-retry.js';
+import type { LockWaitPolicy } from './lock-wait.js';
 import type { GitOpsHandoff } from './gitops.js';
 import { dirtyRepairAdvice, RunJournal, takeRunLock } from './run-lock.js';
 import { inStep } from './steps.js';

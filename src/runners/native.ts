@@ -13,7 +13,7 @@
  * resolves the table and names its locks → take each (bounded wait) → read the table under the
  * locks and refuse if it is dirty or moved since the plan → set lock_timeout and statement_timeout
  * → run each down (one whose lock wait timed out and left nothing behind is tried again after a
- * backoff, lock-retry.ts) → check the end state → unlock, close.
+ * backoff, core/lock-wait.ts) → check the end state → unlock, close.
  */
 import { BASE } from '../core/contract.js';
 import { InterruptedError, LockedError, NativeStepError, RefusedError, StepFailedError } from '../core/errors.js';
@@ -23,7 +23,7 @@ import type {
 import { dirtyRepairAdvice } from '../core/run-lock.js';
 import { getTool, toolNames } from '../tools/index.js';
 import { displayName, qualifiedName, sqlState } from '../tools/sql.js';
-import { DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, isStatementTimeout, lockHolder as relationLockHolder, rollsBackWhole, sessionTimeoutsSql, spoken, waitUnless, type LockWaitPolicy } from './lock-retry.js';
+import { DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, isStatementTimeout, lockHolder as relationLockHolder, rollsBackWhole, sessionTimeoutsSql, spoken, waitUnless, type LockWaitPolicy } from '../core/lock-wait.js';
 
 /** One track's migration files as read from the source, before any tool parses them. */
 export interface TrackFiles {

@@ -5,8 +5,10 @@
 import { VersionTableError } from '../core/errors.js';
 import type { SqlClient, VersionTableRef } from '../core/ports.js';
 import { quoteIdent } from '../core/sql-names.js';
+import { sqlState } from '../core/sql-state.js';
 
 export { quoteIdent } from '../core/sql-names.js';
+export { sqlState } from '../core/sql-state.js';
 
 /** `"schema"."table"`, or `"table"` when the schema is left to search_path. */
 export function qualifiedName(ref: VersionTableRef): string {
@@ -18,12 +20,6 @@ export function displayName(ref: VersionTableRef): string {
   return ref.schema === undefined ? ref.table : `${ref.schema}.${ref.table}`;
 }
 
-/** The SQLSTATE of a database error (node-postgres puts it in `code`), or undefined for anything else. */
-export function sqlState(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
 
 /** SQLSTATEs that mean "the table is not there" when selecting from it. */
 export const UNDEFINED_TABLE = '42P01';

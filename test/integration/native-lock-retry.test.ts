@@ -12,7 +12,7 @@ import pg from 'pg';
 import { createPostgresConnector } from '../../src/adapters/postgres.js';
 import { InterruptedError, StepFailedError } from '../../src/core/errors.js';
 import type { MigrationFile, RunnerContext, TrackStep } from '../../src/core/ports.js';
-import type { LockWaitPolicy } from '../../src/runners/lock-retry.js';
+import type { LockWaitPolicy } from '../../src/core/lock-wait.js';
 import { createNativeRunner } from '../../src/runners/native.js';
 import { getTool } from '../../src/tools/index.js';
 import { freshDatabase, query, startServers, testedMajors, type FreshDatabase } from '../harness/postgres.js';

@@ -18,7 +18,7 @@ import { createProbe, createRunnerFactory, DEFAULT_RUNNER, RUNNERS, type DownFil
 import { describeCapture, type CaptureRecord } from '../../core/capture.js';
 import { parseCount, parseDuration } from '../durations.js';
 import { verifyPlannedDowns, type VerifyDownsRequest } from '../verify-downs.js';
-import type { LockWaitPolicy } from '../../runners/lock-retry.js';
+import type { LockWaitPolicy } from '../../core/lock-wait.js';
 import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
 import { watchInterrupts } from '../interrupts.js';
 import { progressFor, type Progress } from '../progress.js';

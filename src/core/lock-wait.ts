@@ -8,10 +8,10 @@
  *
  * Pure policy and SQL-text checks here; the runner (native.ts) sets the session, decides and waits.
  */
-import { tokenize } from '../core/sql-analysis.js';
-import { quoteIdent } from '../core/sql-names.js';
-import type { SqlClient } from '../core/ports.js';
-import { sqlState } from '../tools/sql.js';
+import { tokenize } from './sql-analysis.js';
+import { quoteIdent } from './sql-names.js';
+import type { SqlClient } from './ports.js';
+import { sqlState } from './sql-state.js';
 
 export interface LockWaitPolicy {
   /** PostgreSQL lock_timeout for every statement of the downs, in ms; 0 lets a lock wait last forever (PostgreSQL's default). */

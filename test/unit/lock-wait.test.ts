@@ -3,11 +3,11 @@ import { parseCount, parseDuration } from '../../src/cli/durations.js';
 import { ExitCode } from '../../src/core/errors.js';
 import {
   DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, isStatementTimeout, queryGist, rollsBackWhole, sessionTimeoutsSql, waitUnless,
-} from '../../src/runners/lock-retry.js';
+} from '../../src/core/lock-wait.js';
 
 const pgError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
-describe('runners/lock-retry: the retry policy of a down whose lock wait timed out', () => {
+describe('core/lock-wait: the retry policy of a down whose lock wait timed out', () => {
   it("defaults to pgroll's: lock_timeout 500 ms, backoff 1 s doubling to 60 s; 8 retries wait about 3 minutes; statement_timeout off", () => {
     assert.equal(DEFAULT_LOCK_WAIT_POLICY.lockTimeoutMs, 500);
     assert.equal(DEFAULT_LOCK_WAIT_POLICY.statementTimeoutMs, 0);
