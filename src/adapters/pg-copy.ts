@@ -14,16 +14,9 @@ import { ARCHIVE_SCHEMA } from '../core/data-at-risk.js';
 import type { DatabasePodPort } from '../core/snapshot.js';
 import { IDENTITY_SQL } from '../core/rehearsal.js';
 import { runCommand } from './command.js';
+import { splitPassword } from '../core/database-url.js';
 import type { Log } from '../core/ports.js';
 
-/** The URL without its password, and the password apart (for PGPASSWORD). */
-export function splitPassword(url: string): { url: string; password?: string } {
-  const u = new URL(url);
-  const password = u.password ? decodeURIComponent(u.password) : (u.searchParams.get('password') ?? undefined);
-  u.password = '';
-  u.searchParams.delete('password');
-  return { url: u.toString(), ...(password !== undefined ? { password } : {}) };
-}
 
 export function createPgCopy(opts: { env: NodeJS.ProcessEnv; log: Log; bin?: { dump: string; restore: string } }): DatabaseCopyPort {
   const dump = opts.bin?.dump ?? 'pg_dump';

@@ -47,6 +47,18 @@ export interface Container {
   envFrom?: EnvFrom[];
 }
 
+/**
+ * The URL without its password, and the password apart: PostgreSQL's client programs take it in
+ * PGPASSWORD, so that it is in no argv (`ps` and /proc show argv to every user of the machine or pod).
+ */
+export function splitPassword(url: string): { url: string; password?: string } {
+  const u = new URL(url);
+  const password = u.password ? decodeURIComponent(u.password) : (u.searchParams.get('password') ?? undefined);
+  u.password = '';
+  u.searchParams.delete('password');
+  return { url: u.toString(), ...(password !== undefined ? { password } : {}) };
+}
+
 export async function resolveDatabaseUrl(kube: KubePort, inputs: UrlInputs): Promise<ResolvedUrl> {
   if (inputs.flag) return { url: inputs.flag, source: '--database-url' };
   if (inputs.environment) return { url: inputs.environment, source: `environment ${DATABASE_URL_ENV}` };

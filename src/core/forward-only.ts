@@ -24,7 +24,7 @@ import {
   compatibilityBlockers, contentChecksum, countRows, IGNORED_SCHEMAS, planLoss, readCatalog, rowsLost,
   type Catalog, type CompatibilityBlocker, type SchemaLoss,
 } from './schema-catalog.js';
-import { checkPodClient, openReleaseDatabase, runInPod, serverFacts, withDatabase, type DatabaseAccess, type SnapshotDeps, type SnapshotRecord } from './snapshot.js';
+import { checkPodClient, openReleaseDatabase, passwordsApart, runInPod, serverFacts, withDatabase, type DatabaseAccess, type SnapshotDeps, type SnapshotRecord } from './snapshot.js';
 import { inStep, type StepListener } from './steps.js';
 import type { SqlClient } from './ports.js';
 
@@ -214,7 +214,7 @@ async function restoreSnapshot(deps: ForwardOnlyDeps, g: Gathered, p: Extract<Fo
     if (control.stop.aborted) throw new InterruptedError('interrupted before the restore', { hint: control.rerun });
     const step = await journal.begin(`restore ${snapshot.database} into ${snapshot.source}`);
     await inStep(control.progress, `restoring ${snapshot.database} into ${snapshot.source} (one transaction, psql in pod ${facts.pod})`,
-      () => runInPod(deps, facts.pod, g.dbContainer, restoreScript(facts.clearStatements), `${withDatabase(g.appUrl, snapshot.database)}\n${g.appUrl}\n`, 'the restore'));
+      () => runInPod(deps, facts.pod, g.dbContainer, restoreScript(facts.clearStatements), passwordsApart(withDatabase(g.appUrl, snapshot.database), g.appUrl), 'the restore'));
     await journal.end(step, 'ok');
     emit({ type: 'restored', database: snapshot.source, snapshot: snapshot.database });
   } catch (err) {
@@ -249,9 +249,9 @@ async function handOff(deps: ForwardOnlyDeps, p: ForwardOnlyPlan, journal: RunJo
 export function restoreScript(clear: readonly string[]): string {
   const sql = clear.join('\n').replace(/'/g, `'\\''`);
   return [
-    'IFS= read -r snap; IFS= read -r live',
+    'IFS= read -r snap; IFS= read -r snap_pw; IFS= read -r live; IFS= read -r live_pw',
     'exec 4>&1',
-    `dump=$( { { pg_dump --format=plain --no-owner --dbname="$snap"; echo $? >&3; } | psql -X -q -v ON_ERROR_STOP=1 --single-transaction --dbname="$live" -c '${sql}' -f - >&4; } 3>&1 ); load=$?`,
+    `dump=$( { { PGPASSWORD="$snap_pw" pg_dump --format=plain --no-owner --dbname="$snap"; echo $? >&3; } | PGPASSWORD="$live_pw" psql -X -q -v ON_ERROR_STOP=1 --single-transaction --dbname="$live" -c '${sql}' -f - >&4; } 3>&1 ); load=$?`,
     'if [ "$dump" != 0 ] || [ "$load" != 0 ]; then echo "pg_dump exited $dump, psql exited $load: the transaction was rolled back" >&2; exit 1; fi',
   ].join('\n');
 }

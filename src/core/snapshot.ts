@@ -12,7 +12,7 @@
  */
 import { parseContract } from './contract.js';
 import { openDatabase, serviceForHost, hostAndPort, type PortForwardChoice, type DatabaseRoute } from './database-route.js';
-import { resolveDatabaseUrl } from './database-url.js';
+import { resolveDatabaseUrl, splitPassword } from './database-url.js';
 import { ExitCode, RefusedError, RollbackError, UsageError } from './errors.js';
 import { ARCHIVE_SCHEMA, formatBytes } from './data-at-risk.js';
 import type { DatabaseConnector, HelmPort, KubePort, Log, PortForwardPort, ReleaseInfo, RunRecordPort, SqlClient } from './ports.js';
@@ -238,20 +238,33 @@ export async function takeSnapshot(deps: SnapshotDeps, opts: SnapshotOptions): P
 
 /** pg_dump | pg_restore in the pod, with the URLs on stdin. A failure of either side fails the copy. */
 async function copyDatabase(deps: SnapshotDeps, pod: string, container: string | undefined, from: string, to: string): Promise<void> {
-  await runInPod(deps, pod, container, copyScript(), `${from}\n${to}\n`, 'the copy into the snapshot database');
+  await runInPod(deps, pod, container, copyScript(), passwordsApart(from, to), 'the copy into the snapshot database');
 }
 
 /**
- * The POSIX sh script that copies the database named by stdin's first line (a URL) into the one
- * named by its second. POSIX sh has no pipefail: pg_dump's status comes back through fd 3.
+ * The POSIX sh script that copies the database named by stdin's first line (a URL without its
+ * password, the password on the next line: see passwordsApart) into the one named by the next two.
+ * POSIX sh has no pipefail: pg_dump's status comes back through fd 3.
  */
 export function copyScript(): string {
   return [
-    'IFS= read -r from; IFS= read -r to',
+    'IFS= read -r from; IFS= read -r from_pw; IFS= read -r to; IFS= read -r to_pw',
     'exec 4>&1',
-    `dump=$( { { pg_dump --format=custom --no-owner --exclude-schema=${ARCHIVE_SCHEMA} --dbname="$from"; echo $? >&3; } | pg_restore --no-owner --exit-on-error --dbname="$to" >&4; } 3>&1 ); restore=$?`,
+    `dump=$( { { PGPASSWORD="$from_pw" pg_dump --format=custom --no-owner --exclude-schema=${ARCHIVE_SCHEMA} --dbname="$from"; echo $? >&3; } | PGPASSWORD="$to_pw" pg_restore --no-owner --exit-on-error --dbname="$to" >&4; } 3>&1 ); restore=$?`,
     'if [ "$dump" != 0 ] || [ "$restore" != 0 ]; then echo "pg_dump exited $dump, pg_restore exited $restore" >&2; exit 1; fi',
   ].join('\n');
+}
+
+/**
+ * Stdin for the pod scripts: each URL without its password, then the password on its own line
+ * (empty when the URL has none: libpq then falls back to the pod's own .pgpass or trust), so that no
+ * password is in the argv of pg_dump, pg_restore or psql inside the pod.
+ */
+export function passwordsApart(...urls: string[]): string {
+  return urls.map((url) => {
+    const { url: bare, password } = splitPassword(url);
+    return `${bare}\n${password ?? ''}\n`;
+  }).join('');
 }
 
 export async function runInPod(deps: SnapshotDeps, pod: string, container: string | undefined, script: string, input: string, what: string): Promise<void> {

@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPostgresConnector } from '../../src/adapters/postgres.js';
 import { clearLiveStatements, restoreScript } from '../../src/core/forward-only.js';
 import { compatibilityBlockers, contentChecksum, countRows, planLoss, readCatalog } from '../../src/core/schema-catalog.js';
-import { copyScript, withDatabase } from '../../src/core/snapshot.js';
+import { copyScript, passwordsApart, withDatabase } from '../../src/core/snapshot.js';
 import { freshDatabase, query, startServers, testedMajors, type FreshDatabase } from '../harness/postgres.js';
 
 const connector = createPostgresConnector();
@@ -20,10 +21,19 @@ const images = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fi
 const automigrate = (version: string) => readFileSync(path.join(images, `shop-${version}`, 'automigrate.sql'), 'utf8');
 const CLIENT = '/usr/bin/pg_dump';
 
-/** The database pod's shell: sh -c SCRIPT with INPUT on stdin; its exit code and output. */
+/**
+ * The database pod's shell: sh -c SCRIPT with INPUT on stdin; its exit code and output. pg_dump,
+ * pg_restore and psql are found through shims that write their argv to `argvLog` (what `ps` in
+ * the pod would show), then run the real program.
+ */
+const shims = mkdtempSync(path.join(tmpdir(), 'hsr-pod-shims-'));
+const argvLog = path.join(shims, 'argv.log');
+for (const program of ['pg_dump', 'pg_restore', 'psql']) {
+  writeFileSync(path.join(shims, program), `#!/bin/sh\necho "${program} $*" >> '${argvLog}'\nexec /usr/bin/${program} "$@"\n`, { mode: 0o755 });
+}
 function podShell(script: string, input: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: `${shims}:${process.env['PATH'] ?? ''}` } });
     let output = '';
     child.stdout.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr.on('data', (b: Buffer) => (output += b.toString()));
@@ -103,7 +113,7 @@ describe('forward-only schemas (PostgreSQL)', function () {
       const name = `${db.name}_snapshot_0_2_0`;
       await db.server.admin(`CREATE DATABASE "${name}" TEMPLATE template0`);
       snapshotUrl = withDatabase(db.url, name);
-      const copy = await podShell(copyScript(), `${db.url}\n${snapshotUrl}\n`);
+      const copy = await podShell(copyScript(), passwordsApart(db.url, snapshotUrl));
       assert.equal(copy.code, 0, copy.output);
     });
     afterEach(async () => {
@@ -115,6 +125,12 @@ describe('forward-only schemas (PostgreSQL)', function () {
       const [live, snap] = [await catalogOf(db.url), await catalogOf(snapshotUrl)];
       assert.deepEqual(snap.catalog, live.catalog);
       assert.equal(snap.checksum, live.checksum);
+      // The password came on stdin into PGPASSWORD: no argv in the pod held it.
+      const argv = readFileSync(argvLog, 'utf8');
+      assert.match(argv, /^pg_dump .*--dbname=postgres/m);
+      assert.match(argv, /^pg_restore .*--dbname=postgres/m);
+      assert.ok(new URL(db.url).password.length > 0, 'the test database has a password');
+      assert.ok(!argv.includes(decodeURIComponent(new URL(db.url).password)), argv);
     });
 
     it('restores the snapshot over an upgraded database in one transaction: the rows, the column and the table added since are gone', async () => {
@@ -128,8 +144,11 @@ describe('forward-only schemas (PostgreSQL)', function () {
 
       const session = await connector.connect(db.url);
       const clear = await clearLiveStatements(session).finally(() => session.close());
-      const restore = await podShell(restoreScript(clear), `${snapshotUrl}\n${db.url}\n`);
+      const restore = await podShell(restoreScript(clear), passwordsApart(snapshotUrl, db.url));
       assert.equal(restore.code, 0, restore.output);
+      const argv = readFileSync(argvLog, 'utf8');
+      assert.match(argv, /^psql .*--single-transaction --dbname=postgres/m);
+      assert.ok(!argv.includes(decodeURIComponent(new URL(db.url).password)), argv);
       const after = await catalogOf(db.url);
       assert.deepEqual(after.catalog, snapshot.catalog);
       assert.equal(after.checksum, snapshot.checksum);
@@ -144,7 +163,7 @@ describe('forward-only schemas (PostgreSQL)', function () {
       const before = await catalogOf(db.url);
       const session = await connector.connect(db.url);
       const clear = await clearLiveStatements(session).finally(() => session.close());
-      const restore = await podShell(restoreScript([...clear, 'CREATE TABLE users (clash int);']), `${snapshotUrl}\n${db.url}\n`);
+      const restore = await podShell(restoreScript([...clear, 'CREATE TABLE users (clash int);']), passwordsApart(snapshotUrl, db.url));
       assert.notEqual(restore.code, 0);
       assert.match(restore.output, /rolled back/);
       const after = await catalogOf(db.url);
