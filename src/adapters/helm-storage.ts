@@ -14,7 +14,7 @@
 import { gunzipSync } from 'node:zlib';
 import { ReleaseNotFoundError } from '../core/errors.js';
 import type { HelmPort, HelmUpgradePort, ReleaseInfo, ReleaseManifestPort } from '../core/ports.js';
-import { coalesceValues } from './helm-coalesce.js';
+import { coalesceValues, hasNestedNull } from './helm-coalesce.js';
 import { manifestObject, manifestsFromYaml, releaseFromMetadata } from './helm.js';
 import type { KubeApi } from './kube-api.js';
 
@@ -61,7 +61,13 @@ export function metadataOf(rel: StoredRelease): Record<string, unknown> {
   };
 }
 
-export type HelmStorageReads = Pick<HelmPort, 'getRelease' | 'getValues'> & Pick<ReleaseManifestPort, 'manifestObjects'> & Pick<HelmUpgradePort, 'deployedRelease'>;
+export type HelmStorageReads = Pick<HelmPort, 'getRelease'> & Pick<ReleaseManifestPort, 'manifestObjects'> & Pick<HelmUpgradePort, 'deployedRelease'> & {
+  /**
+   * `helm get values --all`, or undefined when the answer depends on which Helm major asks (a null
+   * below the top level of the values, helm-coalesce.ts): helm itself is asked then.
+   */
+  getValues(name: string): Promise<Record<string, unknown> | undefined>;
+};
 
 export function createHelmStorage(api: KubeApi, namespace: string, storage: 'secrets' | 'configmaps'): HelmStorageReads {
   const kind = storage === 'secrets' ? 'Secret' : 'ConfigMap';
@@ -89,6 +95,7 @@ export function createHelmStorage(api: KubeApi, namespace: string, storage: 'sec
     },
     async getValues(name) {
       const rel = await latest(name);
+      if (hasNestedNull(rel.config) || hasNestedNull(rel.chart?.values)) return undefined;
       return coalesceValues(rel.chart?.values, rel.config);
     },
     async manifestObjects(name) {

@@ -85,7 +85,8 @@ export function createHelm(opts: HelmOptions): Helm {
       return manifestsFromYaml(await run(['get', 'manifest', name])).map(manifestObject);
     },
     async getValues(name) {
-      if (opts.storage) return opts.storage.getValues(name);
+      const stored = await opts.storage?.getValues(name);
+      if (stored) return stored;
       const stdout = await run(['get', 'values', name, '--all', '-o', 'json']);
       return (JSON.parse(stdout) ?? {}) as Record<string, unknown>;
     },
