@@ -88,7 +88,17 @@ export function createHelmStorage(api: KubeApi, namespace: string, storage: 'sec
     if (releases.length === 0) throw new ReleaseNotFoundError(name, namespace);
     return releases.sort((a, b) => a.version - b.version);
   };
-  const latest = async (name: string): Promise<StoredRelease> => (await history(name)).at(-1)!;
+  /** Reads of the same release at the same time (a plan asks for metadata, values and manifest at once) share one list; none is kept after it answers. */
+  const inFlight = new Map<string, Promise<StoredRelease[]>>();
+  const revisions = (name: string): Promise<StoredRelease[]> => {
+    let reading = inFlight.get(name);
+    if (!reading) {
+      reading = history(name).finally(() => inFlight.delete(name));
+      inFlight.set(name, reading);
+    }
+    return reading;
+  };
+  const latest = async (name: string): Promise<StoredRelease> => (await revisions(name)).at(-1)!;
   return {
     async getRelease(name) {
       return releaseFromMetadata(metadataOf(await latest(name)), namespace);
@@ -102,7 +112,7 @@ export function createHelmStorage(api: KubeApi, namespace: string, storage: 'sec
       return manifestsFromYaml((await latest(name)).manifest ?? '').map(manifestObject);
     },
     async deployedRelease(name): Promise<ReleaseInfo | undefined> {
-      const deployed = (await history(name)).slice(-HISTORY_MAX).filter((r) => r.info?.status === 'deployed').at(-1);
+      const deployed = (await revisions(name)).slice(-HISTORY_MAX).filter((r) => r.info?.status === 'deployed').at(-1);
       return deployed ? releaseFromMetadata(metadataOf(deployed), namespace) : undefined;
     },
   };

@@ -295,7 +295,7 @@ export function createKubeApi(connection: KubeConnection, log: Log, runExec: Exe
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         log.debug(`kube-api: ${method} ${target.pathname} failed (${err.code ?? err.message}) ${(performance.now() - started).toFixed(0)} ms`);
-        reject(new ClusterError(`cannot reach the Kubernetes API server at ${connection.server}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').trim(), {
+        reject(new ClusterError(`cannot reach the cluster (API server ${connection.server}): ${err.message}`, {
           hint: 'check the kube context (helm --kube-context CTX) and that the cluster is up: kubectl cluster-info',
         }));
       });

@@ -82,19 +82,39 @@ for (const helm of helmVersions) {
       assert.equal(other.exitCode, 3);
       assert.match(other.stderr, /release "kagent" not found in namespace "other"/);
       assert.match(other.stderr, /fix: check the name with "helm list -n other"/);
-      const unreachable = await plugin.helm(['-n', NS, '--kube-context', 'unreachable', 'schema-rollback', 'status', 'kagent']);
-      assert.equal(unreachable.exitCode, 6, unreachable.stderr);
-      assert.match(unreachable.stderr, /cannot reach the cluster/);
+      // Both clients: the in-process one and kubectl/helm (HSR_KUBE_CLIENT=kubectl).
+      for (const client of ['', 'kubectl']) {
+        const unreachable = await plugin.helm(['-n', NS, '--kube-context', 'unreachable', 'schema-rollback', 'status', 'kagent'], { env: { ...plugin.env, HSR_KUBE_CLIENT: client } });
+        assert.equal(unreachable.exitCode, 6, unreachable.stderr);
+        assert.match(unreachable.stderr, /cannot reach the cluster/);
+      }
     });
 
-    it('passes the context and namespace on to kubectl, and --debug logs calls but never the password', async () => {
+    it('passes the context and namespace on to the in-process client, and --debug logs requests but never the password or token', async () => {
       const r = await plugin.helm(['--debug', '-n', NS, '--kube-context', 'double', 'schema-rollback', 'status', 'kagent']);
       assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stderr, /debug: kube-api: context double, token auth/);
+      assert.match(r.stderr, /debug: kube-api: GET \/api\/v1\/namespaces\/ai\/secrets 200 \d+ ms/, "the release from Helm's storage in namespace ai");
+      assert.match(r.stderr, /debug: kube-api: GET \/apis\/apps\/v1\/namespaces\/ai\/deployments\/kagent-controller 200 \d+ ms/);
+      assert.match(r.stderr, /debug: kube-api: GET \/api\/v1\/namespaces\/ai\/secrets\/kagent-db 200 \d+ ms/);
+      assert.doesNotMatch(r.stderr, /debug: exec: \S*(kubectl|helm) /, 'no helm or kubectl process for status');
+      const password = new URL(db.url).password;
+      assert.ok(password.length > 0);
+      for (const text of [r.stdout, r.stderr]) {
+        assert.ok(!text.includes(password) && !text.includes(encodeURIComponent(password)), 'the password was printed');
+        assert.ok(!/Bearer|fake/.test(text), "the kubeconfig's token was printed");
+      }
+    });
+
+    it('HSR_KUBE_CLIENT=kubectl: passes the context and namespace on to kubectl and helm, and --debug logs calls but never the password', async () => {
+      const r = await plugin.helm(['--debug', '-n', NS, '--kube-context', 'double', 'schema-rollback', 'status', 'kagent'], { env: { ...plugin.env, HSR_KUBE_CLIENT: 'kubectl' } });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stderr, /debug: kube-api: not used, kubectl and helm answer every Kubernetes call: HSR_KUBE_CLIENT=kubectl/);
       // The workload and its Secret: read one after the other, or (once the names are known from an earlier run) in one call.
       assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get (deployment kagent-controller|deployment\/kagent-controller secret\/kagent-db) -o json/);
       assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get (secret kagent-db|deployment\/kagent-controller secret\/kagent-db) -o json/);
+      assert.match(r.stderr, /debug: exec: \S*helm get metadata kagent -o json --namespace ai/);
       const password = new URL(db.url).password;
-      assert.ok(password.length > 0);
       for (const text of [r.stdout, r.stderr]) {
         assert.ok(!text.includes(password) && !text.includes(encodeURIComponent(password)), 'the password was printed');
       }
