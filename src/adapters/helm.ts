@@ -9,6 +9,7 @@ import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, Rollb
 import type { ChartInfo, ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, Log, ManifestObject, ReleaseInfo, ReleaseManifestPort, UpgradeRequest, ValuesMode } from '../core/ports.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
 import type { HelmStorageReads } from './helm-storage.js';
+import type { HelmMajorCache } from './helm-version-cache.js';
 
 export interface HelmOptions {
   /** $HELM_BIN, or "helm" from PATH when the binary runs outside Helm. */
@@ -24,6 +25,8 @@ export interface HelmOptions {
    * process (helm-storage.ts) instead of by helm; absent: helm answers them.
    */
   storage?: HelmStorageReads;
+  /** The binary's major version remembered from an earlier run (helm-version-cache.ts); absent: `helm version` every run. */
+  majorCache?: HelmMajorCache;
 }
 
 export interface Helm extends HelmPort, ChartPort, HelmUpgradePort, ChartRenderPort, ReleaseManifestPort {
@@ -48,7 +51,14 @@ export function createHelm(opts: HelmOptions): Helm {
     return result.stdout;
   };
   let major: Promise<number> | undefined;
-  const helmMajor = (): Promise<number> => (major ??= run(['version', '--template', '{{.Version}}']).then((v) => parseHelmMajor(v)));
+  const askMajor = async (): Promise<number> => {
+    const cached = await opts.majorCache?.get();
+    if (cached !== undefined) return cached;
+    const asked = parseHelmMajor(await run(['version', '--template', '{{.Version}}']));
+    await opts.majorCache?.set(asked);
+    return asked;
+  };
+  const helmMajor = (): Promise<number> => (major ??= askMajor());
   const getRelease = async (name: string): Promise<ReleaseInfo> => {
     if (opts.storage) return opts.storage.getRelease(name);
     let stdout: string;

@@ -6,6 +6,7 @@ import { createHelm, releaseStorage } from '../adapters/helm.js';
 import { createHelmStorage } from '../adapters/helm-storage.js';
 import { createKubeApi, resolveKubeConnection, runExecPlugin, type KubeApi } from '../adapters/kube-api.js';
 import { withKubeApi } from '../adapters/kube-api-kubectl.js';
+import { helmMajorCache } from '../adapters/helm-version-cache.js';
 import { withCachedChartReads } from '../adapters/cached-chart-reads.js';
 import { createKubectl } from '../adapters/kubectl.js';
 import { withWorkloadPrefetch } from '../adapters/workload-prefetch.js';
@@ -122,8 +123,10 @@ export function namespaceFrom(flag: string | undefined, env: NodeJS.ProcessEnv):
 export function helmFor(namespace: string, env: NodeJS.ProcessEnv, log: Log, deadline?: number, api?: KubeApi): ReturnType<typeof createHelm> {
   const driver = releaseStorage(env['HELM_DRIVER']);
   const storage = api && driver ? createHelmStorage(api, namespace, driver) : undefined;
+  const bin = env['HELM_BIN'] || 'helm';
   // A namespace given to the binary directly must reach child helm calls too.
-  return createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: { ...env, HELM_NAMESPACE: namespace }, log, deadline, storage });
+  const helm = createHelm({ bin, namespace, env: { ...env, HELM_NAMESPACE: namespace }, log, deadline, storage, majorCache: helmMajorCache(bin, helmSettings(env, (args) => helm.run(args)), log) });
+  return helm;
 }
 
 /**
