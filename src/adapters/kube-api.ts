@@ -122,6 +122,8 @@ export function resolveKubeConnection(env: NodeJS.ProcessEnv, readFile: (file: s
   const proxy = proxyFor(env, url);
   if (proxy) return { fallback: `a proxy is set in the environment (${proxy})` };
 
+  // kubectl refuses this pair ("specifying a root certificates file with the insecure flag is not allowed"): let it say so.
+  if (c['insecure-skip-tls-verify'] === true && (str(c['certificate-authority-data']) || str(c['certificate-authority']))) return { fallback: 'the cluster sets both insecure-skip-tls-verify and a certificate authority' };
   const fromFile = (file: string, dir: string): Buffer => readFileSync(path.isAbsolute(file) ? file : path.join(dir, file));
   const insecure = env['HELM_KUBEINSECURE_SKIP_TLS_VERIFY'] === 'true' || c['insecure-skip-tls-verify'] === true;
   const tls: KubeConnection['tls'] = { insecure, serverName: env['HELM_KUBETLS_SERVER_NAME'] || str(c['tls-server-name']) };

@@ -3,7 +3,12 @@
  * Helm's --kube-* settings), or says why it cannot and leaves the run to kubectl and helm.
  */
 import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createKubeApi, kubeconfigPaths, resolveKubeConnection, type KubeConnection } from '../../src/adapters/kube-api.js';
 import { ClusterError, PermissionDeniedError } from '../../src/core/errors.js';
@@ -140,5 +145,58 @@ describe('kube-api: requests', () => {
   it('a server that does not answer is a ClusterError naming the server', async () => {
     const api = createKubeApi({ ...base(), server: 'http://127.0.0.1:1' }, quiet, () => Promise.reject(new Error('no exec')));
     await assert.rejects(api.json('GET', '/version'), (err: Error) => err instanceof ClusterError && /127\.0\.0\.1:1/.test(err.message));
+  });
+});
+
+describe('kube-api: TLS as kubectl does it (CA, client certificate, tls-server-name, insecure-skip-tls-verify)', function () {
+  this.timeout(20_000);
+  let dir: string;
+  let server: https.Server;
+  let port: number;
+  const pem = (name: string) => readFileSync(join(dir, name));
+  const quiet = { debug: () => undefined };
+  const conn = (tls: KubeConnection['tls']): KubeConnection => ({ server: `https://127.0.0.1:${port}`, context: 'c', tls, auth: { type: 'none' } });
+  const noExec = () => Promise.reject(new Error('no exec'));
+
+  before(async function () {
+    dir = mkdtempSync(join(tmpdir(), 'hsr-kube-tls-'));
+    const ssl = (args: string) => execSync(`openssl ${args}`, { cwd: dir, stdio: 'pipe' });
+    try {
+      ssl('req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=test-ca');
+      // The server's name is api.internal only: reaching it as 127.0.0.1 needs tls-server-name.
+      ssl('req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=api.internal');
+      writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:api.internal\n');
+      ssl('x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile san.ext');
+      ssl('req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=alice');
+      ssl('x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1');
+    } catch (err) {
+      console.log(`      skipped: openssl cannot make test certificates (${(err as Error).message.split('\n')[0]})`);
+      this.skip();
+    }
+    server = https.createServer({ key: pem('server.key'), cert: pem('server.crt'), ca: pem('ca.crt'), requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ user: peer?.subject?.CN ?? null }));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => {
+    server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('verifies the server against the CA under its tls-server-name, and presents the client certificate', async () => {
+    const api = createKubeApi(conn({ insecure: false, ca: pem('ca.crt'), serverName: 'api.internal', cert: pem('client.crt'), key: pem('client.key') }), quiet, noExec);
+    assert.deepEqual(await api.json('GET', '/version'), { user: 'alice' });
+  });
+
+  it('refuses a server whose certificate does not name the address, as kubectl does', async () => {
+    const api = createKubeApi(conn({ insecure: false, ca: pem('ca.crt') }), quiet, noExec);
+    await assert.rejects(api.json('GET', '/version'), ClusterError);
+  });
+
+  it('insecure-skip-tls-verify: no CA, no name check', async () => {
+    const api = createKubeApi(conn({ insecure: true }), quiet, noExec);
+    assert.deepEqual(await api.json('GET', '/version'), { user: null });
   });
 });
