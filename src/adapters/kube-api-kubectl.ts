@@ -7,7 +7,7 @@
 import { UsageError, CommandFailedError } from '../core/errors.js';
 import type { KubeObject } from '../core/ports.js';
 import type { SecretSink } from '../core/redact.js';
-import type { KubeApi } from './kube-api.js';
+import { apiError, type KubeApi } from './kube-api.js';
 import { accessReview, learnSecretValues, SCALABLE, type Kubectl } from './kubectl.js';
 
 interface ResourcePath {
@@ -89,7 +89,7 @@ export function withKubeApi(kubectl: Kubectl, api: KubeApi, opts: KubeApiKubectl
       const res = await api.request('GET', path);
       if (res.status === 404) return undefined;
       if (res.status >= 200 && res.status < 300) return res.body;
-      return api.json<never>('GET', path, { namespace: ns });
+      throw apiError('GET', path, res, ns);
     },
     async applyServerSide(object, fieldManager) {
       const at = objectPath(object.kind ?? '', ns, object.metadata.name);
@@ -103,21 +103,31 @@ export function withKubeApi(kubectl: Kubectl, api: KubeApi, opts: KubeApiKubectl
       const dot = resource.indexOf('.');
       if (dot < 0) return kubectl.getIn(resource, namespace, name);
       const [plural, group] = [resource.slice(0, dot), resource.slice(dot + 1)];
+      const noSuchType = () => new CommandFailedError(['kubectl', 'get', resource], 1, `error: the server doesn't have a resource type "${plural}"`);
       // The group's preferred version, as kubectl's discovery picks it; no group: no such resource type.
       const served = await api.request('GET', `/apis/${group}`);
-      if (served.status === 404) throw new CommandFailedError(['kubectl', 'get', resource], 1, `error: the server doesn't have a resource type "${plural}"`);
-      if (served.status < 200 || served.status >= 300) await api.json('GET', `/apis/${group}`);
-      const version = (JSON.parse(served.body) as { preferredVersion?: { version?: string } }).preferredVersion?.version;
+      if (served.status === 404) throw noSuchType();
+      if (served.status < 200 || served.status >= 300) throw apiError('GET', `/apis/${group}`, served);
+      const version = parseJson<{ preferredVersion?: { version?: string } }>(served.body)?.preferredVersion?.version;
       if (!version) return kubectl.getIn(resource, namespace, name);
-      const res = await api.request('GET', `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(name)}`);
+      const at = `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(name)}`;
+      const res = await api.request('GET', at);
       if (res.status === 404) {
-        const status = JSON.parse(res.body || '{}') as { details?: { kind?: string } };
-        // A 404 for the resource itself (not the object): the CRD's version is not served.
-        if (status.details?.kind === undefined && !/not found/.test(res.body)) throw new CommandFailedError(['kubectl', 'get', resource], 1, `error: the server doesn't have a resource type "${plural}"`);
-        return undefined;
+        // The object is missing (a NotFound naming it), or the resource itself is not served.
+        const status = parseJson<{ reason?: string; details?: { name?: string } }>(res.body);
+        if (status?.reason === 'NotFound' && status.details?.name === name) return undefined;
+        throw noSuchType();
       }
-      if (res.status < 200 || res.status >= 300) return api.json<never>('GET', `/apis/${group}/${version}/namespaces/${namespace}/${plural}/${name}`, { namespace });
+      if (res.status < 200 || res.status >= 300) throw apiError('GET', at, res, namespace);
       return JSON.parse(res.body) as KubeObject;
     },
   };
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
 }
