@@ -18,22 +18,24 @@ export interface HelmMajorCache {
 
 export function helmMajorCache(bin: string, setting: (name: string) => Promise<string>, log: Log): HelmMajorCache | undefined {
   if (!path.isAbsolute(bin)) return undefined;
-  const entry = (async () => {
-    const real = await realpath(bin);
-    const s = await stat(real);
-    const key = [real, s.ino, s.size, s.mtimeMs].join('\0');
-    return { key, file: path.join(await pluginCacheDir(setting, 'helm-version'), `${createHash('sha256').update(key).digest('hex')}.json`) };
-  })();
-  entry.catch(() => undefined);
+  // Asked only when the major is: outside Helm, finding the cache directory may run `helm env`.
+  let entry: Promise<{ key: string; file: string } | undefined> | undefined;
+  const locate = () =>
+    (entry ??= (async () => {
+      const real = await realpath(bin);
+      const s = await stat(real);
+      const key = [real, s.ino, s.size, s.mtimeMs].join('\0');
+      return { key, file: path.join(await pluginCacheDir(setting, 'helm-version'), `${createHash('sha256').update(key).digest('hex')}.json`) };
+    })().catch(() => undefined));
   return {
     async get() {
-      const e = await entry.catch(() => undefined);
+      const e = await locate();
       if (!e) return undefined;
       const cached = await readCachedJson<{ key?: string; major?: unknown }>(e.file);
       return cached?.key === e.key && typeof cached.major === 'number' ? cached.major : undefined;
     },
     async set(major) {
-      const e = await entry.catch(() => undefined);
+      const e = await locate();
       if (e) await writeCachedJson(e.file, { key: e.key, major }, log);
     },
   };
