@@ -85,7 +85,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
   // Issue 12: the read-only helm and kubectl calls answered in process, over one kept-alive connection.
-  const api = kubeApiFor(childEnv, log);
+  const api = kubeApiFor(childEnv, log, secrets);
   // Issue 12: chart lookups answered from Helm's repository caches where they can be (helm otherwise).
   const helm = withCachedChartReads(helmFor(namespace, env, log, undefined, api), env, log);
   const kubectlAdapter = createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets });
@@ -133,12 +133,16 @@ export function helmFor(namespace: string, env: NodeJS.ProcessEnv, log: Log, dea
  * The in-process Kubernetes API client for the connection kubectl would make, or undefined (kubectl
  * and helm for the whole run) when the kubeconfig asks for what it does not do, or HSR_KUBE_CLIENT=kubectl.
  */
-export function kubeApiFor(env: NodeJS.ProcessEnv, log: Log): KubeApi | undefined {
+export function kubeApiFor(env: NodeJS.ProcessEnv, log: Log, secrets?: Redactor): KubeApi | undefined {
   const resolved = resolveKubeConnection(env);
   if ('fallback' in resolved) {
     log.debug(`kube-api: not used, kubectl and helm answer every Kubernetes call: ${resolved.fallback}`);
     return undefined;
   }
+  // The kubeconfig's credentials are secrets like any other the run reads: masked wherever they might show.
+  const auth = resolved.connection.auth;
+  if (auth.type === 'token') secrets?.add(auth.token);
+  if (auth.type === 'basic' && auth.password) secrets?.add(auth.password);
   log.debug(`kube-api: context ${resolved.connection.context}, ${resolved.connection.auth.type} auth`);
   return createKubeApi(resolved.connection, log, (exec, info) => runExecPlugin(exec, info, env));
 }
