@@ -6,6 +6,9 @@
  * leave it: a run in flight, a failed run, a finished one.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { brokenKagentSource } from '../harness/golang-migrate-up.js';
@@ -103,6 +106,43 @@ for (const helm of helmVersions) {
       for (const text of [r.stdout, r.stderr]) {
         assert.ok(!text.includes(password) && !text.includes(encodeURIComponent(password)), 'the password was printed');
         assert.ok(!/Bearer|fake/.test(text), "the kubeconfig's token was printed");
+      }
+    });
+
+    it("a kubeconfig user with an exec credential plugin: run once for the whole status, its token never shown", async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hsr-exec-cred-'));
+      try {
+        const config = JSON.parse(readFileSync(world.cluster.kubeconfig, 'utf8')) as { users: Array<{ name: string; user: Record<string, unknown> }> };
+        const runs = join(dir, 'runs');
+        // A credential plugin as cloud CLIs ship them: an ExecCredential on stdout, with an expiry.
+        writeFileSync(join(dir, 'cred.sh'), `#!/bin/sh\necho run >> '${runs}'\ncat <<EOF\n{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"exec-token-s3cr3t-value","expirationTimestamp":"2099-01-01T00:00:00Z"}}\nEOF\n`, { mode: 0o755 });
+        config.users = config.users.map((u) => ({ name: u.name, user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './cred.sh', interactiveMode: 'Never' } } }));
+        writeFileSync(join(dir, 'kubeconfig'), JSON.stringify(config));
+        const r = await sr(['status', 'kagent', '--debug'], { KUBECONFIG: join(dir, 'kubeconfig') });
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(r.stderr, /debug: kube-api: context double, exec auth/);
+        assert.match(r.stdout, /core/);
+        assert.equal(readFileSync(runs, 'utf8').trim().split('\n').length, 1, 'the plugin ran once');
+        assert.ok(![r.stdout, r.stderr].some((t) => t.includes('exec-token-s3cr3t-value')), 'the token was printed');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a kubeconfig asking for what the in-process client does not do: the whole run through kubectl and helm, as before, saying why', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hsr-fallback-'));
+      try {
+        const config = JSON.parse(readFileSync(world.cluster.kubeconfig, 'utf8')) as { users: Array<{ name: string; user: Record<string, unknown> }> };
+        // as-uid (impersonation by UID) is one of the fields only kubectl handles here.
+        config.users = config.users.map((u) => ({ name: u.name, user: { ...u.user, as: 'tester', 'as-uid': '1234' } }));
+        writeFileSync(join(dir, 'kubeconfig'), JSON.stringify(config));
+        const r = await sr(['status', 'kagent', '--debug'], { KUBECONFIG: join(dir, 'kubeconfig') });
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(r.stderr, /debug: kube-api: not used, kubectl and helm answer every Kubernetes call: the kubeconfig's user sets as-uid/);
+        assert.match(r.stderr, /debug: exec: \S*helm get metadata kagent/);
+        assert.match(r.stdout, /core/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
