@@ -4,7 +4,7 @@
 # target or a bench failed before recording it; the FAIL lines name each one.
 #
 #   bench/run.sh                  all of them (about 20 minutes on 2 busy cores; scale is half)
-#   bench/run.sh startup status   some of them: startup revisions status rollback native-downs scale
+#   bench/run.sh startup status   some of them: startup status plan revisions rollback native-downs scale
 #
 # Each bench also runs alone (bench/startup.sh, bench/revisions.sh, npx tsx bench/NAME.ts) and
 # fails on its own ratios. Knobs passed through: RUNS, WARMUP (hyperfine), DOWNS (native-downs),
@@ -22,7 +22,7 @@ command -v psql >/dev/null 2>&1 || die "psql is missing (apt-get install postgre
 [ -x .tools/helm4/helm ] || bash scripts/fetch-helm.sh || die "could not fetch helm"
 unset NODE_OPTIONS
 
-all=(startup status revisions rollback native-downs scale)
+all=(startup status plan revisions rollback native-downs scale)
 benches=("$@")
 [ ${#benches[@]} -gt 0 ] || benches=("${all[@]}")
 
@@ -31,6 +31,7 @@ ratios_of() {
   case $1 in
     startup) echo startup-version ;;
     status) echo status-vs-get-metadata ;;
+    plan) echo plan-vs-get-metadata ;;
     revisions) echo revisions-warm revisions-cold ;;
     rollback) echo rollback-vs-runbook ;;
     native-downs) echo native-downs-golang-migrate ;;

@@ -6,6 +6,7 @@
  *   1. helm get metadata kagent (baseline: the cheapest question helm answers about a release)
  *   2. helm schema-rollback status kagent (the release, its chart's contract, the database's
  *      version tables, the run record)
+ *   3. the same with HSR_KUBE_CLIENT=kubectl (kubectl and helm processes, as before the in-process client)
  * Target: status ≤ 3× the baseline. Writes bench/results/status.md, status.json and
  * ratios/status-vs-get-metadata.json.
  */
@@ -34,6 +35,8 @@ async function main(): Promise<void> {
       '-N', '--export-json', json, '--export-markdown', md,
       '-n', baseline, `${helm} -n ${NS} get metadata kagent`,
       '-n', ours, `${helm} -n ${NS} schema-rollback status kagent`,
+      // Every Kubernetes read through kubectl and helm, as before the in-process client.
+      '-n', `${ours} (HSR_KUBE_CLIENT=kubectl)`, `env HSR_KUBE_CLIENT=kubectl ${helm} -n ${NS} schema-rollback status kagent`,
     ], { ...process.env, ...world.plugin.env });
     assertExitCodes(json, {});
     pass = ratio({ name: 'status-vs-get-metadata', json, plugin: ours, baseline, target: TARGET });

@@ -8,18 +8,16 @@ import { parse as parseYaml } from 'yaml';
 import { chartRefText, ociChartRef } from '../core/argocd-release.js';
 import { ClusterError, CommandFailedError, UsageError } from '../core/errors.js';
 import type { GitOpsObjectsPort } from '../core/gitops.js';
-import type { ChartPort, KubeObject, Log, RepoChartRef, RepoChartsPort } from '../core/ports.js';
+import type { ChartPort, Log, RepoChartRef, RepoChartsPort } from '../core/ports.js';
 import { helmSettings } from './helm-cache.js';
 import { chartFromYaml, manifestsFromYaml, valuesFlags } from './helm.js';
 import type { Kubectl } from './kubectl.js';
 
-export function createGitOpsObjects(kube: Pick<Kubectl, 'run'>): GitOpsObjectsPort {
+export function createGitOpsObjects(kube: Pick<Kubectl, 'getIn'>): GitOpsObjectsPort {
   return {
     async get(resource, namespace, name) {
       try {
-        // The later -n wins over the release's namespace kubectl is given first.
-        const out = await kube.run(['get', resource, name, '-n', namespace, '--ignore-not-found', '-o', 'json']);
-        return out.trim() === '' ? undefined : (JSON.parse(out) as KubeObject);
+        return await kube.getIn(resource, namespace, name);
       } catch (err) {
         if (err instanceof CommandFailedError && /doesn't have a resource type/.test(err.stderr)) {
           throw new ClusterError(`the cluster serves no ${resource}: its controller's CRD is not installed`, {

@@ -8,6 +8,8 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ClusterError, CommandFailedError, ExitCode, ReleaseNotFoundError, RollbackError, UsageError } from '../core/errors.js';
 import type { ChartInfo, ChartPort, ChartRenderPort, HelmPort, HelmUpgradePort, KubeObject, Log, ManifestObject, ReleaseInfo, ReleaseManifestPort, UpgradeRequest, ValuesMode } from '../core/ports.js';
 import { maskArgv, runCommand, streamCommand } from './command.js';
+import type { HelmStorageReads } from './helm-storage.js';
+import type { HelmMajorCache } from './helm-version-cache.js';
 
 export interface HelmOptions {
   /** $HELM_BIN, or "helm" from PATH when the binary runs outside Helm. */
@@ -18,6 +20,13 @@ export interface HelmOptions {
   log: Log;
   /** Epoch ms after which no helm call may still run (shell completion must answer in bounded time). */
   deadline?: number;
+  /**
+   * The release reads (metadata, values --all, manifest, history) answered from Helm's storage in
+   * process (helm-storage.ts) instead of by helm; absent: helm answers them.
+   */
+  storage?: HelmStorageReads;
+  /** The binary's major version remembered from an earlier run (helm-version-cache.ts); absent: `helm version` every run. */
+  majorCache?: HelmMajorCache;
 }
 
 export interface Helm extends HelmPort, ChartPort, HelmUpgradePort, ChartRenderPort, ReleaseManifestPort {
@@ -42,8 +51,16 @@ export function createHelm(opts: HelmOptions): Helm {
     return result.stdout;
   };
   let major: Promise<number> | undefined;
-  const helmMajor = (): Promise<number> => (major ??= run(['version', '--template', '{{.Version}}']).then((v) => parseHelmMajor(v)));
+  const askMajor = async (): Promise<number> => {
+    const cached = await opts.majorCache?.get();
+    if (cached !== undefined) return cached;
+    const asked = parseHelmMajor(await run(['version', '--template', '{{.Version}}']));
+    await opts.majorCache?.set(asked);
+    return asked;
+  };
+  const helmMajor = (): Promise<number> => (major ??= askMajor());
   const getRelease = async (name: string): Promise<ReleaseInfo> => {
+    if (opts.storage) return opts.storage.getRelease(name);
     let stdout: string;
     try {
       stdout = await run(['get', 'metadata', name, '-o', 'json']);
@@ -73,10 +90,13 @@ export function createHelm(opts: HelmOptions): Helm {
       return (await run(['list', '--short'])).split('\n').map((l) => l.trim()).filter(Boolean);
     },
     async manifestObjects(name) {
+      if (opts.storage) return opts.storage.manifestObjects(name);
       // The manifest holds the chart's Secrets with their data: only the identity of each object is kept.
       return manifestsFromYaml(await run(['get', 'manifest', name])).map(manifestObject);
     },
     async getValues(name) {
+      const stored = await opts.storage?.getValues(name);
+      if (stored) return stored;
       const stdout = await run(['get', 'values', name, '--all', '-o', 'json']);
       return (JSON.parse(stdout) ?? {}) as Record<string, unknown>;
     },
@@ -152,6 +172,7 @@ export function createHelm(opts: HelmOptions): Helm {
       if (result.exitCode !== 0) throw maskValuesInError(helmError([opts.bin, ...argv], result.exitCode, result.stderr), request.extra ?? []);
     },
     async deployedRelease(name) {
+      if (opts.storage) return opts.storage.deployedRelease(name);
       const history = JSON.parse(await run(['history', name, '-o', 'json'])) as Array<{ revision: number; status: string }>;
       const deployed = history.filter((h) => h.status === 'deployed').map((h) => h.revision).sort((a, b) => b - a)[0];
       if (deployed === undefined) return undefined;
@@ -246,7 +267,7 @@ export function releaseStorage(driver: string | undefined): 'secrets' | 'configm
   return undefined;
 }
 
-function manifestObject(o: KubeObject): ManifestObject {
+export function manifestObject(o: KubeObject): ManifestObject {
   return { apiVersion: o.apiVersion ?? 'v1', kind: o.kind ?? '', name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) };
 }
 

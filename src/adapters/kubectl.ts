@@ -24,12 +24,22 @@ export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort, KubeExecP
   run(args: string[], input?: string): Promise<string>;
   /** Several objects in one kubectl call, in the order asked. Throws when any of them cannot be read. */
   getObjects(refs: ReadonlyArray<{ kind: string; name: string }>): Promise<KubeObject[]>;
+  /** The raw answer to GET PATH (`kubectl get --raw`), or undefined when the object does not exist. */
+  getRaw(path: string): Promise<string | undefined>;
+  /** Creates or replaces an object of the namespace whole (`kubectl apply --server-side --force-conflicts`). */
+  applyServerSide(object: KubeObject, fieldManager: string): Promise<void>;
+  /**
+   * One object of a resource named plural.group (an Argo CD Application, a Flux HelmRelease) in another
+   * namespace, or undefined when there is none. CommandFailedError "doesn't have a resource type" when
+   * the cluster does not serve the resource.
+   */
+  getIn(resource: string, namespace: string, name: string): Promise<KubeObject | undefined>;
 }
 
 /** How often waitForJob asks, at most: a Job is a matter of seconds to minutes. */
 const POLL_MAX_MS = 2000;
 /** Kinds whose spec.replicas the scale subresource sets. */
-const SCALABLE = new Set(['Deployment', 'StatefulSet', 'ReplicaSet']);
+export const SCALABLE = new Set(['Deployment', 'StatefulSet', 'ReplicaSet']);
 
 /**
  * kubectl flags for the connection settings Helm passes to plugins as environment variables
@@ -67,13 +77,7 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
     if (result.exitCode !== 0) throw kubectlError([opts.bin, ...argv], result.exitCode, result.stderr, opts.namespace);
     return result.stdout;
   };
-  const learn = (obj: KubeObject): KubeObject => {
-    // Both forms: helm --debug prints a release's manifests, Secrets' base64 data included.
-    if (obj.kind === 'Secret') {
-      for (const value of Object.values(obj.data ?? {})) for (const form of [String(value), Buffer.from(String(value), 'base64').toString('utf8')]) opts.secrets?.add(form);
-    }
-    return obj;
-  };
+  const learn = (obj: KubeObject): KubeObject => learnSecretValues(obj, opts.secrets);
   const get = async (kind: string, name: string): Promise<KubeObject> => learn(JSON.parse(await run(['get', kind, name, '-o', 'json'])) as KubeObject);
   return {
     run,
@@ -82,6 +86,24 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
       // One process for several objects (kubectl get KIND/NAME KIND/NAME): fails whole when any is missing or forbidden.
       const out = JSON.parse(await run(['get', ...refs.map((r) => `${r.kind}/${r.name}`), '-o', 'json'])) as KubeObject & { items?: KubeObject[] };
       return (refs.length === 1 && out.kind !== 'List' ? [out] : (out.items ?? [])).map(learn);
+    },
+    async getRaw(path) {
+      // --raw, not "get --ignore-not-found": on a 404 that also GETs the namespace, which a Role
+      // bound in the namespace cannot grant (namespaces are cluster-scoped).
+      try {
+        return await run(['get', '--raw', path]);
+      } catch (err) {
+        if (err instanceof Error && /\(NotFound\)|not found/.test(err.message)) return undefined;
+        throw err;
+      }
+    },
+    async applyServerSide(object, fieldManager) {
+      await run(['apply', '--server-side', '--force-conflicts', `--field-manager=${fieldManager}`, '-f', '-'], JSON.stringify(object));
+    },
+    async getIn(resource, namespace, name) {
+      // The later -n wins over the release's namespace kubectl is given first.
+      const out = await run(['get', resource, name, '-n', namespace, '--ignore-not-found', '-o', 'json']);
+      return out.trim() === '' ? undefined : (JSON.parse(out) as KubeObject);
     },
     async scale(kind, name, replicas) {
       await run(scaleArgs(kind, name, replicas));
@@ -169,6 +191,14 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
       await run(['delete', 'job', name, '--cascade=foreground', '--ignore-not-found', '--wait=true']);
     },
   };
+}
+
+/** Learns a Secret's values (both forms: helm --debug prints a release's manifests, Secrets' base64 data included), so that no output shows them. */
+export function learnSecretValues(obj: KubeObject, secrets: SecretSink | undefined): KubeObject {
+  if (obj.kind === 'Secret') {
+    for (const value of Object.values(obj.data ?? {})) for (const form of [String(value), Buffer.from(String(value), 'base64').toString('utf8')]) secrets?.add(form);
+  }
+  return obj;
 }
 
 /** A SelfSubjectAccessReview (authorization.k8s.io/v1) asking about one request. */

@@ -9,18 +9,11 @@ import { runRecordName } from '../core/run-lock.js';
 
 const KEY = 'run.json';
 
-export function createRunRecords(kube: Pick<Kubectl, 'run'>, namespace: string, mask: (text: string) => string): RunRecordPort {
+export function createRunRecords(kube: Pick<Kubectl, 'run' | 'getRaw' | 'applyServerSide'>, namespace: string, mask: (text: string) => string): RunRecordPort {
   return {
     async read(release) {
-      // --raw, not "get --ignore-not-found": on a 404 that also GETs the namespace, which a Role
-      // bound in the namespace cannot grant (namespaces are cluster-scoped).
-      let out: string;
-      try {
-        out = await kube.run(['get', '--raw', `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(runRecordName(release))}`]);
-      } catch (err) {
-        if (err instanceof Error && /\(NotFound\)|not found/.test(err.message)) return undefined;
-        throw err;
-      }
+      const out = await kube.getRaw(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(runRecordName(release))}`);
+      if (out === undefined) return undefined;
       const text = (JSON.parse(out) as { data?: Record<string, string> }).data?.[KEY];
       return text ? (JSON.parse(text) as RunRecord) : undefined;
     },
@@ -35,7 +28,7 @@ export function createRunRecords(kube: Pick<Kubectl, 'run'>, namespace: string, 
         data: { [KEY]: JSON.stringify(record, (_key, value: unknown) => (typeof value === 'string' ? mask(value) : value), 2) },
       };
       // apply: creates the record or replaces it whole, in one call.
-      await kube.run(['apply', '--server-side', '--force-conflicts', '--field-manager=helm-schema-rollback', '-f', '-'], JSON.stringify(configMap));
+      await kube.applyServerSide(configMap, 'helm-schema-rollback');
     },
     async remove(release) {
       await kube.run(['delete', 'configmap', runRecordName(release), '--ignore-not-found']);

@@ -2,7 +2,11 @@
  * The composition root: reads the environment Helm hands a plugin once, and builds the adapters the
  * core works with. Nothing else reads process.env.
  */
-import { createHelm } from '../adapters/helm.js';
+import { createHelm, releaseStorage } from '../adapters/helm.js';
+import { createHelmStorage } from '../adapters/helm-storage.js';
+import { createKubeApi, resolveKubeConnection, runExecPlugin, type KubeApi } from '../adapters/kube-api.js';
+import { withKubeApi } from '../adapters/kube-api-kubectl.js';
+import { helmMajorCache } from '../adapters/helm-version-cache.js';
 import { withCachedChartReads } from '../adapters/cached-chart-reads.js';
 import { createKubectl } from '../adapters/kubectl.js';
 import { withWorkloadPrefetch } from '../adapters/workload-prefetch.js';
@@ -80,10 +84,13 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';
+  // Issue 12: the read-only helm and kubectl calls answered in process, over one kept-alive connection.
+  const api = kubeApiFor(childEnv, log, secrets);
   // Issue 12: chart lookups answered from Helm's repository caches where they can be (helm otherwise).
-  const helm = withCachedChartReads(helmFor(namespace, env, log), env, log);
+  const helm = withCachedChartReads(helmFor(namespace, env, log, undefined, api), env, log);
+  const kubectlAdapter = createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets });
   // Issue 12: a workload read with the Secrets and ConfigMaps it named last time, in one call.
-  const kube = withWorkloadPrefetch(createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets }), { namespace, env: childEnv, log });
+  const kube = withWorkloadPrefetch(api ? withKubeApi(kubectlAdapter, api, { namespace, secrets }) : kubectlAdapter, { namespace, env: childEnv, log });
   return {
     helm,
     kube,
@@ -109,10 +116,35 @@ export function namespaceFrom(flag: string | undefined, env: NodeJS.ProcessEnv):
   return flag || env['HELM_NAMESPACE'] || 'default';
 }
 
-/** helm as every command calls it: $HELM_BIN (helm from PATH outside Helm), acting in `namespace`. */
-export function helmFor(namespace: string, env: NodeJS.ProcessEnv, log: Log, deadline?: number): ReturnType<typeof createHelm> {
+/**
+ * helm as every command calls it: $HELM_BIN (helm from PATH outside Helm), acting in `namespace`.
+ * With `api`, the release reads come from Helm's storage (secrets and configmaps drivers).
+ */
+export function helmFor(namespace: string, env: NodeJS.ProcessEnv, log: Log, deadline?: number, api?: KubeApi): ReturnType<typeof createHelm> {
+  const driver = releaseStorage(env['HELM_DRIVER']);
+  const storage = api && driver ? createHelmStorage(api, namespace, driver) : undefined;
+  const bin = env['HELM_BIN'] || 'helm';
   // A namespace given to the binary directly must reach child helm calls too.
-  return createHelm({ bin: env['HELM_BIN'] || 'helm', namespace, env: { ...env, HELM_NAMESPACE: namespace }, log, deadline });
+  const helm = createHelm({ bin, namespace, env: { ...env, HELM_NAMESPACE: namespace }, log, deadline, storage, majorCache: helmMajorCache(bin, helmSettings(env, (args) => helm.run(args)), log) });
+  return helm;
+}
+
+/**
+ * The in-process Kubernetes API client for the connection kubectl would make, or undefined (kubectl
+ * and helm for the whole run) when the kubeconfig asks for what it does not do, or HSR_KUBE_CLIENT=kubectl.
+ */
+export function kubeApiFor(env: NodeJS.ProcessEnv, log: Log, secrets?: Redactor): KubeApi | undefined {
+  const resolved = resolveKubeConnection(env);
+  if ('fallback' in resolved) {
+    log.debug(`kube-api: not used, kubectl and helm answer every Kubernetes call: ${resolved.fallback}`);
+    return undefined;
+  }
+  // The kubeconfig's credentials are secrets like any other the run reads: masked wherever they might show.
+  const auth = resolved.connection.auth;
+  if (auth.type === 'token') secrets?.add(auth.token);
+  if (auth.type === 'basic' && auth.password) secrets?.add(auth.password);
+  log.debug(`kube-api: context ${resolved.connection.context}, ${resolved.connection.auth.type} auth`);
+  return createKubeApi(resolved.connection, log, (exec, info) => runExecPlugin(exec, info, env));
 }
 
 export function hasPassword(url: string): boolean {

@@ -6,6 +6,9 @@
  * leave it: a run in flight, a failed run, a finished one.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { brokenKagentSource } from '../harness/golang-migrate-up.js';
@@ -82,19 +85,76 @@ for (const helm of helmVersions) {
       assert.equal(other.exitCode, 3);
       assert.match(other.stderr, /release "kagent" not found in namespace "other"/);
       assert.match(other.stderr, /fix: check the name with "helm list -n other"/);
-      const unreachable = await plugin.helm(['-n', NS, '--kube-context', 'unreachable', 'schema-rollback', 'status', 'kagent']);
-      assert.equal(unreachable.exitCode, 6, unreachable.stderr);
-      assert.match(unreachable.stderr, /cannot reach the cluster/);
+      // Both clients: the in-process one and kubectl/helm (HSR_KUBE_CLIENT=kubectl).
+      for (const client of ['', 'kubectl']) {
+        const unreachable = await plugin.helm(['-n', NS, '--kube-context', 'unreachable', 'schema-rollback', 'status', 'kagent'], { env: { ...plugin.env, HSR_KUBE_CLIENT: client } });
+        assert.equal(unreachable.exitCode, 6, unreachable.stderr);
+        assert.match(unreachable.stderr, /cannot reach the cluster/);
+      }
     });
 
-    it('passes the context and namespace on to kubectl, and --debug logs calls but never the password', async () => {
+    it('passes the context and namespace on to the in-process client, and --debug logs requests but never the password or token', async () => {
       const r = await plugin.helm(['--debug', '-n', NS, '--kube-context', 'double', 'schema-rollback', 'status', 'kagent']);
       assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stderr, /debug: kube-api: context double, token auth/);
+      assert.match(r.stderr, /debug: kube-api: GET \/api\/v1\/namespaces\/ai\/secrets 200 \d+ ms/, "the release from Helm's storage in namespace ai");
+      assert.match(r.stderr, /debug: kube-api: GET \/apis\/apps\/v1\/namespaces\/ai\/deployments\/kagent-controller 200 \d+ ms/);
+      assert.match(r.stderr, /debug: kube-api: GET \/api\/v1\/namespaces\/ai\/secrets\/kagent-db 200 \d+ ms/);
+      assert.doesNotMatch(r.stderr, /debug: exec: \S*(kubectl|helm) /, 'no helm or kubectl process for status');
+      const password = new URL(db.url).password;
+      assert.ok(password.length > 0);
+      for (const text of [r.stdout, r.stderr]) {
+        assert.ok(!text.includes(password) && !text.includes(encodeURIComponent(password)), 'the password was printed');
+        assert.ok(!/Bearer|fake/.test(text), "the kubeconfig's token was printed");
+      }
+    });
+
+    it("a kubeconfig user with an exec credential plugin: run once for the whole status, its token never shown", async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hsr-exec-cred-'));
+      try {
+        const config = JSON.parse(readFileSync(world.cluster.kubeconfig, 'utf8')) as { users: Array<{ name: string; user: Record<string, unknown> }> };
+        const runs = join(dir, 'runs');
+        // A credential plugin as cloud CLIs ship them: an ExecCredential on stdout, with an expiry.
+        writeFileSync(join(dir, 'cred.sh'), `#!/bin/sh\necho run >> '${runs}'\ncat <<EOF\n{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"exec-token-s3cr3t-value","expirationTimestamp":"2099-01-01T00:00:00Z"}}\nEOF\n`, { mode: 0o755 });
+        config.users = config.users.map((u) => ({ name: u.name, user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './cred.sh', interactiveMode: 'Never' } } }));
+        writeFileSync(join(dir, 'kubeconfig'), JSON.stringify(config));
+        const r = await sr(['status', 'kagent', '--debug'], { KUBECONFIG: join(dir, 'kubeconfig') });
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(r.stderr, /debug: kube-api: context double, exec auth/);
+        assert.match(r.stdout, /core/);
+        assert.equal(readFileSync(runs, 'utf8').trim().split('\n').length, 1, 'the plugin ran once');
+        assert.ok(![r.stdout, r.stderr].some((t) => t.includes('exec-token-s3cr3t-value')), 'the token was printed');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a kubeconfig asking for what the in-process client does not do: the whole run through kubectl and helm, as before, saying why', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hsr-fallback-'));
+      try {
+        const config = JSON.parse(readFileSync(world.cluster.kubeconfig, 'utf8')) as { users: Array<{ name: string; user: Record<string, unknown> }> };
+        // as-uid (impersonation by UID) is one of the fields only kubectl handles here.
+        config.users = config.users.map((u) => ({ name: u.name, user: { ...u.user, as: 'tester', 'as-uid': '1234' } }));
+        writeFileSync(join(dir, 'kubeconfig'), JSON.stringify(config));
+        const r = await sr(['status', 'kagent', '--debug'], { KUBECONFIG: join(dir, 'kubeconfig') });
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(r.stderr, /debug: kube-api: not used, kubectl and helm answer every Kubernetes call: the kubeconfig's user sets as-uid/);
+        assert.match(r.stderr, /debug: exec: \S*helm get metadata kagent/);
+        assert.match(r.stdout, /core/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('HSR_KUBE_CLIENT=kubectl: passes the context and namespace on to kubectl and helm, and --debug logs calls but never the password', async () => {
+      const r = await plugin.helm(['--debug', '-n', NS, '--kube-context', 'double', 'schema-rollback', 'status', 'kagent'], { env: { ...plugin.env, HSR_KUBE_CLIENT: 'kubectl' } });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stderr, /debug: kube-api: not used, kubectl and helm answer every Kubernetes call: HSR_KUBE_CLIENT=kubectl/);
       // The workload and its Secret: read one after the other, or (once the names are known from an earlier run) in one call.
       assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get (deployment kagent-controller|deployment\/kagent-controller secret\/kagent-db) -o json/);
       assert.match(r.stderr, /debug: exec: \S*kubectl --context double --namespace ai get (secret kagent-db|deployment\/kagent-controller secret\/kagent-db) -o json/);
+      assert.match(r.stderr, /debug: exec: \S*helm get metadata kagent -o json --namespace ai/);
       const password = new URL(db.url).password;
-      assert.ok(password.length > 0);
       for (const text of [r.stdout, r.stderr]) {
         assert.ok(!text.includes(password) && !text.includes(encodeURIComponent(password)), 'the password was printed');
       }

