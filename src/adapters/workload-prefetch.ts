@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { KubeObject, KubePort, Log } from '../core/ports.js';
 import { podContainers } from '../core/database-url.js';
-import { helmSettings, pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
+import { pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
 import type { Kubectl } from './kubectl.js';
 
 /** Kinds whose pod template's env names Secrets and ConfigMaps (as resolveDatabaseUrl reads them). */
@@ -35,10 +35,12 @@ export interface WorkloadPrefetchOptions {
   namespace: string;
   env: NodeJS.ProcessEnv;
   log: Log;
+  /** Helm's settings (HELM_CACHE_HOME: where the remembered names are kept), from helm's env. */
+  helmSetting: (name: string) => Promise<string>;
 }
 
-export function withWorkloadPrefetch<K extends Pick<Kubectl, 'get' | 'getObjects' | 'run'>>(kube: K, opts: WorkloadPrefetchOptions): K {
-  const setting = helmSettings(opts.env, (args) => kube.run(args));
+export function withWorkloadPrefetch<K extends Pick<Kubectl, 'get' | 'getObjects'>>(kube: K, opts: WorkloadPrefetchOptions): K {
+  const setting = opts.helmSetting;
   // The connection settings a cached name list is true for: another cluster, another list.
   const cluster = ['HELM_KUBECONTEXT', 'HELM_KUBEAPISERVER', 'HELM_KUBEASUSER', 'KUBECONFIG'].map((k) => opts.env[k] ?? '').join('\0');
   const fileOf = async (key: string) => path.join(await pluginCacheDir(setting, 'workload-refs'), `${createHash('sha256').update(key).digest('hex')}.json`);

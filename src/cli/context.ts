@@ -89,8 +89,10 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   // Issue 12: chart lookups answered from Helm's repository caches where they can be (helm otherwise).
   const helm = withCachedChartReads(helmFor(namespace, env, log, undefined, api), env, log);
   const kubectlAdapter = createKubectl({ bin: kubectl, namespace, env: childEnv, log, secrets });
+  // Helm's settings (HELM_CACHE_HOME...): the plugin's environment when helm runs it, else one `helm env`.
+  const helmSetting = helmSettings(env, (args) => helm.run(args));
   // Issue 12: a workload read with the Secrets and ConfigMaps it named last time, in one call.
-  const kube = withWorkloadPrefetch(api ? withKubeApi(kubectlAdapter, api, { namespace, secrets }) : kubectlAdapter, { namespace, env: childEnv, log });
+  const kube = withWorkloadPrefetch(api ? withKubeApi(kubectlAdapter, api, { namespace, secrets }) : kubectlAdapter, { namespace, env: childEnv, log, helmSetting });
   return {
     helm,
     kube,
@@ -103,7 +105,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
     connector,
     forwarder: createPortForwarder({ bin: kubectl, env: childEnv, log }),
     tools: { get: getTool, locateTables },
-    discoveryCache: createDiscoveryCache(helmSettings(env, (args) => helm.run(args)), log),
+    discoveryCache: createDiscoveryCache(helmSetting, log),
     log,
     debug,
     namespace,

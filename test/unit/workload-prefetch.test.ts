@@ -41,7 +41,7 @@ describe('workload read with the objects it names (one kubectl call)', () => {
       return refs.map((r) => (r.kind === 'deployment' ? deployment(live.secretName) : r.kind === 'secret' ? secret(r.name) : { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: r.name }, data: {} }));
     },
   });
-  const kube = () => withWorkloadPrefetch(kubectl(), { namespace: 'ai', env: { HELM_CACHE_HOME: home }, log });
+  const kube = () => withWorkloadPrefetch(kubectl(), { namespace: 'ai', env: { HELM_CACHE_HOME: home }, log, helmSetting: async () => home });
 
   beforeEach(() => {
     home = mkdtempSync(path.join(tmpdir(), 'hsr-workload-refs-'));
