@@ -9,7 +9,7 @@
  * upgrade --version V` resolves from too; the rollback itself reads the target's Chart.yaml anew.
  */
 import semver from 'semver';
-import { parseContract, type Contract } from './contract.js';
+import { parseContract, PREFIX, type Contract } from './contract.js';
 import { ContractInvalidError, UsageError } from './errors.js';
 import type { Log, PublishedChart, PublishedChartsPort } from './ports.js';
 
@@ -51,11 +51,15 @@ export async function revisions(deps: { published: PublishedChartsPort; log: Log
     if (range === null) throw new UsageError(`--versions "${opts.versions}" is not a semver range`, { hint: 'e.g. --versions 0.8.x, or --versions ">=0.5.0 <1.0.0"' });
     wanted = (v) => semver.satisfies(v, range, { includePrerelease: true });
   }
-  // An index entry is accepted only when its contract parses; each one is parsed once.
-  const parsed = new WeakMap<object, Contract | ContractInvalidError | undefined>();
+  // Parsed once per distinct set of contract annotations: a chart's versions mostly repeat their
+  // contract (a revision moves only when migrations are added), and YAML-parsing each of hundreds
+  // was most of a warm run. The result depends on the annotations alone (problems never name the
+  // version), so a repeat shares it.
+  const parsed = new Map<string, Contract | ContractInvalidError | undefined>();
   const parse = (chart: Pick<PublishedChart, 'version' | 'annotations'>): Contract | ContractInvalidError | undefined => {
-    if (!parsed.has(chart.annotations)) parsed.set(chart.annotations, parseOrProblems(chart.annotations, `${opts.chart} ${chart.version}`));
-    return parsed.get(chart.annotations);
+    const key = contractKey(chart.annotations);
+    if (!parsed.has(key)) parsed.set(key, parseOrProblems(chart.annotations, `${opts.chart} ${chart.version}`));
+    return parsed.get(key);
   };
   const acceptIndexEntry = opts.fromPackages
     ? undefined
@@ -88,6 +92,11 @@ export async function revisions(deps: { published: PublishedChartsPort; log: Log
   const fromIndex = versions.filter((v) => v.source === 'index').length;
   deps.log.debug(`revisions: ${versions.length} versions, ${fromIndex} from the repository index, ${versions.filter((v) => v.cached && v.source !== 'index').length} from the cache`);
   return { chart: opts.chart, tracks: names, versions };
+}
+
+/** The annotations parseContract reads (ours, by key), as one string. */
+function contractKey(annotations: Readonly<Record<string, string>>): string {
+  return JSON.stringify(Object.entries(annotations).filter(([k]) => k.startsWith(PREFIX)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function parseOrProblems(annotations: Readonly<Record<string, string>>, where: string): Contract | ContractInvalidError | undefined {
