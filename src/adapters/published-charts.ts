@@ -21,8 +21,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import path from 'node:path';
 import semver from 'semver';
 import { parse as parseYaml } from 'yaml';
@@ -32,7 +32,6 @@ import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort, Pu
 import { helmSettings, pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
 import { mapLimit } from './map-limit.js';
 import { chartFromYaml, chartRefKind } from './helm.js';
-import { readTarball } from './tar.js';
 
 export interface PublishedChartsOptions {
   helm: ChartPort & { run(args: string[]): Promise<string> };
@@ -267,6 +266,7 @@ async function downloadChart(entry: RepoEntry, repo: RepoConfig | undefined, tim
     const sum = createHash('sha256').update(body).digest('hex');
     if (sum !== entry.digest.replace(/^sha256:/, '')) throw new Error(`the package's sha256 ${sum} is not the index's digest ${entry.digest}`);
   }
+  const { readTarball } = await import('./tar.js');
   const files = readTarball(body, (why) => new Error(`broken chart package (${why})`));
   const chartYaml = files.find((f) => f.type === 'file' && /^[^/]+\/Chart\.yaml$/.test(f.path.replace(/^\.\//, '')));
   if (!chartYaml) throw new Error('the package holds no Chart.yaml');
@@ -275,10 +275,18 @@ async function downloadChart(entry: RepoEntry, repo: RepoConfig | undefined, tim
   return { name: chart.name, version: chart.version, ...(chart.appVersion === undefined ? {} : { appVersion: chart.appVersion }), annotations: chart.annotations };
 }
 
+/**
+ * node:http or node:https, loaded when a request is made: a run that reads every contract from the
+ * index or the cache makes none, and loading them (TLS, zlib for packages) was ~20 ms of start-up.
+ */
+function httpClient(url: URL): Promise<typeof http | typeof https> {
+  return url.protocol === 'https:' ? import('node:https') : import('node:http');
+}
+
 /** One GET, following redirects; resolves the body of a 200. */
-function get(url: URL, options: https.RequestOptions, timeoutMs: number, redirects = 5): Promise<Buffer> {
+async function get(url: URL, options: https.RequestOptions, timeoutMs: number, redirects = 5): Promise<Buffer> {
+  const client = await httpClient(url);
   return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
     const request = client.get(url, { ...options, timeout: timeoutMs }, (response) => {
       const status = response.statusCode ?? 0;
       const location = response.headers.location;
@@ -353,9 +361,9 @@ async function ociRegistry(ref: string, plainHttp: boolean, timeoutMs: number, s
   };
 }
 
-function getWithHeaders(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ body: Buffer; digest?: string }> {
+async function getWithHeaders(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ body: Buffer; digest?: string }> {
+  const client = await httpClient(url);
   return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
     const req = client.get(url, { headers, timeout: timeoutMs }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {

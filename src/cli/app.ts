@@ -36,7 +36,8 @@ export interface CommandIo {
 }
 
 export async function runCli(argv: string[], version: string, rawIo: CommandIo = defaultIo()): Promise<number> {
-  const io: CommandIo = { ...rawIo, ...redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets), argv };
+  // Copied with its accessors, so a lazy stdin stays lazy.
+  const io: CommandIo = Object.assign(Object.defineProperties({} as CommandIo, Object.getOwnPropertyDescriptors(rawIo)), redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets), { argv });
   let usageFailure: UsageError | undefined;
   let chosen: { command: UsageCheckedCommand<unknown, unknown>; args: unknown } | undefined;
   let commandOptions: string[] = [];
@@ -157,7 +158,9 @@ function reportError(err: unknown, io: CommandIo): number {
 }
 
 function defaultIo(): CommandIo {
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+  const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  // process.stdin builds its stream when first read (~4 ms); only a prompt reads it.
+  return Object.defineProperty(io, 'stdin', { get: () => process.stdin, enumerable: true });
 }
 
 /** The flags the failing command knows (yargs has getOptions() at run time; its types omit it). */
