@@ -113,8 +113,8 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
 /** The word that asks for shell completion (Helm's plugin.complete passes it first). */
 const COMPLETE_REQUEST = '__complete';
 
-/** Every command, in the order help lists them, each loaded by its first word. */
-const COMMANDS: ReadonlyArray<{ name: string; load(io: CommandIo): Promise<UsageCheckedCommand<unknown, unknown>> }> = [
+/** Every command, in the order help lists them, each loaded by its first word (which must be the first word of its command string: test/unit/cli-commands.test.ts). */
+export const COMMANDS: ReadonlyArray<{ name: string; load(io: CommandIo): Promise<UsageCheckedCommand<unknown, unknown>> }> = [
   { name: 'rollback', load: async (io) => (await import('./commands/rollback.js')).rollbackCommand(io, ['$0 <release>', 'rollback <release>']) as UsageCheckedCommand<unknown, unknown> },
   { name: 'status', load: async (io) => (await import('./commands/status.js')).statusCommand(io) as UsageCheckedCommand<unknown, unknown> },
   { name: 'snapshot', load: async (io) => (await import('./commands/snapshot.js')).snapshotCommand(io) as UsageCheckedCommand<unknown, unknown> },
