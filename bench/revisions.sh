@@ -5,7 +5,9 @@
 #   1. one `helm show chart --version V`  (baseline of the ratios: one question to helm)
 #   2. revisions, cold cache              ($HELM_CACHE_HOME/schema-rollback emptied before each run)
 #   3. revisions, warm cache              (the repeat a runbook user sees)
-#   4. runbook-lookup.sh                  (the runbook's way: one helm show chart per version;
+#   4. helm schema-rollback --version     (the floor of any plugin command: helm starting the
+#                                          binary, which starts Node; not a target, a reference)
+#   5. runbook-lookup.sh                  (the runbook's way: one helm show chart per version;
 #                                          ~19 s a run, left out with RUNBOOK=0)
 # Medians of RUNS runs (default 5) after WARMUP warm-ups (default 1). Holds the ratios to their
 # targets (issue 12): warm ≤ 1.5× and cold ≤ 5× one helm show chart (bench/ratios.mjs records them
@@ -105,8 +107,9 @@ commands=(
   -n "one helm show chart (baseline)" "$helm show chart bench/kagent --version $one_version"
   -n "helm schema-rollback revisions (cold cache)" "$helm schema-rollback revisions bench/kagent"
   -n "helm schema-rollback revisions (warm cache)" "$helm schema-rollback revisions bench/kagent"
+  -n "helm schema-rollback --version (floor: helm starting the plugin)" "$helm schema-rollback --version"
 )
-prepares=(--prepare true --prepare "rm -rf $HELM_CACHE_HOME/schema-rollback" --prepare true)
+prepares=(--prepare true --prepare "rm -rf $HELM_CACHE_HOME/schema-rollback" --prepare true --prepare true)
 if [ "$runbook" = 1 ]; then
   commands+=(-n "runbook: helm show chart per version" "$root/bench/runbook-lookup.sh bench/kagent")
   prepares+=(--prepare true)

@@ -1,10 +1,43 @@
 // Bundles the CLI into one CommonJS file for the Node SEA (see scripts/build.sh).
 // Run from any cwd: paths are resolved from this file's location.
 import { build } from 'esbuild';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Modules whose top level is costly and that a run rarely calls: string-width builds an
+ * Intl.Segmenter and Unicode property regexes (\p{RGI_Emoji}: about 25 ms for its copies under
+ * yargs and cliui) when it loads, yet is called only to lay out help and spinners. Every import of
+ * one gets a stand-in that loads the real module (the same version the importer resolved) at its
+ * first call. Each must have a default export that is a function.
+ */
+const LAZY_DEFAULT_EXPORTS = ['string-width'];
+const lazyModules = {
+  name: 'lazy-default-exports',
+  setup(b) {
+    const filter = new RegExp(`^(${LAZY_DEFAULT_EXPORTS.join('|')})$`);
+    b.onResolve({ filter }, async (args) => {
+      if (args.pluginData?.real) return undefined;
+      const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { real: true } });
+      if (real.errors.length > 0) return { errors: real.errors };
+      // Relative: the bundle names no directory of the build machine.
+      return { path: relative(root, real.path), namespace: 'lazy', pluginData: { name: args.path } };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({
+      resolveDir: dirname(resolve(root, args.path)),
+      contents: [
+        `// ${args.pluginData.name}, loaded at its first call (scripts/build.mjs).`,
+        'let real;',
+        `export default function ${args.pluginData.name.replace(/\W/g, '_')}(...args) {`,
+        `  real ??= require(${JSON.stringify(`./${basename(args.path)}`)}).default;`,
+        '  return real(...args);',
+        '}',
+      ].join('\n'),
+    }));
+  },
+};
 const outfile = resolve(root, process.env.BUNDLE_OUT ?? 'build/cli.cjs');
 
 await build({
@@ -34,4 +67,5 @@ await build({
   },
   // pg's optional native binding: resolve to a stub that throws MODULE_NOT_FOUND, no disk lookup.
   alias: { 'pg-native': resolve(root, 'src/stubs/pg-native.cjs') },
+  plugins: [lazyModules],
 });

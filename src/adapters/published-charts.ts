@@ -4,29 +4,34 @@
  * downloads the package again for every version.
  *
  * Here, for a repo/chart: the repository index helm keeps (`helm repo add` / `helm repo update`
- * write $HELM_REPOSITORY_CACHE/NAME-index.yaml) lists the versions and each package's digest; the
- * packages are downloaded in parallel (credentials and CA of $HELM_REPOSITORY_CONFIG honoured as
- * helm does), checked against that digest, and Chart.yaml is read from each. What was read is kept
- * under $HELM_CACHE_HOME/schema-rollback/charts/DIGEST.json: a digest names one package's bytes, so
- * the cache is correct for as long as it exists, and a repeat is one index read. A version whose
- * package cannot be downloaded this way falls back to `helm show chart`.
+ * write $HELM_REPOSITORY_CACHE/NAME-index.yaml) lists the versions, each package's digest and, since
+ * `helm repo index` copies every package's Chart.yaml metadata into its entry, each version's
+ * annotations. When the caller accepts an entry's annotations (options.acceptIndexEntry), nothing
+ * is fetched for it: no network at all, warm or cold. Otherwise (no schema-rollback.io annotation
+ * in the entry, annotations the caller refuses, or no acceptIndexEntry: --from-packages) the
+ * package is downloaded (in parallel, credentials and CA of $HELM_REPOSITORY_CONFIG honoured as
+ * helm does), checked against that digest, and Chart.yaml is read from it. What a package said is
+ * kept under $HELM_CACHE_HOME/schema-rollback/charts/DIGEST.json: a digest names one package's
+ * bytes, so the cache is correct for as long as it exists (a plan's chart read trusts it as the
+ * package's own Chart.yaml: only package reads are written there). A version whose package cannot
+ * be downloaded this way falls back to `helm show chart`.
  *
  * For an oci:// chart: the registry's tag list, then per tag the manifest digest (the cache key)
  * and the config blob, which is the chart's Chart.yaml as JSON (no package download at all).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import path from 'node:path';
 import semver from 'semver';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../core/errors.js';
-import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort } from '../core/ports.js';
+import { hasContract, PREFIX } from '../core/contract.js';
+import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort, PublishedChartsReadOptions } from '../core/ports.js';
 import { helmSettings, pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
 import { mapLimit } from './map-limit.js';
 import { chartFromYaml, chartRefKind } from './helm.js';
-import { readTarball } from './tar.js';
 
 export interface PublishedChartsOptions {
   helm: ChartPort & { run(args: string[]): Promise<string> };
@@ -46,7 +51,8 @@ export interface RepoEntry {
   appVersion?: string;
   digest?: string;
   urls?: string[];
-  annotations?: Record<string, unknown>;
+  /** The entry's schema-rollback.io/ annotations only (the slimmed index keeps no others). */
+  annotations?: Record<string, string>;
 }
 
 interface RepoConfig {
@@ -83,7 +89,7 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
     if (file) await writeCachedJson(file, chart, opts.log);
   };
 
-  async function fromRepo(ref: string, wanted: (v: string) => boolean): Promise<PublishedChart[]> {
+  async function fromRepo(ref: string, wanted: (v: string) => boolean, options: PublishedChartsReadOptions): Promise<PublishedChart[]> {
     const [repoName, chartName] = ref.split('/') as [string, string];
     const indexFile = path.join(await setting('HELM_REPOSITORY_CACHE'), `${repoName}-index.yaml`);
     let text: string;
@@ -97,27 +103,39 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
     if (!index[chartName]) {
       throw new UsageError(`repository ${repoName} has no chart ${chartName}`, { hint: `check the name with "helm search repo ${repoName}/", or run "helm repo update ${repoName}"` });
     }
-    const repo = await repoConfig(await setting('HELM_REPOSITORY_CONFIG').catch(() => ''), repoName);
-    opts.log.debug(`revisions: ${entries.length} versions of ${ref} in ${indexFile}`);
-    return mapLimit(entries, limit, async (entry): Promise<PublishedChart> => {
-      const version = entry.version!;
-      const hit = await cached(entry.digest);
-      if (hit) return { ...hit, digest: entry.digest, cached: true };
+    // Read only when a package is: a warm or index-only run needs no credentials.
+    let repo: Promise<RepoConfig | undefined> | undefined;
+    const repoOnce = () => (repo ??= setting('HELM_REPOSITORY_CONFIG').then((file) => repoConfig(file, repoName), () => undefined));
+    const fromIndex = (entry: RepoEntry): PublishedChart | undefined => {
+      const annotations = entry.annotations ?? {};
+      if (!options.acceptIndexEntry || !hasContract(annotations) || !options.acceptIndexEntry({ version: entry.version!, annotations })) return undefined;
+      return { name: chartName, version: entry.version!, ...(entry.appVersion === undefined ? {} : { appVersion: entry.appVersion }), annotations, digest: entry.digest, cached: true, source: 'index' };
+    };
+    const read = await mapLimit(entries, limit, async (entry): Promise<PublishedChart> => fromIndex(entry) ?? fromPackage(ref, chartName, entry, repoOnce));
+    const packages = read.filter((c) => c.source === 'package').length;
+    opts.log.debug(`revisions: ${entries.length} versions of ${ref} in ${indexFile}; ${entries.length - packages} read from the index, ${packages} from their packages`);
+    return read;
+  }
+
+  /** One version's Chart.yaml from its package: the cache by digest, a download, or `helm show chart`. */
+  async function fromPackage(ref: string, chartName: string, entry: RepoEntry, repo: () => Promise<RepoConfig | undefined>): Promise<PublishedChart> {
+    const version = entry.version!;
+    const hit = await cached(entry.digest);
+    if (hit) return { ...hit, digest: entry.digest, cached: true, source: 'package' };
+    try {
+      const chart = await downloadChart(entry, await repo(), timeoutMs);
+      await remember(entry.digest, chart);
+      return { ...chart, digest: entry.digest, cached: false, source: 'package' };
+    } catch (err) {
+      opts.log.debug(`revisions: ${ref} ${version}: ${(err as Error).message}; asking helm`);
       try {
-        const chart = await downloadChart(entry, repo, timeoutMs);
+        const chart = await opts.helm.showChart(ref, version);
         await remember(entry.digest, chart);
-        return { ...chart, digest: entry.digest, cached: false };
-      } catch (err) {
-        opts.log.debug(`revisions: ${ref} ${version}: ${(err as Error).message}; asking helm`);
-        try {
-          const chart = await opts.helm.showChart(ref, version);
-          await remember(entry.digest, chart);
-          return { ...chart, digest: entry.digest, cached: false };
-        } catch (helmErr) {
-          return { name: chartName, version, annotations: {}, digest: entry.digest, error: (helmErr as Error).message.split('\n')[0] };
-        }
+        return { ...chart, digest: entry.digest, cached: false, source: 'package' };
+      } catch (helmErr) {
+        return { name: chartName, version, annotations: {}, digest: entry.digest, error: (helmErr as Error).message.split('\n')[0] };
       }
-    });
+    }
   }
 
   async function fromOci(ref: string, wanted: (v: string) => boolean): Promise<PublishedChart[]> {
@@ -132,11 +150,11 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
       try {
         const { digest, config } = await registry.manifest(tag);
         const hit = await cached(digest);
-        if (hit) return { ...hit, digest, cached: true };
+        if (hit) return { ...hit, digest, cached: true, source: 'package' };
         const meta = JSON.parse((await registry.blob(config)).toString('utf8')) as Record<string, unknown>;
         const chart = cachedFrom(meta);
         await remember(digest, chart);
-        return { ...chart, digest, cached: false };
+        return { ...chart, digest, cached: false, source: 'package' };
       } catch (err) {
         return { name: path.posix.basename(ref), version, annotations: {}, error: (err as Error).message };
       }
@@ -144,10 +162,10 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
   }
 
   return {
-    async publishedCharts(ref, wanted = () => true) {
+    async publishedCharts(ref, wanted = () => true, options = {}) {
       const kind = chartRefKind(ref);
       let charts: PublishedChart[];
-      if (kind === 'repo') charts = await fromRepo(ref, wanted);
+      if (kind === 'repo') charts = await fromRepo(ref, wanted, options);
       else if (kind === 'oci') charts = await fromOci(ref, wanted);
       else throw new UsageError(`cannot list the versions of ${ref}`, { hint: 'give a chart of a repository (repo/chart, after helm repo add) or an oci:// chart' });
       return charts.sort((a, b) => (semver.valid(a.version) && semver.valid(b.version) ? semver.rcompare(a.version, b.version) : a.version < b.version ? 1 : -1));
@@ -156,25 +174,38 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
 }
 
 /**
- * The index's entries without their annotations (those are read from the packages): parsing a
- * large index.yaml is most of a warm run, so the slimmed entries are kept too, keyed by the
- * sha256 of the index's text (a `helm repo update` that changes it changes the key).
+ * The index's entries, slimmed to what the plugin reads (version, appVersion, digest, urls and the
+ * schema-rollback.io/ annotations): parsing a large index.yaml is most of a warm run, so the slimmed
+ * entries are kept too, keyed by the sha256 of the index's text (a `helm repo update` that changes
+ * it changes the key) and by SLIM_FORMAT (what a slimmed entry holds).
  */
 export async function indexEntries(setting: (name: string) => Promise<string>, text: string, where: string, log: Log): Promise<Record<string, RepoEntry[]>> {
   const key = createHash('sha256').update(text).digest('hex');
-  const file = path.join(await pluginCacheDir(setting, 'index'), `${key}.json`);
+  const file = path.join(await pluginCacheDir(setting, 'index'), `${key}.${SLIM_FORMAT}.json`);
   const hit = await readCachedJson<Record<string, RepoEntry[]>>(file);
   if (hit) return hit;
   const slim: Record<string, RepoEntry[]> = {};
   for (const [name, list] of Object.entries(parseIndex(text, where).entries ?? {})) {
     slim[name] = (Array.isArray(list) ? list : []).map((e) => ({
       version: e.version === undefined ? undefined : String(e.version),
+      appVersion: e.appVersion === undefined || e.appVersion === null ? undefined : String(e.appVersion),
       digest: e.digest,
       urls: e.urls,
+      annotations: ownAnnotations(e.annotations),
     }));
   }
   await writeCachedJson(file, slim, log);
   return slim;
+}
+
+/** Bumped whenever a slimmed entry holds something else, so an older plugin's file is never read as this one's. */
+const SLIM_FORMAT = 'v2';
+
+/** The schema-rollback.io/ annotations of an index entry, as strings (Helm's are map[string]string); undefined for none. */
+function ownAnnotations(annotations: unknown): Record<string, string> | undefined {
+  if (annotations === null || typeof annotations !== 'object') return undefined;
+  const own = Object.entries(annotations as Record<string, unknown>).filter(([k]) => k.startsWith(PREFIX));
+  return own.length > 0 ? Object.fromEntries(own.map(([k, v]) => [k, String(v)])) : undefined;
 }
 
 /** Where one package's Chart.yaml is kept once read: $HELM_CACHE_HOME/schema-rollback/charts/DIGEST.json; undefined for no or a malformed digest. */
@@ -183,7 +214,7 @@ export async function chartCacheFile(setting: (name: string) => Promise<string>,
   return path.join(await pluginCacheDir(setting, 'charts'), `${digest.replace(/^sha256:/, '')}.json`);
 }
 
-function parseIndex(text: string, where: string): { entries?: Record<string, RepoEntry[]> } {
+function parseIndex(text: string, where: string): { entries?: Record<string, Array<Omit<RepoEntry, 'annotations'> & { annotations?: unknown }>> } {
   try {
     // Helm writes YAML; JSON (a subset) parses faster when a repository serves it.
     return (text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text, { maxAliasCount: -1 })) ?? {};
@@ -235,6 +266,7 @@ async function downloadChart(entry: RepoEntry, repo: RepoConfig | undefined, tim
     const sum = createHash('sha256').update(body).digest('hex');
     if (sum !== entry.digest.replace(/^sha256:/, '')) throw new Error(`the package's sha256 ${sum} is not the index's digest ${entry.digest}`);
   }
+  const { readTarball } = await import('./tar.js');
   const files = readTarball(body, (why) => new Error(`broken chart package (${why})`));
   const chartYaml = files.find((f) => f.type === 'file' && /^[^/]+\/Chart\.yaml$/.test(f.path.replace(/^\.\//, '')));
   if (!chartYaml) throw new Error('the package holds no Chart.yaml');
@@ -243,10 +275,18 @@ async function downloadChart(entry: RepoEntry, repo: RepoConfig | undefined, tim
   return { name: chart.name, version: chart.version, ...(chart.appVersion === undefined ? {} : { appVersion: chart.appVersion }), annotations: chart.annotations };
 }
 
+/**
+ * node:http or node:https, loaded when a request is made: a run that reads every contract from the
+ * index or the cache makes none, and loading them (TLS, zlib for packages) was ~20 ms of start-up.
+ */
+function httpClient(url: URL): Promise<typeof http | typeof https> {
+  return url.protocol === 'https:' ? import('node:https') : import('node:http');
+}
+
 /** One GET, following redirects; resolves the body of a 200. */
-function get(url: URL, options: https.RequestOptions, timeoutMs: number, redirects = 5): Promise<Buffer> {
+async function get(url: URL, options: https.RequestOptions, timeoutMs: number, redirects = 5): Promise<Buffer> {
+  const client = await httpClient(url);
   return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
     const request = client.get(url, { ...options, timeout: timeoutMs }, (response) => {
       const status = response.statusCode ?? 0;
       const location = response.headers.location;
@@ -321,9 +361,9 @@ async function ociRegistry(ref: string, plainHttp: boolean, timeoutMs: number, s
   };
 }
 
-function getWithHeaders(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ body: Buffer; digest?: string }> {
+async function getWithHeaders(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ body: Buffer; digest?: string }> {
+  const client = await httpClient(url);
   return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
     const req = client.get(url, { headers, timeout: timeoutMs }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {

@@ -5,18 +5,15 @@
  * Parsing finishes before any command acts: yargs runs a command's handler before it reports an
  * unknown flag or a missing option, so each handler is only recorded while yargs parses, and run
  * after every usage check has passed. A typo then costs nothing: no helm, kubectl or database call.
+ *
+ * Start-up: a command's module (and what it imports: the rollback engine, ora, the adapters) is
+ * loaded only when yargs may need it. A command line whose first word names a command registers
+ * that command alone; anything else (a release for the default rollback, --help, a typo, shell
+ * completion) registers them all. The one yargs program parses either way.
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { ExitCode, RollbackError, UsageError } from '../core/errors.js';
 import { printable, type Redactor } from '../core/redact.js';
-import { annotateCommand } from './commands/annotate.js';
-import { COMPLETE_REQUEST, completeRequestCommand, completionCommand } from './commands/completion.js';
-import { revisionsCommand } from './commands/revisions.js';
-import { rollbackCommand } from './commands/rollback.js';
-import { statusCommand } from './commands/status.js';
-import { snapshotCommand } from './commands/snapshot.js';
-import { captureCommand } from './commands/capture.js';
-import { verifyCommand } from './commands/verify.js';
 import { OUTPUT_FORMATS } from './output.js';
 import type { ColorFlag } from './progress.js';
 import { redactStreams } from './safe-output.js';
@@ -39,7 +36,8 @@ export interface CommandIo {
 }
 
 export async function runCli(argv: string[], version: string, rawIo: CommandIo = defaultIo()): Promise<number> {
-  const io: CommandIo = { ...rawIo, ...redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets), argv };
+  // Copied with its accessors, so a lazy stdin stays lazy.
+  const io: CommandIo = Object.assign(Object.defineProperties({} as CommandIo, Object.getOwnPropertyDescriptors(rawIo)), redactStreams(rawIo.stdout, rawIo.stderr, rawIo.secrets), { argv });
   let usageFailure: UsageError | undefined;
   let chosen: { command: UsageCheckedCommand<unknown, unknown>; args: unknown } | undefined;
   let commandOptions: string[] = [];
@@ -59,12 +57,18 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
       chosen = { command: command as UsageCheckedCommand<unknown, unknown>, args: copy };
     },
   });
-  // The commands whose flags shell completion offers; `__complete`'s words are never parsed as flags.
-  const commands = [rollbackCommand(io, ['$0 <release>', 'rollback <release>']), statusCommand(io), snapshotCommand(io), captureCommand(io), annotateCommand(io), verifyCommand(io), revisionsCommand(io)];
-  const completion = completionCommand(io);
   const completing = argv[0] === COMPLETE_REQUEST;
   try {
-    await yargs(completing ? [COMPLETE_REQUEST] : argv)
+    const named = completing ? undefined : COMMANDS.find((c) => c.name === argv[0]);
+    const commands = await Promise.all((named ? [named] : COMMANDS).map((c) => c.load(io)));
+    if (!named) {
+      // The commands whose flags shell completion offers; `__complete`'s words are never parsed as flags.
+      const { completeRequestCommand } = await import('./commands/completion.js');
+      commands.push(completeRequestCommand(io, argv.slice(1), [...commands] as unknown as CommandModule<never, never>[]) as UsageCheckedCommand<unknown, unknown>);
+    }
+    const program = yargs(completing ? [COMPLETE_REQUEST] : argv);
+    skipHelpCache(program);
+    await program
       .scriptName('helm schema-rollback')
       // Messages are matched below ("Unknown argument"); never in the user's locale.
       .locale('en')
@@ -78,9 +82,7 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
       .option('debug', { type: 'boolean', describe: 'Log every helm/kubectl call (set by Helm from helm --debug)' })
       // Helm 4 passes its own --color on to a plugin; NO_COLOR (non-empty) turns colour off too.
       .option('color', { alias: 'colour', type: 'string', choices: ['never', 'auto', 'always'], coerce: (v: unknown) => (v === false ? 'never' : v) as ColorFlag | undefined, describe: 'Colour in progress on a terminal (--no-color: never; so does NO_COLOR)' })
-      .command(commands.map((c) => deferred(c as UsageCheckedCommand<unknown, unknown>)))
-      .command(deferred(completion))
-      .command(deferred(completeRequestCommand(io, argv.slice(1), [...commands, completion] as unknown as CommandModule<never, never>[])))
+      .command(commands.map((c) => deferred(c)))
       .demandCommand(1, 'name a command (see --help)')
       .strict()
       .recommendCommands()
@@ -108,6 +110,32 @@ export async function runCli(argv: string[], version: string, rawIo: CommandIo =
   return ExitCode.ok;
 }
 
+/** The word that asks for shell completion (Helm's plugin.complete passes it first). */
+const COMPLETE_REQUEST = '__complete';
+
+/** Every command, in the order help lists them, each loaded by its first word (which must be the first word of its command string: test/unit/cli-commands.test.ts). */
+export const COMMANDS: ReadonlyArray<{ name: string; load(io: CommandIo): Promise<UsageCheckedCommand<unknown, unknown>> }> = [
+  { name: 'rollback', load: async (io) => (await import('./commands/rollback.js')).rollbackCommand(io, ['$0 <release>', 'rollback <release>']) as UsageCheckedCommand<unknown, unknown> },
+  { name: 'status', load: async (io) => (await import('./commands/status.js')).statusCommand(io) as UsageCheckedCommand<unknown, unknown> },
+  { name: 'snapshot', load: async (io) => (await import('./commands/snapshot.js')).snapshotCommand(io) as UsageCheckedCommand<unknown, unknown> },
+  { name: 'capture', load: async (io) => (await import('./commands/capture.js')).captureCommand(io) as UsageCheckedCommand<unknown, unknown> },
+  { name: 'annotate', load: async (io) => (await import('./commands/annotate.js')).annotateCommand(io) as UsageCheckedCommand<unknown, unknown> },
+  { name: 'verify', load: async (io) => (await import('./commands/verify.js')).verifyCommand(io) as UsageCheckedCommand<unknown, unknown> },
+  { name: 'revisions', load: async (io) => (await import('./commands/revisions.js')).revisionsCommand(io) as UsageCheckedCommand<unknown, unknown> },
+  { name: 'completion', load: async (io) => (await import('./commands/completion.js')).completionCommand(io) as UsageCheckedCommand<unknown, unknown> },
+];
+
+/**
+ * yargs renders a command's whole help text after its handler, to have it ready should an async
+ * handler fail (about 20 ms of wrapping and string widths). Handlers here only record what was
+ * chosen, and failures are reported by reportError without help, so that text is never shown; help
+ * asked for (--help) is rendered when asked. Left as it is when a yargs release no longer has it.
+ */
+function skipHelpCache(program: Argv<unknown>): void {
+  const usage = (program as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } }).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
 function usageErrorFrom(message: string, knownOptions: string[], argv: string[]): UsageError {
   // A mistyped flag explains the rest ("--version 0.8.0" for --to is also "missing --to"): name it first.
   const typos = unknownLongFlags(argv, knownOptions);
@@ -130,7 +158,9 @@ function reportError(err: unknown, io: CommandIo): number {
 }
 
 function defaultIo(): CommandIo {
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+  const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  // process.stdin builds its stream when first read (~4 ms); only a prompt reads it.
+  return Object.defineProperty(io, 'stdin', { get: () => process.stdin, enumerable: true });
 }
 
 /** The flags the failing command knows (yargs has getOptions() at run time; its types omit it). */

@@ -683,18 +683,35 @@ export interface MigrationFilesPort {
 export interface PublishedChart extends ChartInfo {
   /** The package's digest in the repository index (sha256 of the .tgz), or the OCI manifest digest. */
   digest?: string;
-  /** true when the annotations came from the local cache, not the network. */
+  /** true when nothing was fetched for this version (the repository index helm keeps, or the plugin's cache). */
   cached?: boolean;
+  /**
+   * Where the annotations were read: 'index', the version's entry in the repository index (helm
+   * repo index copies each package's Chart.yaml metadata, annotations included, into its entry);
+   * 'package', the version's own Chart.yaml (the package, its config blob for oci://, or that
+   * Chart.yaml as kept under the package's digest).
+   */
+  source?: 'index' | 'package';
   /** Why the metadata could not be read (the version is listed, but its package is broken or missing). */
   error?: string;
 }
 
+export interface PublishedChartsReadOptions {
+  /**
+   * Whether a repository index entry's own annotations may stand for its package's Chart.yaml:
+   * asked per entry that carries any; a package is read for an entry it refuses, and for an entry
+   * with none. Absent: every package is read (`revisions --from-packages`, `verify --against`).
+   * oci:// has no index; its config blob is the Chart.yaml.
+   */
+  acceptIndexEntry?: (entry: { version: string; annotations: Readonly<Record<string, string>> }) => boolean;
+}
+
 export interface PublishedChartsPort {
   /**
-   * Every version of a repo/chart (or oci:// chart) with its annotations, newest first, fetched in
-   * parallel and cached by digest. `wanted` picks versions before anything is fetched.
+   * Every version of a repo/chart (or oci:// chart) with its annotations, newest first; packages
+   * fetched in parallel and cached by digest. `wanted` picks versions before anything is fetched.
    */
-  publishedCharts(ref: string, wanted?: (version: string) => boolean): Promise<PublishedChart[]>;
+  publishedCharts(ref: string, wanted?: (version: string) => boolean, options?: PublishedChartsReadOptions): Promise<PublishedChart[]>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ for (const helm of helmVersions) {
       await repo?.close();
     });
 
-    it('lists every version with each track\'s revision, newest first, then answers from the cache', async () => {
+    it('lists every version with each track\'s revision, newest first, from the index where it carries the contract', async () => {
       const r = await sr(['revisions', 'fixtures/kagent']);
       assert.equal(r.exitCode, 0, r.stderr);
       const rows = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
@@ -57,8 +57,11 @@ for (const helm of helmVersions) {
         ['0.1.0', '0.1.0', '-', '-', 'no contract'],
       ]);
       assert.match(r.stdout, /fixtures\/kagent: 5 versions; tracks: core \(golang-migrate\), vector \(golang-migrate\)/);
-      assert.equal(cacheFiles().length, 5);
+      // helm repo index copied each package's annotations into the index: only 0.1.0, whose entry
+      // has none, is read from its package (and kept by digest).
+      assert.equal(cacheFiles().length, 1);
       const [again] = assertOutputDocuments((await sr(['revisions', 'fixtures/kagent', '-o', 'json'])).stdout, 'json', ['Revisions']) as any[];
+      assert.deepEqual(again.versions.map((v: { source: string }) => v.source), ['index', 'index', 'index', 'index', 'package']);
       assert.deepEqual(again.versions.map((v: { cached: boolean }) => v.cached), [true, true, true, true, true]);
       assert.deepEqual(again.versions[1].tracks, { core: { tool: 'golang-migrate', revision: '13' }, vector: { tool: 'golang-migrate', revision: '3' } });
     });
@@ -74,14 +77,33 @@ for (const helm of helmVersions) {
       assert.match(unknown.stderr, /no index for chart repository nope[\s\S]*helm repo add nope URL/);
     });
 
-    it('stays correct when a version is republished: the cache is keyed by the package digest', async () => {
+    it('stays correct when a version is republished: the refreshed index says what it now holds', async () => {
       const changed = join(dir, 'republished');
       writeChart(changed, KAGENT_CHART.replace('version: 0.9.0', 'version: 0.8.1').replace('revision: "8"', 'revision: "9"'));
       writeFileSync(join(changed, 'values.yaml'), '{}\n');
       await repo.publish([{ path: changed }]);
       assert.equal((await plugin.helm(['repo', 'update', 'fixtures'])).exitCode, 0);
       const r = JSON.parse((await sr(['revisions', 'fixtures/kagent', '--versions', '0.8.1', '-o', 'json'])).stdout);
-      assert.deepEqual([r.versions[0].tracks.core.revision, r.versions[0].cached], ['9', false]);
+      assert.deepEqual([r.versions[0].tracks.core.revision, r.versions[0].source], ['9', 'index']);
+    });
+
+    it('--from-packages reads every package; an index entry whose contract does not parse is read from its package', async () => {
+      const all = JSON.parse((await sr(['revisions', 'fixtures/kagent', '--from-packages', '-o', 'json'])).stdout);
+      assert.deepEqual(new Set(all.versions.map((v: { source: string }) => v.source)), new Set(['package']));
+      assert.equal(cacheFiles().length, all.versions.length);
+      // Hand-edit helm's copy of the index: 0.9.0's tracks no longer parse there.
+      const indexFile = join(plugin.env['HELM_CACHE_HOME']!, 'repository', 'fixtures-index.yaml');
+      const original = readFileSync(indexFile, 'utf8');
+      try {
+        const index = parseYaml(original);
+        const entry = index.entries.kagent.find((e: { version: string }) => e.version === '0.9.0');
+        entry.annotations['schema-rollback.io/tracks'] = '- name: core\n  tool: flyway\n';
+        writeFileSync(indexFile, JSON.stringify(index));
+        const r = JSON.parse((await sr(['revisions', 'fixtures/kagent', '--versions', '0.9.0', '-o', 'json'])).stdout);
+        assert.deepEqual([r.versions[0].contract, r.versions[0].tracks.core?.revision, r.versions[0].source], ['ok', '13', 'package']);
+      } finally {
+        writeFileSync(indexFile, original);
+      }
     });
 
     it('reads an OCI registry: tags, then each version\'s Chart.yaml from its config blob, cached by manifest digest', async () => {

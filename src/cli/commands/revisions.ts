@@ -11,6 +11,7 @@ interface RevisionsFlags extends GlobalFlags {
   chart: string;
   versions?: string;
   plainHttp?: boolean;
+  fromPackages?: boolean;
   output: OutputFormat;
 }
 
@@ -23,10 +24,11 @@ export function revisionsCommand(io: CommandIo): CommandModule<GlobalFlags, Revi
         .positional('chart', { type: 'string', describe: 'repo/chart (after helm repo add / update) or oci://REGISTRY/PATH/CHART', demandOption: true })
         .option('versions', { type: 'string', describe: 'Only versions in this semver range, e.g. "0.8.x" or ">=0.5.0 <1.0.0"' })
         .option('plain-http', { type: 'boolean', describe: 'Reach an oci:// registry over plain HTTP (as helm --plain-http)' })
+        .option('from-packages', { type: 'boolean', describe: "Read each version's contract from its package's Chart.yaml, not from the repository index's copy of it (downloads every package once; cached by digest)" })
         .example(exampleLines(EXAMPLES.revisions)) as unknown as Argv<RevisionsFlags>,
     handler: async (argv: RevisionsFlags) => {
       const ctx = createContext(argv, io.env, io.stderr);
-      const report = await revisions({ published: createPublishedCharts({ helm: ctx.helm, env: io.env, log: ctx.log, plainHttp: argv.plainHttp }), log: ctx.log }, { chart: argv.chart, versions: argv.versions });
+      const report = await revisions({ published: createPublishedCharts({ helm: ctx.helm, env: io.env, log: ctx.log, plainHttp: argv.plainHttp }), log: ctx.log }, { chart: argv.chart, versions: argv.versions, fromPackages: argv.fromPackages });
       io.stdout.write(argv.output === 'table' ? renderRevisions(report) : renderData('Revisions', report, argv.output));
     },
   };
