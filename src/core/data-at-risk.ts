@@ -435,6 +435,9 @@ export function planArchive(release: string, stamp: string, items: readonly Data
   return [...whole.values(), ...columns.filter((c) => !whole.has(`${c.from.schema}.${c.from.table}`))];
 }
 
+/** How many copies one round trip of the archive makes (each a CREATE TABLE ... AS and a COMMENT). */
+const COPY_BATCH = 100;
+
 /** The statement that makes one copy. */
 export function copyStatement(copy: ArchiveCopy): string {
   const select = copy.columns ? copy.columns.map(quoteIdent).join(', ') : '*';
@@ -481,13 +484,19 @@ export async function archiveAtRisk(
       // beforehand by an administrator (the fix a user without that privilege is given) is used as it is.
       const exists = (await session.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ok', [ARCHIVE_SCHEMA])).rows[0]?.ok === true;
       if (!exists) await session.query(`CREATE SCHEMA ${quoteIdent(ARCHIVE_SCHEMA)}`);
-      for (const copy of copies) {
-        const result = await session.query(copyStatement(copy));
-        const restore = restoreStatement(copy);
-        const note = `helm-schema-rollback: ${copy.columns ? `column ${copy.column} (with the primary key) of` : 'copy of'} ${copy.from.schema}.${copy.from.table} ` +
-          `before release ${plan.release.name} rolled back from chart ${plan.release.version} to ${plan.target.version}; restore: ${restore}`;
-        await session.query(`COMMENT ON TABLE ${qualified(ARCHIVE_SCHEMA, copy.name)} IS ${quoteLiteral(note)}`);
-        done.push({ ...copy, rows: result.rowCount ?? 0, restore });
+      // The same statements as one copy at a time, COPY_BATCH copies to a round trip (1,000
+      // empty tables: 2,000 round trips were about half of the copy's time).
+      for (let i = 0; i < copies.length; i += COPY_BATCH) {
+        const batch = copies.slice(i, i + COPY_BATCH).map((copy) => {
+          const restore = restoreStatement(copy);
+          const note = `helm-schema-rollback: ${copy.columns ? `column ${copy.column} (with the primary key) of` : 'copy of'} ${copy.from.schema}.${copy.from.table} ` +
+            `before release ${plan.release.name} rolled back from chart ${plan.release.version} to ${plan.target.version}; restore: ${restore}`;
+          return { copy, restore, sql: `${copyStatement(copy)};\nCOMMENT ON TABLE ${qualified(ARCHIVE_SCHEMA, copy.name)} IS ${quoteLiteral(note)};` };
+        });
+        const result = await session.query(batch.map((b) => b.sql).join('\n'));
+        // Two statements per copy: its CREATE TABLE ... AS (the rows copied), then its COMMENT.
+        const counts = result.rowCounts ?? [result.rowCount];
+        batch.forEach(({ copy, restore }, k) => done.push({ ...copy, rows: counts[2 * k] ?? 0, restore }));
       }
       await session.query('COMMIT');
     } catch (err) {

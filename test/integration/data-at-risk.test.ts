@@ -118,6 +118,28 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
         assert.ok(risk.dataAtRisk.slice(0, 451).every((i) => (i.rows! > 0) === (i.copyBytes! > 0)));
       });
 
+      it('copies hundreds of tables a batch of statements at a time: each copy with its own rows and comment, and all or none when one fails in a later batch', async () => {
+        // 250 tables: more than one round trip of copies covers (100), so the batches' seams are crossed.
+        const tables = Array.from({ length: 250 }, (_, i) => `many_${i}`);
+        await sql(tables.map((t, i) => `CREATE TABLE ${t} (id int PRIMARY KEY, note text); INSERT INTO ${t} SELECT g, 'n' || g FROM generate_series(1, ${i % 5}) g;`).join('\n'));
+        const risk = await assessDataAtRisk({ connector, log }, scripted(tables.map((t) => `DROP TABLE ${t};`).join('\n')), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        // A table gone between the plan and the copy (in the third batch): the copy fails whole, nothing of the first two batches stays.
+        await sql('ALTER TABLE many_230 RENAME TO many_230_moved');
+        await assert.rejects(archiveAtRisk({ connector, log }, plan(risk), db.url, () => assert.fail('no copy is reported')), (err: RollbackError) => err.code === ExitCode.archiveFailed && /many_230/.test(err.message));
+        assert.deepEqual(await sql("SELECT to_regnamespace('schema_rollback_archive') AS s"), [{ s: null }]);
+        await sql('ALTER TABLE many_230_moved RENAME TO many_230');
+        const archived: ArchivedCopy[] = [];
+        await archiveAtRisk({ connector, log }, plan(risk), db.url, (e) => archived.push(...e.copies));
+        assert.deepEqual(archived.map((c) => [c.from.table, c.rows]), tables.map((t, i) => [t, i % 5]));
+        const kept = await sql<{ t: string; n: string; c: string }>(`SELECT c.relname AS t, c.reltuples::text AS n, obj_description(c.oid) AS c FROM pg_class c
+          WHERE c.relnamespace = 'schema_rollback_archive'::regnamespace AND c.relkind = 'r' ORDER BY c.relname`);
+        assert.equal(kept.length, 250);
+        assert.ok(kept.every((r) => new RegExp(`^helm-schema-rollback: copy of public\\.many_[0-9]+ .* restore: INSERT INTO "public"\\."many_[0-9]+" SELECT \\* FROM "schema_rollback_archive"\\."${r.t}"`).test(r.c)), JSON.stringify(kept.slice(0, 3)));
+        for (const c of [archived[0]!, archived[99]!, archived[100]!, archived[249]!]) {
+          assert.deepEqual(await sql(`SELECT * FROM schema_rollback_archive.${c.name} ORDER BY id`), await sql(`SELECT * FROM ${c.from.table} ORDER BY id`));
+        }
+      });
+
       it('refuses (exit 12) a copy over --archive-max-size, naming the sizes and both ways out; --no-archive plans no copy', async () => {
         await assert.rejects(
           assessDataAtRisk({ connector, log }, native(), revert(coreStep()), db.url, { enabled: true, maxBytes: 1000 }),
