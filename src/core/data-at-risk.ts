@@ -184,8 +184,13 @@ interface Measured {
   counts: Map<number, Count>;
 }
 
-/** How many tables one counting statement covers (a UNION ALL of that many count(*)). */
-const COUNT_BATCH = 200;
+/**
+ * How many tables one counting statement covers (a UNION ALL of that many count(*)). Not more:
+ * PostgreSQL plans a long UNION ALL as a parallel append whose workers each open every table, and
+ * 200 to a statement took twice as long as 50 (1,000 small tables, PostgreSQL 17: ~230 -> ~120 ms;
+ * 5,000: ~3.5 -> ~1.6 s).
+ */
+const COUNT_BATCH = 50;
 
 /**
  * Resolves every name the findings use in one query, then counts every table dropped, truncated or

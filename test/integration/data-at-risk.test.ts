@@ -98,7 +98,7 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
       });
 
       it('measures hundreds of dropped tables exactly, read in bulk: each its own count, a view or a missing name not a table, the track schema after the search_path', async () => {
-        // 450 tables: more than one counting statement covers (200), so the batches' seams are crossed.
+        // 450 tables: more than one counting statement covers (50), so the batches' seams are crossed.
         const tables = Array.from({ length: 450 }, (_, i) => `bulk_${i}`);
         await sql(`CREATE SCHEMA track_s; CREATE TABLE track_s.only_here (id int); INSERT INTO track_s.only_here VALUES (1), (2), (3), (4);
           CREATE VIEW v_agents AS SELECT * FROM agents;
