@@ -118,24 +118,33 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
         assert.ok(risk.dataAtRisk.slice(0, 451).every((i) => (i.rows! > 0) === (i.copyBytes! > 0)));
       });
 
-      it('copies hundreds of tables a batch of statements at a time: each copy with its own rows and comment, and all or none when one fails in a later batch', async () => {
-        // 250 tables: more than one round trip of copies covers (100), so the batches' seams are crossed.
+      it('copies hundreds of tables a batch of statements at a time: each copy with its own rows and comment, nothing made for a table empty at the copy, and all or none when one fails in a later batch', async () => {
+        // 250 tables: more than one round trip of copies covers (100), so the batches' seams are crossed; every fifth is empty.
         const tables = Array.from({ length: 250 }, (_, i) => `many_${i}`);
         await sql(tables.map((t, i) => `CREATE TABLE ${t} (id int PRIMARY KEY, note text); INSERT INTO ${t} SELECT g, 'n' || g FROM generate_series(1, ${i % 5}) g;`).join('\n'));
         const risk = await assessDataAtRisk({ connector, log }, scripted(tables.map((t) => `DROP TABLE ${t};`).join('\n')), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
-        // A table gone between the plan and the copy (in the third batch): the copy fails whole, nothing of the first two batches stays.
-        await sql('ALTER TABLE many_230 RENAME TO many_230_moved');
-        await assert.rejects(archiveAtRisk({ connector, log }, plan(risk), db.url, () => assert.fail('no copy is reported')), (err: RollbackError) => err.code === ExitCode.archiveFailed && /many_230/.test(err.message));
-        assert.deepEqual(await sql("SELECT to_regnamespace('schema_rollback_archive') AS s"), [{ s: null }]);
-        await sql('ALTER TABLE many_230_moved RENAME TO many_230');
+        // The copy of many_231 (in the third round trip) cannot be made: a table of that name is in the way for
+        // every stamp of the next 30 s. The copy fails whole: nothing of the first two round trips stays.
+        const stamps = await sql<{ s: string }>("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC' + n * interval '1 second', 'YYYYMMDDHH24MISS') AS s FROM generate_series(0, 30) n");
+        await sql(`CREATE SCHEMA schema_rollback_archive; ${stamps.map(({ s: stamp }) => `CREATE TABLE schema_rollback_archive.kagent_${stamp}_public_many_231 (x int);`).join(' ')}`);
+        await assert.rejects(archiveAtRisk({ connector, log }, plan(risk), db.url, () => assert.fail('no copy is reported')), (err: RollbackError) => err.code === ExitCode.archiveFailed && /many_231" already exists/.test(err.message));
+        assert.deepEqual(await sql("SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'schema_rollback_archive'::regnamespace AND relkind = 'r'"), [{ n: stamps.length }]);
+        await sql('DROP SCHEMA schema_rollback_archive CASCADE');
+        // Empty when the plan counted it, written to before the copy: emptiness is read at the copy, so its row is kept.
+        await sql("INSERT INTO many_0 VALUES (1, 'late')");
+        const rowsAtCopy = (i: number) => (i === 0 ? 1 : i % 5);
         const archived: ArchivedCopy[] = [];
         await archiveAtRisk({ connector, log }, plan(risk), db.url, (e) => archived.push(...e.copies));
-        assert.deepEqual(archived.map((c) => [c.from.table, c.rows]), tables.map((t, i) => [t, i % 5]));
-        const kept = await sql<{ t: string; n: string; c: string }>(`SELECT c.relname AS t, c.reltuples::text AS n, obj_description(c.oid) AS c FROM pg_class c
+        const full = tables.filter((_, i) => rowsAtCopy(i) > 0);
+        assert.deepEqual(archived.map((c) => [c.from.table, c.rows, c.empty ?? false]), [
+          ...full.map((t) => [t, rowsAtCopy(Number(t.slice(5))), false]),
+          ...tables.filter((_, i) => rowsAtCopy(i) === 0).map((t) => [t, 0, true]),
+        ]);
+        const kept = await sql<{ t: string; c: string }>(`SELECT c.relname AS t, obj_description(c.oid) AS c FROM pg_class c
           WHERE c.relnamespace = 'schema_rollback_archive'::regnamespace AND c.relkind = 'r' ORDER BY c.relname`);
-        assert.equal(kept.length, 250);
+        assert.deepEqual(kept.map((r) => r.t), archived.filter((c) => !c.empty).map((c) => c.name).sort());
         assert.ok(kept.every((r) => new RegExp(`^helm-schema-rollback: copy of public\\.many_[0-9]+ .* restore: INSERT INTO "public"\\."many_[0-9]+" SELECT \\* FROM "schema_rollback_archive"\\."${r.t}"`).test(r.c)), JSON.stringify(kept.slice(0, 3)));
-        for (const c of [archived[0]!, archived[99]!, archived[100]!, archived[249]!]) {
+        for (const c of [archived[0]!, archived[99]!, archived[100]!, archived[199]!]) {
           assert.deepEqual(await sql(`SELECT * FROM schema_rollback_archive.${c.name} ORDER BY id`), await sql(`SELECT * FROM ${c.from.table} ORDER BY id`));
         }
       });
