@@ -121,15 +121,18 @@ export interface BundleRun {
   children: Array<{ command: string; start: number; end: number }>;
 }
 
+/** The Node flags the binary starts with (scripts/sea-config.json execArgv): the bundle runs with them too. */
+const SEA_EXEC_ARGV = (JSON.parse(readFileSync(join(repoRoot, 'scripts', 'sea-config.json'), 'utf8')) as { execArgv?: string[] }).execArgv ?? [];
+
 /**
  * Runs the plugin's bundle (what the binary embeds; the SEA binary ignores NODE_OPTIONS and
- * --require) with bench/profile-hooks.cjs preloaded, `nodeFlags` first (e.g. --cpu-prof), and
- * returns its own figures. stdout and stderr go to files in `dir`.
+ * --require) with the binary's own Node flags, bench/profile-hooks.cjs preloaded, `nodeFlags`
+ * after them (e.g. --cpu-prof), and returns its own figures. stdout and stderr go to files in `dir`.
  */
 export async function runBundle(args: string[], env: NodeJS.ProcessEnv, dir: string, nodeFlags: string[] = []): Promise<BundleRun> {
   const out = join(dir, `bundle-run-${Date.now()}.json`);
   await shell([
-    quote(NODE24), ...nodeFlags, '--require', quote(join(import.meta.dirname, 'profile-hooks.cjs')), quote(BUNDLE), ...args.map(quote),
+    quote(NODE24), ...SEA_EXEC_ARGV.map(quote), ...nodeFlags, '--require', quote(join(import.meta.dirname, 'profile-hooks.cjs')), quote(BUNDLE), ...args.map(quote),
     `>${quote(join(dir, 'stdout.txt'))}`, `2>${quote(join(dir, 'stderr.txt'))}`,
   ].join(' '), { ...env, HSR_PROFILE_OUT: out });
   return JSON.parse(readFileSync(out, 'utf8')) as BundleRun;

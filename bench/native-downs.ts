@@ -12,8 +12,8 @@
  * set-up and the release is upgraded back to the newer chart. Each way is first run once and
  * checked to leave the version table at the target. Target: plugin ≤ 1.2× the floor, per tool.
  *
- * One entry of TOOLS (bench/sql-file-tools.ts) per SQL-file tool: golang-migrate today; as each
- * native driver lands, its entry makes `TOOLS=goose npx tsx bench/native-downs.ts` measure it.
+ * One entry of TOOLS (bench/sql-file-tools.ts) per SQL-file tool: golang-migrate and goose
+ * (`TOOLS=goose npx tsx bench/native-downs.ts`, or TOOLS=golang-migrate,goose).
  *
  * PROFILE=1 also runs the plugin once more, profiled (see profile()), and writes
  * bench/results/native-downs-profile.md.
@@ -83,7 +83,7 @@ async function benchTool(t: SqlFileTool): Promise<boolean> {
     const pluginCmd = `${quote(plugin.helmBin)} -n ${NS} schema-rollback ${RELEASE} --to ${OLDER} --source ${quote(source)} --yes >/dev/null 2>&1`;
     const check = async (name: string, cmd: string) => {
       await shell(`bash ${quote(prepare)} && ${cmd}`, env);
-      const rows = await query(db.url, `SELECT version::text, dirty FROM "public"."${t.versionTable}"`);
+      const rows = await query(db.url, t.state);
       if (JSON.stringify(rows) !== JSON.stringify(t.expected(target))) throw new Error(`${name} left ${JSON.stringify(rows)} in ${t.versionTable}`);
       const [left] = await query<{ n: string }>(db.url, `SELECT count(*)::text AS n FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'bench\\_%'`);
       if (left!.n !== String(target)) throw new Error(`${name} left ${left!.n} bench tables, not ${target}`);

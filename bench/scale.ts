@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     for (const c of cases) {
       const dir = join(work, `rss-${c.release}`);
       mkdirSync(dir, { recursive: true });
-      const run = await runBundle(planArgs(c), env, dir);
+      const run = await runBundle(planArgs(c), env, dir, process.env['HEAP_PROF_DIR'] ? ['--heap-prof', `--heap-prof-dir=${join(process.env['HEAP_PROF_DIR'], c.release)}`] : []);
       rss.set(c.name, run.maxRssKb / 1024);
       where.push(`- ${c.name}: ${Math.round(run.wallMs)} ms in all, ${Math.round(childrenWall(run))} ms of it waiting for ${run.children.length} helm/kubectl processes; steps: ${reportedSteps(dir).join('; ')}`);
     }

@@ -13,15 +13,14 @@
  * archive, are refused, naming the entry: following a link could run SQL from outside the source,
  * and dropping it silently turns its migration into one without a down file.
  */
-import { constants } from 'node:fs';
-import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RefusedError, UsageError } from '../core/errors.js';
 import type { Log } from '../core/ports.js';
-import { mapLimit } from './map-limit.js';
 import { tarEntries, type TarEntry } from './tar.js';
 
 export interface SourceFile {
@@ -108,8 +107,13 @@ async function load(source: string, origin: string, opts: MigrationSourceOptions
   return unpack(archive, origin, maxBytes);
 }
 
-/** How many files of a source directory are read at a time. */
-const FILE_READS = 32;
+/**
+ * How many files of a source directory are read before the event loop gets a turn. Each file is
+ * read with blocking calls (open, fstat, read, close: about 15 µs for a small file), not through
+ * the thread pool: 20,000 files took 1.2 s read 32 at a time through promises, 0.3 s this way, and
+ * allocated a fraction (no FileHandle, promise or stats object per call).
+ */
+const FILES_PER_TURN = 256;
 
 const sourceHint = 'give --source a directory of migration files (one subdirectory per track when there are several), a .tar.gz of it, or an http(s) URL of such a tarball';
 
@@ -129,17 +133,20 @@ async function readTrackDirectory(root: string, track: string, tracks: readonly 
   }
   const dir = hasSub ? sub : root;
   const origin = `${dir}${path.sep}`;
-  // Read FILE_READS at a time, in readdir's order: one after another, each file's open, fstat,
-  // read and close waited for in turn, and 1,000 down files took 0.3 s of a plan (bench/native-downs.ts).
-  const read = await mapLimit(await readdir(dir, { withFileTypes: true }), FILE_READS, async (entry): Promise<SourceFile | string | undefined> => {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const read: Array<SourceFile | string | undefined> = [];
+  for (const [i, entry] of entries.entries()) {
+    if (i > 0 && i % FILES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     // golang-migrate's file source skips subdirectories (and would follow links: this reader does not).
-    if (entry.isDirectory()) return undefined;
+    if (entry.isDirectory()) continue;
     const full = path.join(dir, entry.name);
-    if (entry.isSymbolicLink()) return `${entry.name} is a symbolic link (to ${await readlink(full)})`;
-    if (!entry.isFile()) return `${entry.name} is not a regular file (a device, FIFO or socket)`;
-    const body = await readRegularFile(full);
-    return typeof body === 'string' ? { name: entry.name, body } : `${entry.name} ${body.why}`;
-  });
+    if (entry.isSymbolicLink()) read.push(`${entry.name} is a symbolic link (to ${await readlink(full)})`);
+    else if (!entry.isFile()) read.push(`${entry.name} is not a regular file (a device, FIFO or socket)`);
+    else {
+      const body = readRegularFile(full);
+      read.push(typeof body === 'string' ? { name: entry.name, body } : `${entry.name} ${body.why}`);
+    }
+  }
   const files = read.filter((r): r is SourceFile => typeof r === 'object');
   const refused = read.filter((r): r is string => typeof r === 'string');
   if (refused.length > 0) throw refuseEntries(origin, refused);
@@ -150,22 +157,24 @@ async function readTrackDirectory(root: string, track: string, tracks: readonly 
  * Reads a file only if it is still a regular file with one name, checked on the open descriptor
  * (O_NOFOLLOW: a link swapped in after readdir fails to open instead of being followed).
  */
-async function readRegularFile(full: string): Promise<string | { why: string }> {
-  let handle;
+function readRegularFile(full: string): string | { why: string } {
+  let fd: number;
   try {
-    handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return { why: code === 'ELOOP' ? 'is a symbolic link' : `cannot be read (${code ?? (err as Error).message})` };
   }
   try {
-    const info = await handle.stat();
+    const info = fstatSync(fd);
     if (!info.isFile()) return { why: 'is not a regular file (a device, FIFO or socket)' };
     // Another name for the same file may lie anywhere on the file system.
     if (info.nlink > 1) return { why: `is a hard link (one of ${info.nlink} names of the same file)` };
-    return await handle.readFile('utf8');
+    return readFileSync(fd, 'utf8');
+  } catch (err) {
+    return { why: `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

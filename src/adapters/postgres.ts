@@ -434,7 +434,11 @@ function makeSession(client: pg.Client, target: DatabaseTarget, secrets: readonl
   return {
     async query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
       try {
-        const result = await client.query(text, params);
+        const result: pg.QueryResult | pg.QueryResult[] = await client.query(text, params);
+        if (Array.isArray(result)) {
+          const last = result.at(-1);
+          return { rows: (last?.rows ?? []) as R[], rowCount: last?.rowCount ?? null, rowCounts: result.map((r) => r.rowCount ?? null) };
+        }
         return { rows: result.rows as R[], rowCount: result.rowCount };
       } catch (err) {
         // SQL errors (with a SQLSTATE) go to the caller as pg reports them: tools and core read

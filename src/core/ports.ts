@@ -10,6 +10,12 @@
 export interface QueryResult<R> {
   rows: R[];
   rowCount: number | null;
+  /**
+   * A text of several statements sent without parameters (one round trip, the simple protocol):
+   * each statement's row count, in order (null for a statement that reports none, e.g. COMMENT);
+   * rows and rowCount are then the last statement's. Absent for a single statement.
+   */
+  rowCounts?: Array<number | null>;
 }
 
 /** The part of a database connection that tools use: one query at a time, on one session. */

@@ -85,22 +85,41 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
     }
     return driver;
   };
+  // Each track's files are read once and its downs planned once per runner: the plan's preview,
+  // its data at risk and the run all work from the same files (what was measured is what runs),
+  // and 10,000 files are neither read nor parsed three times. A failed read is not kept.
+  const sources = new Map<string, Promise<TrackFiles>>();
+  const sourceOf = (track: string): Promise<TrackFiles> => {
+    let loading = sources.get(track);
+    if (loading === undefined) {
+      loading = deps.loadSource(track);
+      sources.set(track, loading);
+      loading.catch(() => sources.delete(track));
+    }
+    return loading;
+  };
+  const planned = new Map<string, { downs: NativeDown[]; ignored: string[] }>();
   /** The driver's downs for the step, refused when incomplete (unless allowed). */
-  const downsFor = (step: TrackStep, driver: NativeDriver, source: TrackFiles) => {
+  const downsFor = async (step: TrackStep, driver: NativeDriver) => {
+    const source = await sourceOf(step.track);
+    const key = JSON.stringify([step.track, step.tool, step.current, step.target, step.applied ?? null]);
+    const known = planned.get(key);
+    if (known !== undefined) return { source, ...known };
     const plan = driver.planDowns(source.files, current(step), target(step), source.origin);
     if (!deps.allowMissingDowns) refuseIncomplete(step, source.origin, plan.downs);
     refuseUnknownApplied(step, source);
-    return plan;
+    planned.set(key, plan);
+    return { source, ...plan };
   };
   return {
     name: 'native',
     async preview(step: TrackStep): Promise<PlannedDown[]> {
       const driver = driverOf(step);
-      return planned(downsFor(step, driver, await deps.loadSource(step.track)).downs);
+      return plannedDowns((await downsFor(step, driver)).downs);
     },
     async downScripts(step: TrackStep): Promise<Array<{ file: string; sql: string }>> {
       const driver = driverOf(step);
-      return downsFor(step, driver, await deps.loadSource(step.track)).downs.flatMap((down) => (down.file !== undefined ? [{ file: down.file, sql: down.sql }] : []));
+      return (await downsFor(step, driver)).downs.flatMap((down) => (down.file !== undefined ? [{ file: down.file, sql: down.sql }] : []));
     },
     async run(step: TrackStep, ctx: RunnerContext): Promise<void> {
       const driver = driverOf(step);
@@ -108,9 +127,8 @@ export function createNativeRunner(deps: NativeRunnerDeps): Runner {
       if (step.current.length > 1) {
         throw new RefusedError([`track ${step.track}: ${tool.name} keeps one version, the plan names ${step.current.join(', ')}`]);
       }
-      // Files first: nothing is locked while they are read or downloaded.
-      const source = await deps.loadSource(step.track);
-      const { downs, ignored } = downsFor(step, driver, source);
+      // Files first: nothing is locked while they are read or downloaded (or were, for the plan).
+      const { source, downs, ignored } = await downsFor(step, driver);
       if (ignored.length > 0) ctx.log.debug(`native: ${source.origin}: ${tool.name} ignores ${ignored.join(', ')}`);
       const reverts = downs.map((d) => d.from);
       if (reverts.length !== step.revisions.length || reverts.some((r, i) => !same(tool, r, step.revisions[i]!))) {
@@ -382,7 +400,7 @@ function refuseIncomplete(step: TrackStep, origin: string, downs: NativeDown[]):
 const missingText = (m: { first: string; last: string }) => (m.first === m.last ? `version ${m.first}` : `versions ${m.first}..${m.last}`);
 
 /** The plan's view of the downs: each with its file, or none. */
-function planned(downs: NativeDown[]): PlannedDown[] {
+function plannedDowns(downs: NativeDown[]): PlannedDown[] {
   return downs.map((down) => ({
     revision: down.from,
     to: down.to ?? BASE,

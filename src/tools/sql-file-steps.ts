@@ -7,7 +7,7 @@
  * own: everything runs on the caller's session.
  */
 import { NativeStepError } from '../core/errors.js';
-import type { SqlClient } from '../core/ports.js';
+import type { QueryResult, SqlClient } from '../core/ports.js';
 import { sqlState } from './sql.js';
 
 export interface SqlFileStep {
@@ -29,9 +29,10 @@ export interface SqlFileStep {
 export async function runSqlFileStep(db: SqlClient, step: SqlFileStep): Promise<void> {
   const unchanged = { version: step.from, dirty: false };
   if (step.transactional) {
-    await db.query('BEGIN');
+    const tx = beginningWithFirstQuery(db);
     try {
-      await step.check(db);
+      await step.check(tx);
+      await tx.begun();
       for (const statement of step.statements) await db.query(statement);
       await db.query(step.bookkeeping.text, step.bookkeeping.params);
       await db.query('COMMIT');
@@ -63,6 +64,35 @@ export async function runSqlFileStep(db: SqlClient, step: SqlFileStep): Promise<
     // With no statement at all, nothing ran: the schema is where it was.
     throw new NativeStepError(step.from, unchanged, step.statements.length === 0 ? 'from' : 'to', err, ran);
   }
+}
+
+/**
+ * `db`, with BEGIN sent in the same message as the first query without parameters (`BEGIN; SELECT
+ * ...`: the same transaction block, opened before the query runs, one round trip instead of two);
+ * before a query with parameters (the extended protocol takes one statement) BEGIN goes alone.
+ * begun() sends it alone when no query did. Rows and rowCount are the query's (the message's last statement).
+ */
+function beginningWithFirstQuery(db: SqlClient): SqlClient & { begun(): Promise<void> } {
+  let begun = false;
+  return {
+    async query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+      if (begun) return db.query(text, params);
+      begun = true;
+      if (params !== undefined && params.length > 0) {
+        await db.query('BEGIN');
+        return db.query(text, params);
+      }
+      // A node-postgres Client used as the port directly (the tests do) answers a message of
+      // several statements with one result per statement: the query's is the last.
+      const result: unknown = await db.query(`BEGIN; ${text}`);
+      return (Array.isArray(result) ? result.at(-1) : result) as QueryResult<R>;
+    },
+    async begun() {
+      if (begun) return;
+      begun = true;
+      await db.query('BEGIN');
+    },
+  };
 }
 
 /** A failed check: nothing ran; the table holds `found` (null: base). */

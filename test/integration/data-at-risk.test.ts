@@ -98,7 +98,7 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
       });
 
       it('measures hundreds of dropped tables exactly, read in bulk: each its own count, a view or a missing name not a table, the track schema after the search_path', async () => {
-        // 450 tables: more than one counting statement covers (200), so the batches' seams are crossed.
+        // 450 tables: more than one counting statement covers (50), so the batches' seams are crossed.
         const tables = Array.from({ length: 450 }, (_, i) => `bulk_${i}`);
         await sql(`CREATE SCHEMA track_s; CREATE TABLE track_s.only_here (id int); INSERT INTO track_s.only_here VALUES (1), (2), (3), (4);
           CREATE VIEW v_agents AS SELECT * FROM agents;
@@ -116,6 +116,37 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
         ]);
         // Each table's own size: an empty table without an index has no pages yet.
         assert.ok(risk.dataAtRisk.slice(0, 451).every((i) => (i.rows! > 0) === (i.copyBytes! > 0)));
+      });
+
+      it('copies hundreds of tables a batch of statements at a time: each copy with its own rows and comment, nothing made for a table empty at the copy, and all or none when one fails in a later batch', async () => {
+        // 250 tables: more than one round trip of copies covers (100), so the batches' seams are crossed; every fifth is empty.
+        const tables = Array.from({ length: 250 }, (_, i) => `many_${i}`);
+        await sql(tables.map((t, i) => `CREATE TABLE ${t} (id int PRIMARY KEY, note text); INSERT INTO ${t} SELECT g, 'n' || g FROM generate_series(1, ${i % 5}) g;`).join('\n'));
+        const risk = await assessDataAtRisk({ connector, log }, scripted(tables.map((t) => `DROP TABLE ${t};`).join('\n')), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        // The copy of many_231 (in the third round trip) cannot be made: a table of that name is in the way for
+        // every stamp of the next 30 s. The copy fails whole: nothing of the first two round trips stays.
+        const stamps = await sql<{ s: string }>("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC' + n * interval '1 second', 'YYYYMMDDHH24MISS') AS s FROM generate_series(0, 30) n");
+        await sql(`CREATE SCHEMA schema_rollback_archive; ${stamps.map(({ s: stamp }) => `CREATE TABLE schema_rollback_archive.kagent_${stamp}_public_many_231 (x int);`).join(' ')}`);
+        await assert.rejects(archiveAtRisk({ connector, log }, plan(risk), db.url, () => assert.fail('no copy is reported')), (err: RollbackError) => err.code === ExitCode.archiveFailed && /many_231" already exists/.test(err.message));
+        assert.deepEqual(await sql("SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'schema_rollback_archive'::regnamespace AND relkind = 'r'"), [{ n: stamps.length }]);
+        await sql('DROP SCHEMA schema_rollback_archive CASCADE');
+        // Empty when the plan counted it, written to before the copy: emptiness is read at the copy, so its row is kept.
+        await sql("INSERT INTO many_0 VALUES (1, 'late')");
+        const rowsAtCopy = (i: number) => (i === 0 ? 1 : i % 5);
+        const archived: ArchivedCopy[] = [];
+        await archiveAtRisk({ connector, log }, plan(risk), db.url, (e) => archived.push(...e.copies));
+        const full = tables.filter((_, i) => rowsAtCopy(i) > 0);
+        assert.deepEqual(archived.map((c) => [c.from.table, c.rows, c.empty ?? false]), [
+          ...full.map((t) => [t, rowsAtCopy(Number(t.slice(5))), false]),
+          ...tables.filter((_, i) => rowsAtCopy(i) === 0).map((t) => [t, 0, true]),
+        ]);
+        const kept = await sql<{ t: string; c: string }>(`SELECT c.relname AS t, obj_description(c.oid) AS c FROM pg_class c
+          WHERE c.relnamespace = 'schema_rollback_archive'::regnamespace AND c.relkind = 'r' ORDER BY c.relname`);
+        assert.deepEqual(kept.map((r) => r.t), archived.filter((c) => !c.empty).map((c) => c.name).sort());
+        assert.ok(kept.every((r) => new RegExp(`^helm-schema-rollback: copy of public\\.many_[0-9]+ .* restore: INSERT INTO "public"\\."many_[0-9]+" SELECT \\* FROM "schema_rollback_archive"\\."${r.t}"`).test(r.c)), JSON.stringify(kept.slice(0, 3)));
+        for (const c of [archived[0]!, archived[99]!, archived[100]!, archived[199]!]) {
+          assert.deepEqual(await sql(`SELECT * FROM schema_rollback_archive.${c.name} ORDER BY id`), await sql(`SELECT * FROM ${c.from.table} ORDER BY id`));
+        }
       });
 
       it('refuses (exit 12) a copy over --archive-max-size, naming the sizes and both ways out; --no-archive plans no copy', async () => {

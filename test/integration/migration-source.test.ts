@@ -40,6 +40,17 @@ describe('adapters/migration-source', () => {
     assert.equal((await names(fixture, 'core', ['core'])).length, coreNames);
   });
 
+  it('every file of a directory larger than one read batch, each with its own text, a link among them still refused', async () => {
+    const dir = path.join(work, 'many');
+    mkdirSync(dir, { recursive: true });
+    for (let v = 1; v <= 600; v++) writeFileSync(path.join(dir, `${v}_t.down.sql`), `DROP TABLE t${v};\n`);
+    const { files } = await openMigrationSource(dir, { tracks: ['core'] }).files('core');
+    assert.equal(files.length, 600);
+    assert.ok(files.every((f) => f.body === `DROP TABLE t${f.name.split('_')[0]};\n`));
+    symlinkSync(path.join(dir, '1_t.down.sql'), path.join(dir, '601_t.down.sql'));
+    await assert.rejects(openMigrationSource(dir, { tracks: ['core'] }).files('core'), (err: unknown) => err instanceof RefusedError && /601_t\.down\.sql is a symbolic link/.test(err.message));
+  });
+
   it('top level only, as golang-migrate reads a directory', async () => {
     const dir = path.join(work, 'nested');
     mkdirSync(path.join(dir, 'deeper'), { recursive: true });

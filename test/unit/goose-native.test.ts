@@ -260,12 +260,19 @@ describe('tools/goose-native planDowns (goose down-to V)', () => {
 });
 
 describe('tools/goose-native currentVersion (EnsureDBVersion)', () => {
+  const row = (version_id: string, is_applied = true) => ({ version_id, is_applied });
   it('takes the newest row by id whose version is applied; a newer is_applied=false row hides a version; 0 is base', () => {
-    const row = (version_id: string, is_applied = true) => ({ version_id, is_applied });
     assert.equal(currentVersion([row('3'), row('2'), row('1'), row('0')]), '3');
     assert.equal(currentVersion([row('3', false), row('3'), row('2'), row('0')]), '2');
     assert.equal(currentVersion([row('2'), row('3'), row('0')]), '2', 'applied out of order: goose goes by id, not by version');
     assert.equal(currentVersion([row('0')]), '0');
     assert.equal(currentVersion([]), '0');
+  });
+
+  it('from the newest rows only: the version when they settle it, undefined when an older row could still decide', () => {
+    assert.equal(currentVersion([row('3'), row('2')], false), '3');
+    assert.equal(currentVersion([row('3', false), row('3'), row('2')], false), '2');
+    assert.equal(currentVersion([row('3', false), row('2', false)], false), undefined);
+    assert.equal(currentVersion([], false), undefined);
   });
 });

@@ -99,6 +99,26 @@ describe('runners/native: refusals before connecting', () => {
     await assert.rejects(counting.run(step({ revisions: [] }), ctx), RefusedError);
     assert.equal(loads, 1);
   });
+
+  it('reads the source once for the plan\'s preview, its data at risk and the run: what was measured is what runs', async () => {
+    let loads = 0;
+    let served = files;
+    const counting = createNativeRunner({ connector, loadSource: async () => (loads++, served), driverFor });
+    await counting.preview!(step());
+    assert.deepEqual((await counting.downScripts!(step())).map((d) => d.file), ['3_c.down.sql', '2_b.down.sql']);
+    // The directory changes after the plan: the run still works from the files the plan read.
+    served = source(['1_a.up.sql', '1_a.down.sql'], 'test/');
+    await assert.rejects(counting.run(step({ revisions: ['3'] }), ctx), /revert 3, 2, the plan said 3/);
+    assert.equal(loads, 1);
+  });
+
+  it('reads the source again after a failed read (a download that failed once is not kept)', async () => {
+    let loads = 0;
+    const flaky = createNativeRunner({ connector, loadSource: async () => (++loads === 1 ? Promise.reject(new Error('connection reset')) : files), driverFor });
+    await assert.rejects(flaky.preview!(step()), /connection reset/);
+    assert.equal((await flaky.preview!(step())).length, 2);
+    assert.equal(loads, 2);
+  });
 });
 
 describe('runners/native: an applied migration no file defines is refused at plan time', () => {

@@ -454,12 +454,17 @@ function resultData(plan: RollbackPlan): object {
 function describe(e: Exclude<RollbackEvent, StepEvent>, plan: RollbackPlan): string {
   switch (e.type) {
     case 'scaled': return `scaled ${e.ref} ${e.from} -> ${e.to}\n`;
-    case 'archived':
+    case 'archived': {
+      const empty = e.copies.filter((c) => c.empty);
       return [
         `copied the data at risk into schema ${e.schema} (one transaction, before the first down):`,
-        ...e.copies.map((c) => `  ${e.schema}.${c.name}: ${c.rows.toLocaleString('en-US')} ${c.rows === 1 ? 'row' : 'rows'} of ${c.from.schema}.${c.from.table}${c.column ? ` (column ${c.column}${c.columns ? ' with the primary key' : ', every column'})` : ''}\n    restore: ${c.restore}`),
+        ...e.copies.filter((c) => !c.empty).map((c) => `  ${e.schema}.${c.name}: ${c.rows.toLocaleString('en-US')} ${c.rows === 1 ? 'row' : 'rows'} of ${c.from.schema}.${c.from.table}${c.column ? ` (column ${c.column}${c.columns ? ' with the primary key' : ', every column'})` : ''}\n    restore: ${c.restore}`),
+        ...(empty.length > 0
+          ? [`  nothing to keep (no row${empty.some((c) => c.columns) ? ', or no non-null value' : ''} at the copy), no table made: ${empty.map((c) => `${c.from.schema}.${c.from.table}${c.columns ? `.${c.column}` : ''}`).join(', ')}`]
+          : []),
         '',
       ].join('\n');
+    }
     case 'track:start': return `track ${e.step.track}: ${e.step.tool} down ${e.step.current.join(',') || 'base'} -> ${e.step.target}\n`;
     case 'track:output': return `  ${e.track} | ${e.line}\n`;
     case 'track:done': return `track ${e.track}: verified at ${e.state.revisions.join(',') || 'base'}\n`;
