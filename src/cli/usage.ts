@@ -84,6 +84,17 @@ export function checkNamespace(namespace: string | undefined): void {
   }
 }
 
+/** A Kubernetes object name (DNS-1123 subdomain), for flags naming one: an Argo CD Application. */
+export function checkObjectName(flag: string, name: string | undefined): void {
+  // Empty: checkParsedFlags says "needs a value", as for every flag.
+  if (name === undefined || name.trim() === '') return;
+  if (name.length > 253 || !RELEASE_NAME.test(name)) {
+    throw new UsageError(`${flag} ${quoteInput(name)} is not a Kubernetes object name`, {
+      hint: `object names are lower-case letters, digits, "-" and "." (at most 253 characters), as "kubectl get ${flag === '--argocd-app' ? 'applications -n argocd' : '...'}" shows them`,
+    });
+  }
+}
+
 /**
  * The default command takes its first word as the release: a mistyped command ("stauts foo") or a
  * command the plugin does not have ("help") would be looked up as a release. Such a word is a

@@ -19,7 +19,7 @@ import { describeCapture, type CaptureRecord } from '../../core/capture.js';
 import { parseCount, parseDuration } from '../durations.js';
 import { verifyPlannedDowns, type VerifyDownsRequest } from '../verify-downs.js';
 import type { LockWaitPolicy } from '../../core/lock-wait.js';
-import { checkChartVersion, checkNotACommand, checkReleaseName } from '../usage.js';
+import { checkChartVersion, checkNamespace, checkNotACommand, checkObjectName, checkReleaseName } from '../usage.js';
 import { watchInterrupts } from '../interrupts.js';
 import { progressFor, type Progress } from '../progress.js';
 import { runForwardOnlyRollback } from '../forward-only-rollback.js';
@@ -100,6 +100,8 @@ export function rollbackCommand(io: CommandIo, names: string[]): UsageCheckedCom
       if (argv.verifyDowns && !argv.devUrl) throw new UsageError('--verify-downs needs --dev-url URL: the throwaway database the ups and downs run on', { hint: 'add --dev-url postgres://USER@HOST/SCRATCH (an empty database created for this)' });
       if (!argv.verifyDowns && !argv.rehearse && (argv.devUrl !== undefined || argv.devReset)) throw new UsageError(`--${argv.devUrl !== undefined ? 'dev-url' : 'dev-reset'} is for --verify-downs or --rehearse`, { hint: 'add --verify-downs or --rehearse, or drop it' });
       checkRehearsalUsage(argv);
+      checkObjectName('--argocd-app', argv.argocdApp);
+      if (argv.argocdNamespace !== undefined && argv.argocdNamespace.trim() !== '') checkNamespace(argv.argocdNamespace);
       const argocdFlag = argv.argocdApp !== undefined ? '--argocd-app' : argv.argocdNamespace !== undefined ? '--argocd-namespace' : undefined;
       if (argocdFlag && argv.gitops !== undefined && argv.gitops !== 'auto' && argv.gitops !== 'argocd') {
         throw new UsageError(`${argocdFlag} names an Argo CD Application, and --gitops ${argv.gitops} says Argo CD does not deploy the release`, { hint: `drop ${argocdFlag}, or --gitops ${argv.gitops}` });
