@@ -14,10 +14,9 @@
  * Under --debug a request is logged as method, path, status and milliseconds: never a header, a
  * body, a token or a certificate.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -65,7 +64,32 @@ interface KubeconfigFile {
 const CLUSTER_FIELDS = new Set(['server', 'certificate-authority', 'certificate-authority-data', 'insecure-skip-tls-verify', 'tls-server-name', 'disable-compression', 'extensions']);
 /** User fields understood here; any other (auth-provider, as-uid, as-user-extra, ...) keeps kubectl. */
 const USER_FIELDS = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'username', 'password', 'exec', 'as', 'as-groups', 'extensions']);
+/**
+ * Issue 12 (status start-up): node:https (with tls and its certificate stores) is loaded only for an
+ * https server, and node:child_process only to run an exec credential plugin; a plain-http server
+ * (kubectl proxy, the test double) and token auth load neither.
+ */
+const requireBuiltin = createRequire(import.meta.url);
+const httpsModule = (): typeof import('node:https') => requireBuiltin('node:https') as typeof import('node:https');
+const execFileFn = (): typeof import('node:child_process').execFile => (requireBuiltin('node:child_process') as typeof import('node:child_process')).execFile;
+
 const EXEC_FIELDS = new Set(['apiVersion', 'command', 'args', 'env', 'installHint', 'provideClusterInfo', 'interactiveMode']);
+
+/**
+ * A kubeconfig's document. JSON (which kubectl reads too, and some tools write) is parsed as JSON:
+ * the same document YAML would give, without the YAML parser's first-use cost (issue 12: about 8 ms
+ * of status's start-up). Anything else, or JSON that does not parse, goes to the YAML parser.
+ */
+export function parseKubeconfig(text: string): unknown {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // YAML flow mappings start with "{" too, and YAML names the error better.
+    }
+  }
+  return parseYaml(text);
+}
 
 /** The kubeconfig files kubectl reads: $KUBECONFIG's list (missing files skipped), else ~/.kube/config. */
 export function kubeconfigPaths(env: NodeJS.ProcessEnv): string[] {
@@ -91,7 +115,7 @@ export function resolveKubeConnection(env: NodeJS.ProcessEnv, readFile: (file: s
     }
     let config: unknown;
     try {
-      config = parseYaml(text);
+      config = parseKubeconfig(text);
     } catch (err) {
       return { fallback: `kubeconfig ${file} does not parse (${(err as Error).message.split('\n')[0]})` };
     }
@@ -251,7 +275,7 @@ export function createKubeApi(connection: KubeConnection, log: Log, runExec: Exe
   const agentFor = (cert?: Buffer, key?: Buffer) => {
     const tls = connection.tls;
     return secure
-      ? new https.Agent({ keepAlive: true, maxSockets: 4, ca: tls.ca, cert, key, rejectUnauthorized: !tls.insecure, ...(tls.serverName ? { servername: tls.serverName } : {}) })
+      ? new (httpsModule().Agent)({ keepAlive: true, maxSockets: 4, ca: tls.ca, cert, key, rejectUnauthorized: !tls.insecure, ...(tls.serverName ? { servername: tls.serverName } : {}) })
       : new http.Agent({ keepAlive: true, maxSockets: 4 });
   };
   let agent = agentFor(connection.tls.cert, connection.tls.key);
@@ -286,7 +310,7 @@ export function createKubeApi(connection: KubeConnection, log: Log, runExec: Exe
     const started = performance.now();
     const target = new URL(url.pathname.replace(/\/$/, '') + reqPath, url);
     return new Promise<KubeResponse>((resolve, reject) => {
-      const req = (secure ? https : http).request(target, { method, headers, agent }, (res) => {
+      const req = (secure ? httpsModule() : http).request(target, { method, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -411,7 +435,7 @@ function execCredentials(auth: Extract<KubeConnection['auth'], { type: 'exec' }>
 export const runExecPlugin = (exec: ExecConfig, execInfo: string, baseEnv: NodeJS.ProcessEnv): Promise<string> =>
   new Promise((resolve, reject) => {
     const env = { ...baseEnv, ...Object.fromEntries(exec.env.map((e) => [e.name, e.value])), KUBERNETES_EXEC_INFO: execInfo };
-    const child = execFile(exec.command, exec.args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+    const child = execFileFn()(exec.command, exec.args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
       if (err) {
         reject(new ClusterError(`the kubeconfig's exec credential plugin ${path.basename(exec.command)} failed: ${(err as NodeJS.ErrnoException).code ?? err.message.split('\n')[0]}`, {
           hint: 'run the same kubectl command to see its message (kubectl get ns), and log in again if it asks',
