@@ -16,7 +16,6 @@
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -24,6 +23,8 @@ import { ClusterError, CommandFailedError, type ErrorDetails } from '../core/err
 import { permissionDenied } from '../core/permissions.js';
 import type { Log } from '../core/ports.js';
 import { parseForbidden } from './kubectl.js';
+// node:https (with tls) only for an https server, node:child_process only for an exec credential plugin.
+import { childProcess, https } from './lazy-builtins.js';
 
 /** HSR_KUBE_CLIENT=kubectl: every Kubernetes read and write goes through kubectl and helm, as before. */
 export const KUBE_CLIENT_ENV = 'HSR_KUBE_CLIENT';
@@ -64,15 +65,6 @@ interface KubeconfigFile {
 const CLUSTER_FIELDS = new Set(['server', 'certificate-authority', 'certificate-authority-data', 'insecure-skip-tls-verify', 'tls-server-name', 'disable-compression', 'extensions']);
 /** User fields understood here; any other (auth-provider, as-uid, as-user-extra, ...) keeps kubectl. */
 const USER_FIELDS = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'username', 'password', 'exec', 'as', 'as-groups', 'extensions']);
-/**
- * Issue 12 (status start-up): node:https (with tls and its certificate stores) is loaded only for an
- * https server, and node:child_process only to run an exec credential plugin; a plain-http server
- * (kubectl proxy, the test double) and token auth load neither.
- */
-const requireBuiltin = createRequire(import.meta.url);
-const httpsModule = (): typeof import('node:https') => requireBuiltin('node:https') as typeof import('node:https');
-const execFileFn = (): typeof import('node:child_process').execFile => (requireBuiltin('node:child_process') as typeof import('node:child_process')).execFile;
-
 const EXEC_FIELDS = new Set(['apiVersion', 'command', 'args', 'env', 'installHint', 'provideClusterInfo', 'interactiveMode']);
 
 /**
@@ -275,7 +267,7 @@ export function createKubeApi(connection: KubeConnection, log: Log, runExec: Exe
   const agentFor = (cert?: Buffer, key?: Buffer) => {
     const tls = connection.tls;
     return secure
-      ? new (httpsModule().Agent)({ keepAlive: true, maxSockets: 4, ca: tls.ca, cert, key, rejectUnauthorized: !tls.insecure, ...(tls.serverName ? { servername: tls.serverName } : {}) })
+      ? new (https().Agent)({ keepAlive: true, maxSockets: 4, ca: tls.ca, cert, key, rejectUnauthorized: !tls.insecure, ...(tls.serverName ? { servername: tls.serverName } : {}) })
       : new http.Agent({ keepAlive: true, maxSockets: 4 });
   };
   let agent = agentFor(connection.tls.cert, connection.tls.key);
@@ -310,7 +302,7 @@ export function createKubeApi(connection: KubeConnection, log: Log, runExec: Exe
     const started = performance.now();
     const target = new URL(url.pathname.replace(/\/$/, '') + reqPath, url);
     return new Promise<KubeResponse>((resolve, reject) => {
-      const req = (secure ? httpsModule() : http).request(target, { method, headers, agent }, (res) => {
+      const req = (secure ? https() : http).request(target, { method, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -435,7 +427,7 @@ function execCredentials(auth: Extract<KubeConnection['auth'], { type: 'exec' }>
 export const runExecPlugin = (exec: ExecConfig, execInfo: string, baseEnv: NodeJS.ProcessEnv): Promise<string> =>
   new Promise((resolve, reject) => {
     const env = { ...baseEnv, ...Object.fromEntries(exec.env.map((e) => [e.name, e.value])), KUBERNETES_EXEC_INFO: execInfo };
-    const child = execFileFn()(exec.command, exec.args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+    const child = childProcess().execFile(exec.command, exec.args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
       if (err) {
         reject(new ClusterError(`the kubeconfig's exec credential plugin ${path.basename(exec.command)} failed: ${(err as NodeJS.ErrnoException).code ?? err.message.split('\n')[0]}`, {
           hint: 'run the same kubectl command to see its message (kubectl get ns), and log in again if it asks',
