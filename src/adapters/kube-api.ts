@@ -70,7 +70,8 @@ const EXEC_FIELDS = new Set(['apiVersion', 'command', 'args', 'env', 'installHin
 /**
  * A kubeconfig's document. JSON (which kubectl reads too, and some tools write) is parsed as JSON:
  * the same document YAML would give, without the YAML parser's first-use cost (issue 12: about 8 ms
- * of status's start-up). Anything else, or JSON that does not parse, goes to the YAML parser.
+ * of status's start-up); one difference, a key repeated in one object is taken last where the YAML
+ * parser refuses the file. Anything else, or JSON that does not parse, goes to the YAML parser.
  */
 export function parseKubeconfig(text: string): unknown {
   if (text.trimStart().startsWith('{')) {
