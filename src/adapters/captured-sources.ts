@@ -15,12 +15,12 @@
  * and read first: until it is written, a reader finds the previous capture (whose chunks it then
  * finds replaced: refused as damaged, never mixed).
  */
-import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { CapturedContent, CapturedSourcePort, CaptureRecord, FoundCapture } from '../core/capture.js';
 import { captureFix, countFiles } from '../core/capture.js';
 import { ClusterError, RefusedError } from '../core/errors.js';
 import type { Kubectl } from './kubectl.js';
+import { sha256Hex } from './lazy-builtins.js';
 import type { MigrationSource } from './migration-source.js';
 
 /** Raw (compressed) bytes per object: base64 makes 1 MiB of it, under the API server's 1 MiB of data per Secret with room to spare. */
@@ -45,7 +45,7 @@ export function packContent(content: CapturedContent): Buffer {
   return Buffer.from(JSON.stringify({ format: FORMAT, release: content.release, chartVersion: content.chartVersion, tracks }), 'utf8');
 }
 
-export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+export const sha256 = (bytes: Buffer): string => sha256Hex(bytes);
 
 /** The gzip'd document cut into chunks of at most `chunkBytes`. */
 export function chunkContent(packed: Buffer, chunkBytes = DEFAULT_CHUNK_BYTES): Buffer[] {

@@ -4,12 +4,12 @@
  * crash or two plugins at once leave a whole file or none; a cache that cannot be read or written
  * is only slower, never wrong, so failures are logged under --debug and otherwise ignored.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { DiscoveryCachePort, Log } from '../core/ports.js';
+import { randomHex, sha256Hex } from './lazy-builtins.js';
 
 /** HELM_* paths: Helm gives them to plugins; outside Helm, `helm env` says them (asked once). */
 export function helmSettings(env: NodeJS.ProcessEnv, runHelm: (args: string[]) => Promise<string>): (name: string) => Promise<string> {
@@ -52,7 +52,7 @@ export async function readCachedJson<T>(file: string): Promise<T | undefined> {
 export async function writeCachedJson(file: string, value: unknown, log: Log): Promise<void> {
   try {
     await mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    const temp = `${file}.${randomHex(4)}.tmp`;
     await writeFile(temp, JSON.stringify(value));
     await rename(temp, file);
   } catch (err) {
@@ -66,7 +66,7 @@ export async function writeCachedJson(file: string, value: unknown, log: Log): P
  * or a stray file is a miss, not a wrong answer.
  */
 export function createDiscoveryCache(setting: (name: string) => Promise<string>, log: Log): DiscoveryCachePort {
-  const file = async (key: string) => path.join(await pluginCacheDir(setting, 'discovered'), `${createHash('sha256').update(key).digest('hex')}.json`);
+  const file = async (key: string) => path.join(await pluginCacheDir(setting, 'discovered'), `${sha256Hex(key)}.json`);
   return {
     async get(key) {
       const entry = await readCachedJson<{ key?: unknown; revision?: unknown }>(await file(key));

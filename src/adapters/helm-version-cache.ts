@@ -5,11 +5,11 @@
  * size and modification time: a helm upgraded or replaced in place is a new key, asked again.
  * A binary given by name only (found on PATH) is not remembered.
  */
-import { createHash } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Log } from '../core/ports.js';
 import { pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
+import { sha256Hex } from './lazy-builtins.js';
 
 export interface HelmMajorCache {
   get(): Promise<number | undefined>;
@@ -25,7 +25,7 @@ export function helmMajorCache(bin: string, setting: (name: string) => Promise<s
       const real = await realpath(bin);
       const s = await stat(real);
       const key = [real, s.ino, s.size, s.mtimeMs].join('\0');
-      return { key, file: path.join(await pluginCacheDir(setting, 'helm-version'), `${createHash('sha256').update(key).digest('hex')}.json`) };
+      return { key, file: path.join(await pluginCacheDir(setting, 'helm-version'), `${sha256Hex(key)}.json`) };
     })().catch(() => undefined));
   return {
     async get() {

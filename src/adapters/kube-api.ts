@@ -14,10 +14,8 @@
  * Under --debug a request is logged as method, path, status and milliseconds: never a header, a
  * body, a token or a certificate.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -25,6 +23,8 @@ import { ClusterError, CommandFailedError, type ErrorDetails } from '../core/err
 import { permissionDenied } from '../core/permissions.js';
 import type { Log } from '../core/ports.js';
 import { parseForbidden } from './kubectl.js';
+// node:https (with tls) only for an https server, node:child_process only for an exec credential plugin.
+import { childProcess, https } from './lazy-builtins.js';
 
 /** HSR_KUBE_CLIENT=kubectl: every Kubernetes read and write goes through kubectl and helm, as before. */
 export const KUBE_CLIENT_ENV = 'HSR_KUBE_CLIENT';
@@ -67,6 +67,23 @@ const CLUSTER_FIELDS = new Set(['server', 'certificate-authority', 'certificate-
 const USER_FIELDS = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'username', 'password', 'exec', 'as', 'as-groups', 'extensions']);
 const EXEC_FIELDS = new Set(['apiVersion', 'command', 'args', 'env', 'installHint', 'provideClusterInfo', 'interactiveMode']);
 
+/**
+ * A kubeconfig's document. JSON (which kubectl reads too, and some tools write) is parsed as JSON:
+ * the same document YAML would give, without the YAML parser's first-use cost (issue 12: about 8 ms
+ * of status's start-up); one difference, a key repeated in one object is taken last where the YAML
+ * parser refuses the file. Anything else, or JSON that does not parse, goes to the YAML parser.
+ */
+export function parseKubeconfig(text: string): unknown {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // YAML flow mappings start with "{" too, and YAML names the error better.
+    }
+  }
+  return parseYaml(text);
+}
+
 /** The kubeconfig files kubectl reads: $KUBECONFIG's list (missing files skipped), else ~/.kube/config. */
 export function kubeconfigPaths(env: NodeJS.ProcessEnv): string[] {
   const list = (env['KUBECONFIG'] ?? '').split(path.delimiter).filter(Boolean);
@@ -91,7 +108,7 @@ export function resolveKubeConnection(env: NodeJS.ProcessEnv, readFile: (file: s
     }
     let config: unknown;
     try {
-      config = parseYaml(text);
+      config = parseKubeconfig(text);
     } catch (err) {
       return { fallback: `kubeconfig ${file} does not parse (${(err as Error).message.split('\n')[0]})` };
     }
@@ -251,7 +268,7 @@ export function createKubeApi(connection: KubeConnection, log: Log, runExec: Exe
   const agentFor = (cert?: Buffer, key?: Buffer) => {
     const tls = connection.tls;
     return secure
-      ? new https.Agent({ keepAlive: true, maxSockets: 4, ca: tls.ca, cert, key, rejectUnauthorized: !tls.insecure, ...(tls.serverName ? { servername: tls.serverName } : {}) })
+      ? new (https().Agent)({ keepAlive: true, maxSockets: 4, ca: tls.ca, cert, key, rejectUnauthorized: !tls.insecure, ...(tls.serverName ? { servername: tls.serverName } : {}) })
       : new http.Agent({ keepAlive: true, maxSockets: 4 });
   };
   let agent = agentFor(connection.tls.cert, connection.tls.key);
@@ -286,7 +303,7 @@ export function createKubeApi(connection: KubeConnection, log: Log, runExec: Exe
     const started = performance.now();
     const target = new URL(url.pathname.replace(/\/$/, '') + reqPath, url);
     return new Promise<KubeResponse>((resolve, reject) => {
-      const req = (secure ? https : http).request(target, { method, headers, agent }, (res) => {
+      const req = (secure ? https() : http).request(target, { method, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -411,7 +428,7 @@ function execCredentials(auth: Extract<KubeConnection['auth'], { type: 'exec' }>
 export const runExecPlugin = (exec: ExecConfig, execInfo: string, baseEnv: NodeJS.ProcessEnv): Promise<string> =>
   new Promise((resolve, reject) => {
     const env = { ...baseEnv, ...Object.fromEntries(exec.env.map((e) => [e.name, e.value])), KUBERNETES_EXEC_INFO: execInfo };
-    const child = execFile(exec.command, exec.args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+    const child = childProcess().execFile(exec.command, exec.args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
       if (err) {
         reject(new ClusterError(`the kubeconfig's exec credential plugin ${path.basename(exec.command)} failed: ${(err as NodeJS.ErrnoException).code ?? err.message.split('\n')[0]}`, {
           hint: 'run the same kubectl command to see its message (kubectl get ns), and log in again if it asks',

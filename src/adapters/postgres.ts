@@ -385,6 +385,10 @@ export function createPostgresConnector(opts: PostgresConnectorOptions = {}): Da
   const log = opts.log;
 
   return {
+    prepare() {
+      // At the next turn of the event loop: the reads the caller has just started go out first.
+      setImmediate(() => void loadPg().catch(() => undefined));
+    },
     async connect(url: string): Promise<DatabaseSession> {
       const target = parseDatabaseUrl(url);
       const parsed = new URL(url.trim());

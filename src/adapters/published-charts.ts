@@ -19,7 +19,6 @@
  * For an oci:// chart: the registry's tag list, then per tag the manifest digest (the cache key)
  * and the config blob, which is the chart's Chart.yaml as JSON (no package download at all).
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import type https from 'node:https';
@@ -32,6 +31,7 @@ import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort, Pu
 import { helmSettings, pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
 import { mapLimit } from './map-limit.js';
 import { chartFromYaml, chartRefKind } from './helm.js';
+import { sha256Hex } from './lazy-builtins.js';
 
 export interface PublishedChartsOptions {
   helm: ChartPort & { run(args: string[]): Promise<string> };
@@ -180,7 +180,7 @@ export function createPublishedCharts(opts: PublishedChartsOptions): PublishedCh
  * it changes the key) and by SLIM_FORMAT (what a slimmed entry holds).
  */
 export async function indexEntries(setting: (name: string) => Promise<string>, text: string, where: string, log: Log): Promise<Record<string, RepoEntry[]>> {
-  const key = createHash('sha256').update(text).digest('hex');
+  const key = sha256Hex(text);
   const file = path.join(await pluginCacheDir(setting, 'index'), `${key}.${SLIM_FORMAT}.json`);
   const hit = await readCachedJson<Record<string, RepoEntry[]>>(file);
   if (hit) return hit;
@@ -263,7 +263,7 @@ async function downloadChart(entry: RepoEntry, repo: RepoConfig | undefined, tim
   if (repo?.insecure_skip_tls_verify) tls.rejectUnauthorized = false;
   const body = await get(url, { headers, ...tls }, timeoutMs);
   if (entry.digest) {
-    const sum = createHash('sha256').update(body).digest('hex');
+    const sum = sha256Hex(body);
     if (sum !== entry.digest.replace(/^sha256:/, '')) throw new Error(`the package's sha256 ${sum} is not the index's digest ${entry.digest}`);
   }
   const { readTarball } = await import('./tar.js');
@@ -352,7 +352,7 @@ async function ociRegistry(ref: string, plainHttp: boolean, timeoutMs: number, s
       const { body, digest } = await request(`manifests/${encodeURIComponent(tag)}`, 'application/vnd.oci.image.manifest.v1+json');
       const manifest = JSON.parse(body.toString('utf8')) as { config?: { mediaType?: string; digest?: string } };
       if (manifest.config?.mediaType !== HELM_CONFIG_MEDIA_TYPE || !manifest.config.digest) throw new Error(`tag ${tag} is not a Helm chart`);
-      return { digest: digest ?? `sha256:${createHash('sha256').update(body).digest('hex')}`, config: manifest.config.digest };
+      return { digest: digest ?? `sha256:${sha256Hex(body)}`, config: manifest.config.digest };
     },
     async blob(digest) {
       const { body } = await request(`blobs/${digest}`);

@@ -11,12 +11,12 @@
  * joint call fails (an object gone or forbidden), the workload is read alone, and that workload is
  * not read jointly again until its names change.
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { KubeObject, KubePort, Log } from '../core/ports.js';
 import { podContainers } from '../core/database-url.js';
 import { pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
 import type { Kubectl } from './kubectl.js';
+import { sha256Hex } from './lazy-builtins.js';
 
 /** Kinds whose pod template's env names Secrets and ConfigMaps (as resolveDatabaseUrl reads them). */
 const WORKLOADS = new Set(['deployment', 'deployments', 'deploy', 'statefulset', 'statefulsets', 'sts', 'daemonset', 'daemonsets', 'ds']);
@@ -43,7 +43,7 @@ export function withWorkloadPrefetch<K extends Pick<Kubectl, 'get' | 'getObjects
   const setting = opts.helmSetting;
   // The connection settings a cached name list is true for: another cluster, another list.
   const cluster = ['HELM_KUBECONTEXT', 'HELM_KUBEAPISERVER', 'HELM_KUBEASUSER', 'KUBECONFIG'].map((k) => opts.env[k] ?? '').join('\0');
-  const fileOf = async (key: string) => path.join(await pluginCacheDir(setting, 'workload-refs'), `${createHash('sha256').update(key).digest('hex')}.json`);
+  const fileOf = async (key: string) => path.join(await pluginCacheDir(setting, 'workload-refs'), `${sha256Hex(key)}.json`);
   /** Objects read with a workload, handed out once each to the read that asks for them. */
   const ahead = new Map<string, KubeObject>();
   /** A workload being read now: a second read at the same time shares it. */

@@ -80,7 +80,7 @@ export function createContext(flags: GlobalFlags, env: NodeJS.ProcessEnv, stderr
   }
   // Every URL a session is opened with (from a Secret, a $(VAR) expansion, a port-forward's local end) is a secret.
   const postgres = createPostgresConnector();
-  const connector: DatabaseConnector = { connect: (url) => (secrets.add(url), postgres.connect(url)) };
+  const connector: DatabaseConnector = { connect: (url) => (secrets.add(url), postgres.connect(url)), prepare: () => postgres.prepare?.() };
   // A namespace given to the binary directly must reach child helm calls too.
   const childEnv = { ...env, HELM_NAMESPACE: namespace };
   const kubectl = env['SCHEMA_ROLLBACK_KUBECTL'] || 'kubectl';

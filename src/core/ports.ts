@@ -31,6 +31,11 @@ export interface DatabaseSession extends SqlClient {
 /** Opens sessions. The URL never leaves this port in any message: adapters redact it. */
 export interface DatabaseConnector {
   connect(url: string): Promise<DatabaseSession>;
+  /**
+   * Loads what connect needs (the driver) soon, without connecting: called when reads that connect
+   * waits for are in flight, so that the loading fills their wait instead of following it. Optional.
+   */
+  prepare?(): void;
 }
 
 /** Where a forward into the cluster leads: a Service or pod in kubectl's TYPE/NAME form, and its port. */

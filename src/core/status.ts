@@ -75,7 +75,10 @@ export async function status(deps: StatusDeps, opts: StatusOptions): Promise<Sta
   // only once the contract is read) are asked for at once and dropped when the name does not use them.
   const record = readRunRecord(deps, opts.release);
   const values = settle(deps.helm.getValues(opts.release));
-  const release = await deps.helm.getRelease(opts.release);
+  const releaseRead = deps.helm.getRelease(opts.release);
+  // The database driver loads while those reads are in flight, not after them.
+  deps.connector.prepare?.();
+  const release = await releaseRead;
   const contract = resolveContract(release, opts.overrides, deps.tools);
   const helm: HelmPort = { ...deps.helm, getValues: async () => unwrap(await values) };
   const { url, source } = await resolveDatabaseUrl(deps.kube, {

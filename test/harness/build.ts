@@ -26,6 +26,8 @@ const buildInputs = [
   'scripts/build.sh',
   'scripts/build.mjs',
   'scripts/sea-config.json',
+  'scripts/sea-main.cjs',
+  'scripts/train-code-cache.sh',
 ];
 
 let ensured: string | undefined;

@@ -10,7 +10,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createKubeApi, kubeconfigPaths, resolveKubeConnection, type KubeConnection } from '../../src/adapters/kube-api.js';
+import { createKubeApi, kubeconfigPaths, parseKubeconfig, resolveKubeConnection, type KubeConnection } from '../../src/adapters/kube-api.js';
 import { ClusterError, PermissionDeniedError } from '../../src/core/errors.js';
 
 const files = (map: Record<string, object>) => (file: string) => {
@@ -87,6 +87,29 @@ describe('kube-api: the connection kubectl would make', () => {
     assert.match(fallback({ KUBECONFIG: '/a', HELM_KUBECONTEXT: 'nope' }, one({ token: 't' })), /context nope/);
     assert.match(fallback({ KUBECONFIG: '/a', HSR_KUBE_CLIENT: 'kubectl' }, one({ token: 't' })), /HSR_KUBE_CLIENT/);
     assert.match(fallback({ KUBECONFIG: '/a' }, one({ token: 't', username: 'u', password: 'p' })), /both/);
+  });
+
+  it('reads a kubeconfig written as YAML or as JSON to the same connection; a YAML flow mapping is still YAML', () => {
+    const yamlText = [
+      'apiVersion: v1',
+      'current-context: one',
+      'clusters: [{name: one, cluster: {server: "https://one.example:6443"}}]',
+      'users:',
+      '- name: one',
+      '  user: {token: token-one}',
+      'contexts:',
+      '- {name: one, context: {cluster: one, user: one}}',
+    ].join('\n');
+    const fromYaml = resolveKubeConnection({ KUBECONFIG: '/y' }, () => yamlText);
+    const fromJson = resolveKubeConnection({ KUBECONFIG: '/j' }, () => `  ${JSON.stringify(parseKubeconfig(yamlText), null, 2)}\n`);
+    assert.ok('connection' in fromYaml && 'connection' in fromJson);
+    assert.deepEqual(fromJson, fromYaml);
+    assert.equal(fromJson.connection.server, 'https://one.example:6443');
+    // Starts with "{" yet is not JSON: the YAML parser reads it.
+    assert.deepEqual(parseKubeconfig('{current-context: one, clusters: []}'), { 'current-context': 'one', clusters: [] });
+    assert.match(fallback({ KUBECONFIG: '/a' }, {}), /no kube context/);
+    const broken = resolveKubeConnection({ KUBECONFIG: '/b' }, () => '{"clusters": [');
+    assert.ok('fallback' in broken && /does not parse/.test(broken.fallback), 'a broken JSON kubeconfig is reported as the YAML parser sees it');
   });
 
   it('a loopback server is never proxied', () => {
