@@ -497,8 +497,18 @@ export function copyStatement(copy: ArchiveCopy): string {
  */
 async function emptyNow(db: SqlClient, copies: readonly ArchiveCopy[]): Promise<Set<number>> {
   const empty = new Set(copies.keys());
-  for (let i = 0; i < copies.length; i += COUNT_BATCH) {
-    const { rows } = await db.query<{ k: number }>(copies.slice(i, i + COUNT_BATCH).map((copy, k) => `SELECT ${i + k} AS k WHERE EXISTS (SELECT 1 ${copiedRows(copy)})`).join(' UNION ALL '));
+  // First, in one statement, the tables that may hold a row: those whose main fork has a page (as
+  // mayHoldRows: one without a page holds no row), and any not found, so that its copy fails as before.
+  // Only their copies are looked into, row by row.
+  const { rows: paged } = await db.query<{ name: string }>(
+    `SELECT u.name FROM unnest($1::text[]) AS u(name) LEFT JOIN pg_class c ON c.oid = to_regclass(u.name)
+      WHERE c.oid IS NULL OR c.relkind <> 'r' OR pg_relation_size(c.oid) > 0`,
+    [[...new Set(copies.map((c) => qualified(c.from.schema, c.from.table)))]],
+  );
+  const stored = new Set(paged.map((r) => r.name));
+  const looked = [...copies.keys()].filter((k) => stored.has(qualified(copies[k]!.from.schema, copies[k]!.from.table)));
+  for (let i = 0; i < looked.length; i += COUNT_BATCH) {
+    const { rows } = await db.query<{ k: number }>(looked.slice(i, i + COUNT_BATCH).map((k) => `SELECT ${k} AS k WHERE EXISTS (SELECT 1 ${copiedRows(copies[k]!)})`).join(' UNION ALL '));
     for (const r of rows) empty.delete(Number(r.k));
   }
   return empty;
