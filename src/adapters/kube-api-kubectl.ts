@@ -1,14 +1,15 @@
 /**
- * The read-only kubectl calls of the plan's and status's critical path, and the run record's
- * writes, answered by the in-process API client (kube-api.ts) behind the same Kubectl interface:
- * the core does not know which one it talks to. What this file does not answer (exec, logs, Jobs,
- * scale, port-forward, a kind it has no path for) still goes to kubectl.
+ * The read-only kubectl calls of the plan's and status's critical path, the run record's writes
+ * and removal, and the scaling of the workloads a run stops, answered by the in-process API client
+ * (kube-api.ts) behind the same Kubectl interface: the core does not know which one it talks to.
+ * What this file does not answer (exec, logs, Jobs, a DaemonSet's scale, port-forward, a kind it
+ * has no path for) still goes to kubectl.
  */
 import { UsageError, CommandFailedError } from '../core/errors.js';
 import type { KubeObject } from '../core/ports.js';
 import type { SecretSink } from '../core/redact.js';
 import { apiError, type KubeApi } from './kube-api.js';
-import { accessReview, learnSecretValues, SCALABLE, type Kubectl } from './kubectl.js';
+import { accessReview, learnSecretValues, SCALABLE, scaleArgs, type Kubectl } from './kubectl.js';
 
 interface ResourcePath {
   /** "" for the core group. */
@@ -98,6 +99,24 @@ export function withKubeApi(kubectl: Kubectl, api: KubeApi, opts: KubeApiKubectl
       await api.json('PATCH', `${at}?fieldManager=${encodeURIComponent(fieldManager)}&fieldValidation=Strict&force=true`, {
         body: JSON.stringify(object), contentType: 'application/apply-patch+yaml', namespace: ns,
       });
+    },
+    async scale(kind, name, replicas) {
+      scaleArgs(kind, name, replicas); // the same check of replicas as through kubectl
+      const r = RESOURCES[kind.toLowerCase()];
+      if (!r || r.group !== 'apps' || r.plural === 'daemonsets') return kubectl.scale(kind, name, replicas);
+      // What `kubectl scale` sends, one request instead of a process (~50 ms before the first down):
+      // a merge patch of the scale subresource's spec.replicas.
+      await api.json('PATCH', `${objectPath(kind, ns, name)!}/scale`, {
+        body: JSON.stringify({ spec: { replicas } }), contentType: 'application/merge-patch+json', namespace: ns,
+      });
+    },
+    async deleteIfPresent(kind, name) {
+      const at = objectPath(kind, ns, name);
+      if (!at) return kubectl.deleteIfPresent(kind, name);
+      // One request instead of a kubectl process (~50 ms at the end of every run: the run record).
+      const res = await api.request('DELETE', at);
+      if (res.status === 404 || (res.status >= 200 && res.status < 300)) return;
+      throw apiError('DELETE', at, res, ns);
     },
     async getIn(resource, namespace, name) {
       const dot = resource.indexOf('.');

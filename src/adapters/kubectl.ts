@@ -28,6 +28,8 @@ export interface Kubectl extends KubePort, KubeScalePort, KubeJobPort, KubeExecP
   getRaw(path: string): Promise<string | undefined>;
   /** Creates or replaces an object of the namespace whole (`kubectl apply --server-side --force-conflicts`). */
   applyServerSide(object: KubeObject, fieldManager: string): Promise<void>;
+  /** Deletes an object of the namespace; nothing when there is none (`kubectl delete KIND NAME --ignore-not-found`). */
+  deleteIfPresent(kind: string, name: string): Promise<void>;
   /**
    * One object of a resource named plural.group (an Argo CD Application, a Flux HelmRelease) in another
    * namespace, or undefined when there is none. CommandFailedError "doesn't have a resource type" when
@@ -99,6 +101,9 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
     },
     async applyServerSide(object, fieldManager) {
       await run(['apply', '--server-side', '--force-conflicts', `--field-manager=${fieldManager}`, '-f', '-'], JSON.stringify(object));
+    },
+    async deleteIfPresent(kind, name) {
+      await run(['delete', kind, name, '--ignore-not-found']);
     },
     async getIn(resource, namespace, name) {
       // The later -n wins over the release's namespace kubectl is given first.

@@ -9,7 +9,7 @@ import { runRecordName } from '../core/run-lock.js';
 
 const KEY = 'run.json';
 
-export function createRunRecords(kube: Pick<Kubectl, 'run' | 'getRaw' | 'applyServerSide'>, namespace: string, mask: (text: string) => string): RunRecordPort {
+export function createRunRecords(kube: Pick<Kubectl, 'getRaw' | 'applyServerSide' | 'deleteIfPresent'>, namespace: string, mask: (text: string) => string): RunRecordPort {
   return {
     async read(release) {
       const out = await kube.getRaw(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(runRecordName(release))}`);
@@ -31,7 +31,7 @@ export function createRunRecords(kube: Pick<Kubectl, 'run' | 'getRaw' | 'applySe
       await kube.applyServerSide(configMap, 'helm-schema-rollback');
     },
     async remove(release) {
-      await kube.run(['delete', 'configmap', runRecordName(release), '--ignore-not-found']);
+      await kube.deleteIfPresent('configmap', runRecordName(release));
     },
   };
 }

@@ -217,7 +217,7 @@ async function prefetch(db: SqlClient, found: ReadonlyArray<{ step: TrackStep; f
     const where = resolvedFrom(measured, candidates(f.table, step));
     if (where) whole.set(where.oid, where);
   }
-  const tables = [...whole.values()];
+  const tables = await mayHoldRows(db, [...whole.values()], measured);
   for (let i = 0; i < tables.length; i += COUNT_BATCH) {
     const batch = tables.slice(i, i + COUNT_BATCH);
     const { rows: counted } = await db.query<{ oid: string; n: string; bytes: string }>(batch.map((t) =>
@@ -225,6 +225,35 @@ async function prefetch(db: SqlClient, found: ReadonlyArray<{ step: TrackStep; f
     for (const c of counted) measured.counts.set(Number(c.oid), { rows: Number(c.n), bytes: Number(c.bytes) });
   }
   return measured;
+}
+
+/**
+ * How many tables one size statement covers. Each size takes the table's AccessShareLock until the
+ * statement ends, and a transaction holds at most about max_locks_per_transaction (64) times
+ * max_connections of them: 10,000 at once could run out of shared memory.
+ */
+const SIZE_BATCH = 500;
+
+/**
+ * The tables that may hold rows, to be counted; the others are recorded as exactly 0 rows, with
+ * their total size as before (what the plan shows as the copy's estimate). A table's main fork of
+ * 0 bytes has no page, so no row (a row, even one not yet committed or vacuumed away, takes a
+ * page): that is read from the file's size, not counted or estimated (reltuples), and such a table
+ * is not scanned. A partitioned table has no storage of its own: always counted. 1,000 empty
+ * tables, a fresh session: ~250 -> ~130 ms (most of what is left is opening each table's indexes
+ * for pg_total_relation_size).
+ */
+async function mayHoldRows(db: SqlClient, tables: readonly Relation[], measured: Measured): Promise<Relation[]> {
+  for (let i = 0; i < tables.length; i += SIZE_BATCH) {
+    const { rows } = await db.query<{ oid: string; empty: boolean; bytes: string | null }>(
+      `SELECT oid::int8 AS oid, empty, CASE WHEN empty THEN pg_total_relation_size(oid) END::int8 AS bytes
+         FROM (SELECT c.oid, c.relkind = 'r' AND pg_relation_size(c.oid) = 0 AS empty FROM pg_class c WHERE c.oid = ANY ($1::oid[])) t`,
+      [tables.slice(i, i + SIZE_BATCH).map((t) => t.oid)],
+    );
+    for (const r of rows) if (r.empty) measured.counts.set(Number(r.oid), { rows: 0, bytes: Number(r.bytes) });
+  }
+  // Counted: the tables that may hold rows, and one gone since its name was resolved (its count fails as before).
+  return tables.filter((t) => !measured.counts.has(t.oid));
 }
 
 /** The first candidate that resolves, from what was read in bulk; undefined when none did (or one was not read). */
@@ -464,8 +493,18 @@ export function copyStatement(copy: ArchiveCopy): string {
  */
 async function emptyNow(db: SqlClient, copies: readonly ArchiveCopy[]): Promise<Set<number>> {
   const empty = new Set(copies.keys());
-  for (let i = 0; i < copies.length; i += COUNT_BATCH) {
-    const { rows } = await db.query<{ k: number }>(copies.slice(i, i + COUNT_BATCH).map((copy, k) => `SELECT ${i + k} AS k WHERE EXISTS (SELECT 1 ${copiedRows(copy)})`).join(' UNION ALL '));
+  // First, in one statement, the tables that may hold a row: those whose main fork has a page (as
+  // mayHoldRows: one without a page holds no row), and any not found, so that its copy fails as before.
+  // Only their copies are looked into, row by row.
+  const { rows: paged } = await db.query<{ name: string }>(
+    `SELECT u.name FROM unnest($1::text[]) AS u(name) LEFT JOIN pg_class c ON c.oid = to_regclass(u.name)
+      WHERE c.oid IS NULL OR c.relkind <> 'r' OR pg_relation_size(c.oid) > 0`,
+    [[...new Set(copies.map((c) => qualified(c.from.schema, c.from.table)))]],
+  );
+  const stored = new Set(paged.map((r) => r.name));
+  const looked = [...copies.keys()].filter((k) => stored.has(qualified(copies[k]!.from.schema, copies[k]!.from.table)));
+  for (let i = 0; i < looked.length; i += COUNT_BATCH) {
+    const { rows } = await db.query<{ k: number }>(looked.slice(i, i + COUNT_BATCH).map((k) => `SELECT ${k} AS k WHERE EXISTS (SELECT 1 ${copiedRows(copies[k]!)})`).join(' UNION ALL '));
     for (const r of rows) empty.delete(Number(r.k));
   }
   return empty;

@@ -15,7 +15,7 @@
  *   bookkeeping then says where it stands).
  */
 import { CommandFailedError, HandoffFailedError, InterruptedError, RefusedError, StepFailedError } from './errors.js';
-import type { DatabaseConnector, TrackState, TrackStep } from './ports.js';
+import type { DatabaseConnector, DatabaseSession, TrackState, TrackStep } from './ports.js';
 import { helmSays, type RollbackDeps } from './gather.js';
 import { restartWorkloads, stopWorkloads, type WorkloadStop } from './workload-stops.js';
 import type { HandoffTrackStanding, Prepared, RollbackEvent } from './rollback.js';
@@ -65,8 +65,8 @@ export async function execute(deps: RollbackDeps, prepared: Prepared, emit: (e: 
     );
     await journal.open();
     const steps = plan.decisions.flatMap((d) => (d.kind === 'revert' ? [d.step] : []));
-    await checkStillAsPlanned(deps, databaseUrl, steps);
-    await runSteps(deps, prepared, steps, stops, journal, emit, control);
+    await checkStillAsPlanned(deps, lock.session, steps);
+    await runSteps(deps, prepared, steps, stops, journal, emit, control, lock.session);
     await journal.finish();
   } finally {
     await lock.release();
@@ -74,20 +74,15 @@ export async function execute(deps: RollbackDeps, prepared: Prepared, emit: (e: 
 }
 
 /** Between the plan and the lock another run may have moved a table: act only on what was planned. */
-async function checkStillAsPlanned(deps: RollbackDeps, url: string, steps: TrackStep[]): Promise<void> {
-  const session = await deps.connector.connect(url);
-  try {
-    const moved: string[] = [];
-    for (const step of steps) {
-      const state = await deps.tools.get(step.tool).readState(session, step.table);
-      if (state.dirty || state.revisions.join(',') !== step.current.join(',')) {
-        moved.push(`track ${step.track}: the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, the plan was made at ${step.current.join(',') || 'base'}`);
-      }
+async function checkStillAsPlanned(deps: RollbackDeps, session: DatabaseSession, steps: TrackStep[]): Promise<void> {
+  const moved: string[] = [];
+  for (const step of steps) {
+    const state = await deps.tools.get(step.tool).readState(session, step.table);
+    if (state.dirty || state.revisions.join(',') !== step.current.join(',')) {
+      moved.push(`track ${step.track}: the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, the plan was made at ${step.current.join(',') || 'base'}`);
     }
-    if (moved.length > 0) throw new RefusedError(moved, 'something migrated since the plan (another rollback that finished, or the app): run the command again to plan from where the database is');
-  } finally {
-    await session.close();
   }
+  if (moved.length > 0) throw new RefusedError(moved, 'something migrated since the plan (another rollback that finished, or the app): run the command again to plan from where the database is');
 }
 
 async function runSteps(
@@ -98,6 +93,8 @@ async function runSteps(
   journal: RunJournal,
   emit: (e: RollbackEvent) => void,
   control: RunControl,
+  /** The run lock's session: each track's check after its downs reads on it. */
+  lockSession: DatabaseSession,
 ): Promise<void> {
   const { plan, databaseUrl, runner } = prepared;
   const scaled: WorkloadStop[] = [];
@@ -141,7 +138,7 @@ async function runSteps(
           if (step.revisions.length === 0 && tool.offers.dirty?.namesDownFile(line)) void journal.noteFile(entry, line);
         };
         await runner.run(step, { databaseUrl, log: deps.log, stop: control.stop, abort: control.abort, onOutput });
-        const state = await verify(deps, databaseUrl, step);
+        const state = await verify(deps, lockSession, step);
         verified.set(step.track, state);
         emit({ type: 'track:done', track: step.track, state });
         emit({ type: 'step:end', step: progressStep, outcome: 'ok', detail: `verified at ${state.revisions.join(',') || 'base'}` });
@@ -240,21 +237,16 @@ async function stopped(
 }
 
 /** The runner said it is done; the version table must say so too, as the tool would have left it. */
-async function verify(deps: RollbackDeps, url: string, step: TrackStep): Promise<TrackState> {
+async function verify(deps: RollbackDeps, session: DatabaseSession, step: TrackStep): Promise<TrackState> {
   const tool = deps.tools.get(step.tool);
-  const session = await deps.connector.connect(url);
-  try {
-    const state = await tool.readState(session, step.table);
-    const landed = step.target === 'base'
-      ? state.revisions.length === 0
-      : state.revisions.length === 1 && (state.revisions[0] === step.target || tool.order?.names?.(step.target, state.revisions[0]!) === true);
-    if (state.dirty || !landed) {
-      throw new StepFailedError(step.track, step.target, new Error(`after the downs the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, not ${step.target}`));
-    }
-    return state;
-  } finally {
-    await session.close();
+  const state = await tool.readState(session, step.table);
+  const landed = step.target === 'base'
+    ? state.revisions.length === 0
+    : state.revisions.length === 1 && (state.revisions[0] === step.target || tool.order?.names?.(step.target, state.revisions[0]!) === true);
+  if (state.dirty || !landed) {
+    throw new StepFailedError(step.track, step.target, new Error(`after the downs the table holds ${state.revisions.join(',') || 'base'}${state.dirty ? ' (dirty)' : ''}, not ${step.target}`));
   }
+  return state;
 }
 
 /** Where every track of the plan stands after a failure, read again from the database (best effort). */

@@ -27,6 +27,11 @@ export function runLockKey(namespace: string, release: string): string {
 }
 
 export interface HeldRunLock {
+  /**
+   * The session holding the lock, for the run's reads of the version tables (before the steps and
+   * after each track's downs): one connection fewer each. Nothing that changes the session's state.
+   */
+  session: DatabaseSession;
   release(): Promise<void>;
 }
 
@@ -49,6 +54,7 @@ export async function takeRunLock(
     if (!ok) await session.close().catch(() => undefined);
   }
   return {
+    session,
     async release() {
       await session.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch(() => undefined);
       await session.close().catch(() => undefined);

@@ -118,6 +118,19 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
         assert.ok(risk.dataAtRisk.slice(0, 451).every((i) => (i.rows! > 0) === (i.copyBytes! > 0)));
       });
 
+      it('a table is taken as empty only when it has no page: rows deleted and not vacuumed away, and a partitioned table, are counted; an empty table keeps its size (its index) as the estimate', async () => {
+        await sql(`CREATE TABLE emptied (id int PRIMARY KEY); INSERT INTO emptied SELECT generate_series(1, 50); DELETE FROM emptied WHERE id > 3;
+          CREATE TABLE parted (id int) PARTITION BY RANGE (id); CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100); INSERT INTO parted VALUES (1), (2);
+          CREATE TABLE never_written (id int PRIMARY KEY); CREATE TABLE bare (id int);`);
+        const risk = await assessDataAtRisk({ connector, log }, scripted('DROP TABLE emptied; DROP TABLE parted; DROP TABLE never_written; DROP TABLE bare;'), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        assert.deepEqual(risk.dataAtRisk.map(describeRisk), [
+          'table emptied (3 rows) dropped', 'table parted (2 rows) dropped', 'table never_written (0 rows) dropped', 'table bare (0 rows) dropped',
+        ]);
+        const [{ index }] = await sql<{ index: string }>("SELECT pg_total_relation_size('never_written')::text AS index");
+        assert.ok(Number(index) > 0);
+        assert.deepEqual(risk.dataAtRisk.slice(2).map((i) => i.copyBytes), [Number(index), 0]);
+      });
+
       it('copies hundreds of tables a batch of statements at a time: each copy with its own rows and comment, nothing made for a table empty at the copy, and all or none when one fails in a later batch', async () => {
         // 250 tables: more than one round trip of copies covers (100), so the batches' seams are crossed; every fifth is empty.
         const tables = Array.from({ length: 250 }, (_, i) => `many_${i}`);

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createKubeApi, kubeconfigPaths, parseKubeconfig, resolveKubeConnection, type KubeConnection } from '../../src/adapters/kube-api.js';
+import { withKubeApi } from '../../src/adapters/kube-api-kubectl.js';
+import type { Kubectl } from '../../src/adapters/kubectl.js';
 import { ClusterError, PermissionDeniedError } from '../../src/core/errors.js';
 
 const files = (map: Record<string, object>) => (file: string) => {
@@ -168,6 +170,69 @@ describe('kube-api: requests', () => {
   it('a server that does not answer is a ClusterError naming the server', async () => {
     const api = createKubeApi({ ...base(), server: 'http://127.0.0.1:1' }, quiet, () => Promise.reject(new Error('no exec')));
     await assert.rejects(api.json('GET', '/version'), (err: Error) => err instanceof ClusterError && /127\.0\.0\.1:1/.test(err.message));
+  });
+});
+
+describe('kube-api: the writes of a run (scale, the run record\'s removal) as kubectl sends them', () => {
+  let server: http.Server;
+  let seen: Array<{ method: string; url: string; type?: string; body: string }>;
+  let status: (req: http.IncomingMessage) => number;
+  const byKubectl: string[] = [];
+  // What the API client does not answer goes to kubectl: recorded here instead of run.
+  const kubectl = {
+    scale: async (kind: string, name: string, replicas: number) => void byKubectl.push(`scale ${kind}/${name} ${replicas}`),
+    deleteIfPresent: async (kind: string, name: string) => void byKubectl.push(`delete ${kind}/${name}`),
+  } as unknown as Kubectl;
+  const kube = () => withKubeApi(kubectl, createKubeApi({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, context: 'c', tls: { insecure: false }, auth: { type: 'none' } }, { debug: () => undefined }, () => Promise.reject(new Error('no exec'))), { namespace: 'ai' });
+
+  before(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        seen.push({ method: req.method!, url: req.url!, type: req.headers['content-type'], body });
+        const code = status(req);
+        const answer = code === 404 ? { kind: 'Status', reason: 'NotFound', message: 'deployments.apps "web" not found' }
+          : code === 403 ? { kind: 'Status', reason: 'Forbidden', message: 'deployments.apps "web" is forbidden: User "u" cannot patch resource "deployments/scale" in API group "apps" in the namespace "ai"' }
+          : { kind: 'Scale' };
+        res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  });
+  beforeEach(() => {
+    seen = [];
+    byKubectl.length = 0;
+    status = () => 200;
+  });
+  after(() => new Promise<void>((ok) => server.close(() => ok())));
+
+  it("scale: a merge patch of the scale subresource's spec.replicas; a missing or forbidden workload is the error kubectl's path raises; a DaemonSet goes to kubectl", async () => {
+    await kube().scale('deployment', 'web', 0);
+    await kube().scale('statefulsets.apps', 'db', 3);
+    assert.deepEqual(seen, [
+      { method: 'PATCH', url: '/apis/apps/v1/namespaces/ai/deployments/web/scale', type: 'application/merge-patch+json', body: '{"spec":{"replicas":0}}' },
+      { method: 'PATCH', url: '/apis/apps/v1/namespaces/ai/statefulsets/db/scale', type: 'application/merge-patch+json', body: '{"spec":{"replicas":3}}' },
+    ]);
+    await assert.rejects(kube().scale('deployment', 'web', -1), RangeError);
+    status = () => 404;
+    await assert.rejects(kube().scale('deployment', 'web', 0), (err: Error) => err instanceof ClusterError && err.message === 'deployments.apps "web" not found (namespace "ai")');
+    status = () => 403;
+    await assert.rejects(kube().scale('deployment', 'web', 0), (err: Error) => err instanceof PermissionDeniedError && /deployments\/scale/.test(err.message));
+    await kube().scale('daemonset', 'agent', 0);
+    await kube().scale('widget', 'w', 0);
+    assert.deepEqual(byKubectl, ['scale daemonset/agent 0', 'scale widget/w 0']);
+  });
+
+  it('the run record removed with one DELETE; one already gone is no error; a refusal is', async () => {
+    await kube().deleteIfPresent('configmap', 'kagent-schema-rollback-run');
+    status = () => 404;
+    await kube().deleteIfPresent('configmap', 'kagent-schema-rollback-run');
+    assert.deepEqual(seen.map((s) => `${s.method} ${s.url}`), Array(2).fill('DELETE /api/v1/namespaces/ai/configmaps/kagent-schema-rollback-run'));
+    status = () => 403;
+    await assert.rejects(kube().deleteIfPresent('configmap', 'kagent-schema-rollback-run'));
+    await kube().deleteIfPresent('widget', 'w');
+    assert.deepEqual(byKubectl, ['delete widget/w']);
   });
 });
 
