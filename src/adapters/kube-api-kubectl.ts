@@ -4,11 +4,11 @@
  * the core does not know which one it talks to. What this file does not answer (exec, logs, Jobs,
  * scale, port-forward, a kind it has no path for) still goes to kubectl.
  */
-import { UsageError, CommandFailedError } from '../core/errors.js';
+import { CommandFailedError } from '../core/errors.js';
 import type { KubeObject } from '../core/ports.js';
 import type { SecretSink } from '../core/redact.js';
 import { apiError, type KubeApi } from './kube-api.js';
-import { accessReview, learnSecretValues, SCALABLE, type Kubectl } from './kubectl.js';
+import { accessReview, learnSecretValues, replicasOf, type Kubectl } from './kubectl.js';
 
 interface ResourcePath {
   /** "" for the core group. */
@@ -71,13 +71,7 @@ export function withKubeApi(kubectl: Kubectl, api: KubeApi, opts: KubeApiKubectl
       return Promise.all(refs.map((r) => get(r.kind, r.name)));
     },
     async getReplicas(kind, name) {
-      const obj = await get(kind, name);
-      if (!SCALABLE.has(obj.kind ?? '')) {
-        throw new UsageError(`${kind}/${name} is a ${obj.kind}, which has no replicas to scale`, {
-          hint: 'only Deployments, StatefulSets and ReplicaSets can be stopped by scaling; list those in schema-rollback.io/stop',
-        });
-      }
-      return (obj.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+      return replicasOf(await get(kind, name), kind, name);
     },
     async canI(requests) {
       return Promise.all(requests.map(async (r) => {

@@ -109,13 +109,7 @@ export function createKubectl(opts: KubectlOptions): Kubectl {
       await run(scaleArgs(kind, name, replicas));
     },
     async getReplicas(kind, name) {
-      const obj = await get(kind, name);
-      if (!SCALABLE.has(obj.kind ?? '')) {
-        throw new UsageError(`${kind}/${name} is a ${obj.kind}, which has no replicas to scale`, {
-          hint: 'only Deployments, StatefulSets and ReplicaSets can be stopped by scaling; list those in schema-rollback.io/stop',
-        });
-      }
-      return (obj.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+      return replicasOf(await get(kind, name), kind, name);
     },
     async createJob(job) {
       return JSON.parse(await run(['create', '-f', '-', '-o', 'json'], JSON.stringify(job))) as KubeObject;
@@ -312,4 +306,14 @@ function kubectlError(argv: string[], exitCode: number | undefined, stderr: stri
     });
   }
   return new CommandFailedError(maskArgv(argv), exitCode, stderr);
+}
+
+/** spec.replicas of a workload the plugin may stop by scaling; a kind with none is the user's mistake. */
+export function replicasOf(obj: KubeObject, kind: string, name: string): number {
+  if (!SCALABLE.has(obj.kind ?? '')) {
+    throw new UsageError(`${kind}/${name} is a ${obj.kind}, which has no replicas to scale`, {
+      hint: 'only Deployments, StatefulSets and ReplicaSets can be stopped by scaling; list those in schema-rollback.io/stop',
+    });
+  }
+  return (obj.spec as { replicas?: number } | undefined)?.replicas ?? 1;
 }
