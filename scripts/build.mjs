@@ -69,3 +69,14 @@ await build({
   alias: { 'pg-native': resolve(root, 'src/stubs/pg-native.cjs') },
   plugins: [lazyModules],
 });
+
+// The binary runs this bundle through vm.Script (scripts/sea-main.cjs, for its trained code cache),
+// where import() has no loader: a module left to import() fails at its first use, far from here
+// (the confirmation question once never took an answer). Built-ins are loaded with require
+// (src/adapters/lazy-builtins.ts); bundled modules' import() become requires.
+const { readFileSync } = await import('node:fs');
+const dynamicImports = readFileSync(outfile, 'utf8').match(/\bimport\(\s*["'`][^"'`]*["'`]\s*\)/g);
+if (dynamicImports) {
+  console.error(`build: the bundle keeps ${dynamicImports.length} dynamic import(s): ${[...new Set(dynamicImports)].join(', ')}. Fix: load built-ins through src/adapters/lazy-builtins.ts.`);
+  process.exit(1);
+}

@@ -43,8 +43,8 @@ if (sea.isSea()) {
 const script = new vm.Script(Module.wrap(source), {
   filename,
   ...(cachedData && cachedData.length > 0 ? { cachedData } : {}),
-  // The bundle imports a few built-ins with import() (node:readline, node:http(s)).
-  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  // No importModuleDynamically: Node's default loader here is experimental (a warning on stderr, and
+  // a prompt that took no answer). The bundle has no import() left (scripts/build.mjs checks).
 });
 if (process.env.HSR_CODE_CACHE_REPORT === '1') {
   process.stderr.write(`code cache: ${cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used'}\n`);

@@ -3,6 +3,7 @@
  * only (flags that carry credentials are masked); output is never logged, because `kubectl get
  * secret` prints secret data.
  */
+import { createInterface } from 'node:readline';
 import type { Log } from '../core/ports.js';
 import { maskArgv } from '../core/redact.js';
 
@@ -121,7 +122,7 @@ export interface BackgroundCommand {
  * runCommand (argv only); its output goes to the callbacks only. It dies with the plugin's process.
  */
 export async function startCommand(bin: string, args: readonly string[], opts: BackgroundOptions): Promise<BackgroundCommand> {
-  const [{ execa }, { createInterface }] = await Promise.all([import('execa'), import('node:readline')]);
+  const { execa } = await import('execa');
   opts.log.debug(`exec: ${maskArgv([bin, ...args]).join(' ')}`);
   const controller = new AbortController();
   const child = execa(bin, [...args], {

@@ -31,7 +31,7 @@ import type { ChartInfo, ChartPort, Log, PublishedChart, PublishedChartsPort, Pu
 import { helmSettings, pluginCacheDir, readCachedJson, writeCachedJson } from './helm-cache.js';
 import { mapLimit } from './map-limit.js';
 import { chartFromYaml, chartRefKind } from './helm.js';
-import { sha256Hex } from './lazy-builtins.js';
+import { http as lazyHttp, https as lazyHttps, sha256Hex } from './lazy-builtins.js';
 
 export interface PublishedChartsOptions {
   helm: ChartPort & { run(args: string[]): Promise<string> };
@@ -279,13 +279,13 @@ async function downloadChart(entry: RepoEntry, repo: RepoConfig | undefined, tim
  * node:http or node:https, loaded when a request is made: a run that reads every contract from the
  * index or the cache makes none, and loading them (TLS, zlib for packages) was ~20 ms of start-up.
  */
-function httpClient(url: URL): Promise<typeof http | typeof https> {
-  return url.protocol === 'https:' ? import('node:https') : import('node:http');
+function httpClient(url: URL): typeof http | typeof https {
+  return url.protocol === 'https:' ? lazyHttps() : lazyHttp();
 }
 
 /** One GET, following redirects; resolves the body of a 200. */
 async function get(url: URL, options: https.RequestOptions, timeoutMs: number, redirects = 5): Promise<Buffer> {
-  const client = await httpClient(url);
+  const client = httpClient(url);
   return new Promise((resolve, reject) => {
     const request = client.get(url, { ...options, timeout: timeoutMs }, (response) => {
       const status = response.statusCode ?? 0;
@@ -362,7 +362,7 @@ async function ociRegistry(ref: string, plainHttp: boolean, timeoutMs: number, s
 }
 
 async function getWithHeaders(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ body: Buffer; digest?: string }> {
-  const client = await httpClient(url);
+  const client = httpClient(url);
   return new Promise((resolve, reject) => {
     const req = client.get(url, { headers, timeout: timeoutMs }, (res) => {
       const status = res.statusCode ?? 0;

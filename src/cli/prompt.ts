@@ -4,6 +4,7 @@
  * mode), not the process, and Ctrl-D closes it: both are a "no", never a hang or a silent exit 0.
  */
 import { ExitCode, RollbackError } from '../core/errors.js';
+import { readlinePromises } from '../adapters/lazy-builtins.js';
 import type { CommandIo } from './app.js';
 
 export async function askConfirmation(io: CommandIo, question: string, accepts: (answer: string) => boolean): Promise<boolean> {
@@ -11,7 +12,7 @@ export async function askConfirmation(io: CommandIo, question: string, accepts: 
   if (!stdin?.isTTY) {
     throw new RollbackError(ExitCode.aborted, 'refusing to act without confirmation: standard input is not a terminal', { hint: 'pass --yes (after reading the plan, e.g. with --dry-run)' });
   }
-  const { createInterface } = await import('node:readline/promises');
+  const { createInterface } = readlinePromises();
   const rl = createInterface({ input: stdin, output: io.stderr });
   try {
     const answer = await new Promise<string | undefined>((resolve) => {
