@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { DatabaseUrlError } from '../../src/core/errors.js';
-import { connectError, parseDatabaseUrl, redactUrl, sanitizeError } from '../../src/adapters/postgres.js';
+import { connectError, parseDatabaseUrl, redactUrl, sanitizeError, sslAttempts } from '../../src/adapters/postgres.js';
 import { DatabaseAuthError, DatabaseUnreachableError } from '../../src/core/errors.js';
 
 describe('adapters/postgres: URLs', () => {
@@ -114,6 +114,25 @@ describe('adapters/postgres: URLs', () => {
       assert.equal(copy.code, '28P01');
       assert.equal(copy.detail, '***');
       assert.equal(copy.input, undefined);
+    });
+  });
+
+  describe('the TLS attempts of each sslmode (libpq\'s semantics)', () => {
+    it('no sslmode or "prefer" to a remote host: TLS without verifying first, then plain text', () => {
+      assert.deepEqual(sslAttempts(undefined, 'db.example.com'), ['tls-no-verify', 'plain']);
+      assert.deepEqual(sslAttempts('prefer', '10.0.0.7'), ['tls-no-verify', 'plain']);
+    });
+    it('no sslmode or "prefer" to a loopback address: plain text first, TLS when the server refuses it ("allow")', () => {
+      for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1']) {
+        assert.deepEqual(sslAttempts(undefined, host), ['plain', 'tls-no-verify'], host);
+        assert.deepEqual(sslAttempts('prefer', host), ['plain', 'tls-no-verify'], host);
+      }
+    });
+    it('an explicit mode is kept as given, loopback or not', () => {
+      assert.deepEqual(sslAttempts('require', '127.0.0.1'), ['tls-no-verify']);
+      assert.deepEqual(sslAttempts('disable', 'db.example.com'), ['plain']);
+      assert.deepEqual(sslAttempts('allow', 'db.example.com'), ['plain', 'tls-no-verify']);
+      assert.deepEqual(sslAttempts('verify-full', '127.0.0.1'), ['as-given']);
     });
   });
 });
