@@ -38,6 +38,13 @@ const lazyModules = {
     }));
   },
 };
+/** yargs' own import of node:assert gets src/stubs/yargs-assert.cjs (two functions; see there why). */
+const yargsAssert = {
+  name: 'yargs-assert',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?assert$/ }, (args) => (/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: resolve(root, 'src/stubs/yargs-assert.cjs') } : undefined));
+  },
+};
 const outfile = resolve(root, process.env.BUNDLE_OUT ?? 'build/cli.cjs');
 
 await build({
@@ -67,7 +74,7 @@ await build({
   },
   // pg's optional native binding: resolve to a stub that throws MODULE_NOT_FOUND, no disk lookup.
   alias: { 'pg-native': resolve(root, 'src/stubs/pg-native.cjs') },
-  plugins: [lazyModules],
+  plugins: [lazyModules, yargsAssert],
 });
 
 // The binary runs this bundle through vm.Script (scripts/sea-main.cjs, for its trained code cache),
