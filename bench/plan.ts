@@ -6,6 +6,9 @@
  *   1. helm get metadata kagent (baseline)
  *   2. helm schema-rollback kagent --to 0.8.0 --dry-run (the in-process Kubernetes client)
  *   3. the same with HSR_KUBE_CLIENT=kubectl (every Kubernetes read through kubectl and helm, as before)
+ *   4. the floor of any plan that checks the hand-off: helm starting the plugin (`helm schema-rollback
+ *      --version`), then the hand-off's own `helm upgrade --dry-run=server` (the command the plan
+ *      runs), one after the other, and nothing else: no release read, no database
  * Target: the plan ≤ 3× the baseline. Writes bench/results/plan.md, plan.json and
  * ratios/plan-vs-get-metadata.json.
  */
@@ -15,6 +18,7 @@ import { stopAllServers } from '../test/harness/postgres.js';
 import { startKagentWorld } from '../test/harness/world.js';
 import { KAGENT_SOURCE } from '../test/harness/golang-migrate-up.js';
 import { assertExitCodes, hyperfine, machine, quote, ratio, RESULTS, RUNS, WARMUP, writeResults } from './lib.js';
+import { hyperfineMedian } from './ratios.mjs';
 
 const NS = 'ai';
 const TARGET = 3;
@@ -33,17 +37,26 @@ async function main(): Promise<void> {
     const baseline = 'helm get metadata kagent (baseline)';
     const ours = 'helm schema-rollback kagent --to 0.8.0 --dry-run';
     const before = `${ours} (HSR_KUBE_CLIENT=kubectl)`;
+    // The hand-off check exactly as the plan runs it (--debug shows the argv).
+    const check = /exec: \S*helm (upgrade kagent .*--dry-run=server.*)$/m.exec((await world.helmOk(['-n', NS, 'schema-rollback', 'kagent', '--to', '0.8.0', '--source', KAGENT_SOURCE, '--dry-run', '--debug'])).stderr)?.[1];
+    if (!check) throw new Error('the plan ran no helm upgrade --dry-run=server');
+    const floor = 'floor: helm starting the plugin, then the hand-off check (helm upgrade --dry-run=server)';
     await hyperfine([
       '-N', '--export-json', json, '--export-markdown', md,
       '-n', baseline, `${helm} -n ${NS} get metadata kagent`,
       '-n', ours, planArgs,
       '-n', before, `env HSR_KUBE_CLIENT=kubectl ${planArgs}`,
+      '-n', floor, `bash -c ${quote(`${helm} schema-rollback --version >/dev/null && ${helm} ${check} >/dev/null`)}`,
     ], { ...process.env, ...world.plugin.env });
     assertExitCodes(json, {});
     pass = ratio({ name: 'plan-vs-get-metadata', json, plugin: ours, baseline, target: TARGET });
+    const [b, p, f] = [baseline, ours, floor].map((name) => hyperfineMedian(json, name).median * 1000);
     writeResults(join(RESULTS, 'plan.md'), 'the kagent `--dry-run` plan against one `helm get metadata`', [
       `${machine()}; Helm ${(await world.helmOk(['version', '--template', '{{.Version}}'])).stdout.trim()}, the Kubernetes API double, PostgreSQL 17;`
         + ` ${RUNS} runs after ${WARMUP} warm-up(s), no shell (\`-N\`). Release kagent 0.9.0 planned back to 0.8.0 (native runner, every check).`,
+      '',
+      `The floor of a plan that checks the hand-off (helm starting the plugin, then \`helm ${check.replace(/ --namespace \S+/, '')}\`, one after the other) is`
+        + ` ${f!.toFixed(0)} ms, ${(f! / b!).toFixed(2)}× the baseline: the target (${TARGET}×) is below it. The plan is ${(p! / f!).toFixed(2)}× that floor.`,
     ], md);
   } finally {
     await world.close();
