@@ -8,6 +8,8 @@
  *      each down with golang-migrate's bookkeeping, helm upgrade --version 0.8.0)
  *   2. helm schema-rollback kagent --to 0.8.0 --source DIR --yes (plan, trust checks, copy of the
  *      data at risk, native downs, verify, hand-off)
+ *   3. the floor of a run that checks its hand-off: helm starting the plugin, then the hand-off's
+ *      check (helm upgrade --dry-run=server) and the hand-off, nothing else
  * Before each run (--prepare, untimed) the database is recreated from a template taken after the
  * set-up and the release is upgraded back to 0.9.0 (values kept: 2 replicas). Each way is first
  * run once and checked to leave core 8 and vector 1. Target (the issue's): plugin ≤ 0.5× runbook.
@@ -20,6 +22,7 @@ import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
 import { stopAllServers } from '../test/harness/postgres.js';
 import { startKagentWorld } from '../test/harness/world.js';
 import { assertExitCodes, dropSnapshot, hyperfine, machine, quote, ratio, RESULTS, RUNS, shell, snapshotDatabase, WARMUP, writeResults } from './lib.js';
+import { hyperfineMedian } from './ratios.mjs';
 
 const NS = 'ai';
 const TARGET = 0.5;
@@ -58,19 +61,30 @@ async function main(): Promise<void> {
     const md = join(work, 'hyperfine.md');
     const runbook = 'runbook scripted by hand (baseline)';
     const ours = 'helm schema-rollback --yes';
+    // The floor of a checked run: helm starting the plugin, the hand-off's check (issue 9: helm
+    // upgrade --dry-run=server before the first down) and the hand-off itself, one after the other,
+    // with no plan, no stop and no down at all.
+    const handoff = 'floor: helm starting the plugin, the hand-off check, the hand-off (no plan, no downs)';
+    const upgrade = `${quote(plugin.helmBin)} -n ${NS} upgrade kagent fixtures/kagent --version 0.8.0 --reset-then-reuse-values --force-conflicts`;
+    const handoffCmd = `bash -c ${quote(`${quote(plugin.helmBin)} schema-rollback --version >/dev/null && ${upgrade} --dry-run=server >/dev/null && ${upgrade} >/dev/null`)}`;
     await hyperfine([
       '--export-json', json, '--export-markdown', md,
       '--prepare', `bash ${quote(prepare)}`,
       '-n', runbook, runbookCmd,
       '-n', ours, pluginCmd,
+      '-n', handoff, handoffCmd,
     ], env);
     assertExitCodes(json, {});
     pass = ratio({ name: 'rollback-vs-runbook', json, plugin: ours, baseline: runbook, target: TARGET });
+    const [r, u] = [runbook, handoff].map((name) => hyperfineMedian(json, name).median * 1000);
     writeResults(join(RESULTS, 'rollback.md'), 'The whole rollback against the runbook scripted by hand', [
       `${machine()}; Helm ${(await world.helmOk(['version', '--template', '{{.Version}}'])).stdout.trim()}, the Kubernetes API double, PostgreSQL 17;`
         + ` ${RUNS} runs after ${WARMUP} warm-up(s), each after the database is recreated from its template and the release is back on 0.9.0.`,
       '',
       'kagent 0.9.0 -> 0.8.0: vector 3 -> 1, core 13 -> 8 (7 down files), controller 2 -> 0, then helm upgrade.',
+      '',
+      `The floor of a run that checks its hand-off (helm starting the plugin, \`helm upgrade --dry-run=server\`, \`helm upgrade\`, one after the other, nothing else)`
+        + ` takes ${u!.toFixed(0)} ms, ${(u! / r!).toFixed(2)}× the whole runbook; the target (${TARGET}× the runbook, ${(TARGET * r!).toFixed(0)} ms) is ${u! > TARGET * r! ? 'below' : 'above'} it.`,
     ], md);
   } finally {
     await dropSnapshot(world.db).catch(() => undefined);
