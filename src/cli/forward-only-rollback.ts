@@ -5,7 +5,7 @@
  */
 import { ExitCode, RollbackError } from '../core/errors.js';
 import { execute, gather, plan as planForwardOnly, type ForwardOnlyEvent, type ForwardOnlyOptions, type ForwardOnlyPlan } from '../core/forward-only.js';
-import { formatBytes } from '../core/data-at-risk.js';
+import { formatBytes, formatCount } from '../core/data-at-risk.js';
 import type { StepEvent } from '../core/steps.js';
 import type { CommandIo } from './app.js';
 import type { Context } from './context.js';
@@ -63,14 +63,14 @@ export function renderForwardOnlyPlan(p: ForwardOnlyPlan): string {
   }
   const l = p.loss;
   const rows = [
-    ...l.tables.map((t) => [t.table, t.liveRows.toLocaleString('en-US'), t.snapshotRows.toLocaleString('en-US'), t.lost > 0 ? `${t.lost.toLocaleString('en-US')} rows written since` : 'none']),
-    ...l.created.map((t) => [t.table, t.rows.toLocaleString('en-US'), '-', `table created since: dropped with its ${t.rows.toLocaleString('en-US')} rows`]),
-    ...l.restored.map((t) => [t.table, '-', t.rows.toLocaleString('en-US'), 'table dropped since: comes back']),
+    ...l.tables.map((t) => [t.table, formatCount(t.liveRows), formatCount(t.snapshotRows), t.lost > 0 ? `${formatCount(t.lost)} rows written since` : 'none']),
+    ...l.created.map((t) => [t.table, formatCount(t.rows), '-', `table created since: dropped with its ${formatCount(t.rows)} rows`]),
+    ...l.restored.map((t) => [t.table, '-', formatCount(t.rows), 'table dropped since: comes back']),
   ];
   const stops = p.facts.stop.map((s) => `  scale ${s.ref} ${s.replicas}->0`);
   return [
     ...head,
-    `-- What is lost: the database goes back to the snapshot: ${p.rowsLost.toLocaleString('en-US')} rows written since (net per table; rows updated since go back too, uncounted)`,
+    `-- What is lost: the database goes back to the snapshot: ${formatCount(p.rowsLost)} rows written since (net per table; rows updated since go back too, uncounted)`,
     renderTable(['TABLE', 'LIVE ROWS', 'SNAPSHOT ROWS', 'LOST'], rows).trimEnd(),
     ...l.columns.map((c) => `  column ${c.table}.${c.column} (${c.type}) created since: dropped with its values`),
     '',
@@ -125,6 +125,6 @@ function describe(e: ForwardOnlyEvent): string {
 
 async function confirm(io: CommandIo, p: ForwardOnlyPlan): Promise<boolean> {
   if (p.kind !== 'restore') return askConfirmation(io, 'Proceed? [y/N] ', (a) => /^y(es)?$/i.test(a));
-  const question = `The restore loses ${p.rowsLost.toLocaleString('en-US')} rows written since the snapshot (listed above). Type the release name (${p.facts.release.name}) to proceed: `;
+  const question = `The restore loses ${formatCount(p.rowsLost)} rows written since the snapshot (listed above). Type the release name (${p.facts.release.name}) to proceed: `;
   return askConfirmation(io, question, (a) => a === p.facts.release.name);
 }

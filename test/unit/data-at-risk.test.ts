@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { archiveTableName, consolidate, copyStatement, describeRisk, planArchive, restoreStatement, type DataAtRisk } from '../../src/core/data-at-risk.js';
+import { archiveTableName, consolidate, copyStatement, describeRisk, formatCount, planArchive, restoreStatement, type DataAtRisk } from '../../src/core/data-at-risk.js';
 import { analyseSql, type SqlFinding } from '../../src/core/sql-analysis.js';
 import { confirmationQuestion, parseSize } from '../../src/cli/commands/rollback.js';
 import type { RollbackPlan } from '../../src/core/rollback.js';
@@ -145,5 +145,15 @@ describe('rollback command: --archive-max-size and the confirmation', () => {
     assert.match(q.question, /table pipeline_runs \(1,204 rows\) dropped, column users\.sso_id \(9,120 non-null\) dropped\. No copy is kept \(--no-archive\)\. Type the release name \(kagent\) to proceed: $/);
     assert.ok(q.accepts('kagent'));
     assert.ok(!q.accepts('y'));
+  });
+});
+
+describe('counts as people read them (formatCount)', () => {
+  it('groups digits exactly as toLocaleString("en-US") does, for every magnitude and sign', () => {
+    const values = [0, 1, 12, 999, 1000, 1001, 12408, 99999, 100000, 123456, 1234567, 1000000000, -1, -1234, -1234567, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER];
+    for (const n of values) assert.equal(formatCount(n), n.toLocaleString('en-US'), String(n));
+  });
+  it('leaves what is not a safe integer to toLocaleString', () => {
+    for (const n of [1.5, 2 ** 60, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(formatCount(n), n.toLocaleString('en-US'), String(n));
   });
 });

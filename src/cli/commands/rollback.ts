@@ -7,7 +7,7 @@ import { ExitCode, ForwardOnlyError, HandoffFailedError, RollbackError, UsageErr
 import { maskArgv, printable, secretFlagValues } from '../../core/redact.js';
 import { execute, prepare, type RollbackEvent, type RollbackPlan, type Timing } from '../../core/rollback.js';
 import type { StepEvent } from '../../core/steps.js';
-import { ARCHIVE_SCHEMA, DEFAULT_ARCHIVE_MAX_BYTES, describeRisk, destroysData, formatBytes } from '../../core/data-at-risk.js';
+import { ARCHIVE_SCHEMA, DEFAULT_ARCHIVE_MAX_BYTES, describeRisk, destroysData, formatBytes, formatCount } from '../../core/data-at-risk.js';
 import { EXAMPLES, exampleLines } from '../examples.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import type { RunRecord, TrackStep } from '../../core/ports.js';
@@ -460,7 +460,7 @@ function describe(e: Exclude<RollbackEvent, StepEvent>, plan: RollbackPlan): str
       const empty = e.copies.filter((c) => c.empty);
       return [
         `copied the data at risk into schema ${e.schema} (one transaction, before the first down):`,
-        ...e.copies.filter((c) => !c.empty).map((c) => `  ${e.schema}.${c.name}: ${c.rows.toLocaleString('en-US')} ${c.rows === 1 ? 'row' : 'rows'} of ${c.from.schema}.${c.from.table}${c.column ? ` (column ${c.column}${c.columns ? ' with the primary key' : ', every column'})` : ''}\n    restore: ${c.restore}`),
+        ...e.copies.filter((c) => !c.empty).map((c) => `  ${e.schema}.${c.name}: ${formatCount(c.rows)} ${c.rows === 1 ? 'row' : 'rows'} of ${c.from.schema}.${c.from.table}${c.column ? ` (column ${c.column}${c.columns ? ' with the primary key' : ', every column'})` : ''}\n    restore: ${c.restore}`),
         ...(empty.length > 0
           ? [`  nothing to keep (no row${empty.some((c) => c.columns) ? ', or no non-null value' : ''} at the copy), no table made: ${empty.map((c) => `${c.from.schema}.${c.from.table}${c.columns ? `.${c.column}` : ''}`).join(', ')}`]
           : []),

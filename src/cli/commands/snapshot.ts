@@ -4,7 +4,7 @@
  * (README "Forward-only schemas"). A rollback to that version restores it.
  */
 import type { Argv } from 'yargs';
-import { formatBytes } from '../../core/data-at-risk.js';
+import { formatBytes, formatCount } from '../../core/data-at-risk.js';
 import { DEFAULT_SNAPSHOT_MAX_BYTES, takeSnapshot, type SnapshotRecord } from '../../core/snapshot.js';
 import type { CommandIo, UsageCheckedCommand } from '../app.js';
 import { createContext, type GlobalFlags } from '../context.js';
@@ -75,7 +75,7 @@ export function renderSnapshot(r: SnapshotRecord): string {
   return [
     `Snapshot of release ${r.release} at chart ${r.chartVersion}: database ${r.database} (${formatBytes(r.bytes)}, PostgreSQL ${r.serverMajor}, via ${r.via})`,
     `Taken ${r.takenAt} by ${r.takenBy}; checksum ${r.checksum}`,
-    renderTable(['TABLE', 'ROWS'], r.tables.map((t) => [t.table, t.rows.toLocaleString('en-US')])).trimEnd(),
+    renderTable(['TABLE', 'ROWS'], r.tables.map((t) => [t.table, formatCount(t.rows)])).trimEnd(),
     `A rollback to chart ${r.chartVersion} restores it: helm schema-rollback ${r.release} --to ${r.chartVersion}`,
     '',
   ].join('\n');
