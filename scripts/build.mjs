@@ -45,6 +45,18 @@ const yargsAssert = {
     b.onResolve({ filter: /^(node:)?assert$/ }, (args) => (/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: resolve(root, 'src/stubs/yargs-assert.cjs') } : undefined));
   },
 };
+/** pg's password-auth helpers (lib/crypto/utils.js) get src/stubs/pg-crypto-utils.cjs (node:crypto, not WebCrypto; see there why). */
+const pgCryptoUtils = {
+  name: 'pg-crypto-utils',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\/(crypto\/)?utils$/ }, (args) => {
+      const importer = args.importer.replace(/\\/g, '/');
+      const pgCrypto = (/\/node_modules\/pg\/lib\/client\.js$/.test(importer) && args.path === './crypto/utils')
+        || (/\/node_modules\/pg\/lib\/crypto\/sasl\.js$/.test(importer) && args.path === './utils');
+      return pgCrypto ? { path: resolve(root, 'src/stubs/pg-crypto-utils.cjs') } : undefined;
+    });
+  },
+};
 const outfile = resolve(root, process.env.BUNDLE_OUT ?? 'build/cli.cjs');
 
 await build({
@@ -74,7 +86,7 @@ await build({
   },
   // pg's optional native binding: resolve to a stub that throws MODULE_NOT_FOUND, no disk lookup.
   alias: { 'pg-native': resolve(root, 'src/stubs/pg-native.cjs') },
-  plugins: [lazyModules, yargsAssert],
+  plugins: [lazyModules, yargsAssert, pgCryptoUtils],
 });
 
 // The binary runs this bundle through vm.Script (scripts/sea-main.cjs, for its trained code cache),
