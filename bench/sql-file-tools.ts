@@ -9,6 +9,10 @@
  * driver (their statements: migration-tools.md and each tool's source, cited at its entry).
  */
 import { advisoryLockKey } from '../src/tools/golang-migrate-native.js';
+// The tool module first: node-pg-migrate-native.ts and node-pg-migrate.ts import each other, and
+// only the tool's module can be the first of the two to load (the driver's module, first, fails
+// with "Cannot access 'nodePgMigrateNative' before initialization").
+import '../src/tools/node-pg-migrate.js';
 import { PG_MIGRATE_LOCK_ID } from '../src/tools/node-pg-migrate-native.js';
 
 /** Version v's table: what its up creates and its down drops. */
