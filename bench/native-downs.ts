@@ -12,8 +12,9 @@
  * set-up and the release is upgraded back to the newer chart. Each way is first run once and
  * checked to leave the version table at the target. Target: plugin ≤ 1.2× the floor, per tool.
  *
- * One entry of TOOLS (bench/sql-file-tools.ts) per SQL-file tool: golang-migrate and goose
- * (`TOOLS=goose npx tsx bench/native-downs.ts`, or TOOLS=golang-migrate,goose).
+ * One entry of TOOLS (bench/sql-file-tools.ts) per SQL-file tool: golang-migrate, goose, dbmate,
+ * sql-migrate and node-pg-migrate (`TOOLS=goose npx tsx bench/native-downs.ts`, or
+ * TOOLS=dbmate,sql-migrate,node-pg-migrate).
  *
  * PROFILE=1 also runs the plugin once more, profiled (see profile()), and writes
  * bench/results/native-downs-profile.md.
@@ -53,7 +54,7 @@ async function benchTool(t: SqlFileTool): Promise<boolean> {
       writeFileSync(join(dir, 'Chart.yaml'), [
         'apiVersion: v2', 'name: kagent', `version: ${version}`, `appVersion: "${version}"`, 'annotations:',
         '  schema-rollback.io/tracks: |',
-        `    - name: core`, `      tool: ${t.tool}`, `      revision: "${version === NEWER ? last : target}"`,
+        `    - name: core`, `      tool: ${t.tool}`, `      revision: "${t.revision(version === NEWER ? last : target)}"`,
         '  schema-rollback.io/workload: deployment/{{ .Fullname }}-controller',
         '  schema-rollback.io/container: controller',
         '  schema-rollback.io/database-url-env: POSTGRES_DATABASE_URL',
