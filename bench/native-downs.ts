@@ -26,6 +26,7 @@ import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
 import { query, stopAllServers } from '../test/harness/postgres.js';
 import { startWorld } from '../test/harness/world.js';
 import { TOOLS, type SqlFileTool } from './sql-file-tools.js';
+import { hyperfineMedian } from './ratios.mjs';
 import { assertExitCodes, childrenWall, dropSnapshot, hyperfine, machine, pluginEnvironment, quote, ratio, RESULTS, runBundle, reportedSteps, RUNS, shell, snapshotDatabase, WARMUP, writeResults, type BundleRun } from './lib.js';
 
 const DOWNS = Number(process.env['DOWNS'] ?? 1000);
@@ -98,18 +99,29 @@ async function benchTool(t: SqlFileTool): Promise<boolean> {
     const ours = `helm schema-rollback --yes (${DOWNS} native downs)`;
     // Not in the ratio: what the copy of the data at risk (here DOWNS empty tables) costs.
     const noArchive = `helm schema-rollback --yes --no-archive (${DOWNS} native downs, no copy)`;
+    // The least any run that checks its hand-off can take (issue 9: helm upgrade --dry-run=server
+    // before the first down): the floor's downs, then helm starting the plugin, the check and the
+    // hand-off, one after the other, with no plan, no stop and no copy at all.
+    const upgrade = `${quote(plugin.helmBin)} -n ${NS} upgrade ${RELEASE} fixtures/kagent --version ${OLDER} --reset-then-reuse-values --force-conflicts`;
+    const leastName = 'least of a checked run: the psql floor, helm starting the plugin, the hand-off check, the hand-off';
+    const leastCmd = `bash -c ${quote(`${floorCmd} && ${quote(plugin.helmBin)} schema-rollback --version >/dev/null && ${upgrade} --dry-run=server >/dev/null && ${upgrade} >/dev/null`)}`;
     await hyperfine([
       '--export-json', json, '--export-markdown', md, '--prepare', `bash ${quote(prepare)}`,
       '-n', floorName, floorCmd, '-n', ours, pluginCmd, '-n', noArchive, pluginCmd.replace(' --yes ', ' --yes --no-archive '),
+      '-n', leastName, leastCmd,
     ], env);
     assertExitCodes(json, {});
     const pass = ratio({ name: `native-downs-${t.tool}`, json, plugin: ours, baseline: floorName, target: TARGET });
+    const [f, p, l] = [floorName, ours, leastName].map((name) => hyperfineMedian(json, name).median * 1000);
     if (process.env['PROFILE'] === '1') await profile(prepare, env, { ...plugin, source, target: OLDER });
     writeResults(join(RESULTS, `native-downs-${t.tool}.md`), `${DOWNS} native downs (${t.tool}) against the psql floor`, [
       `${machine()}; Helm ${(await world.helmOk(['version', '--template', '{{.Version}}'])).stdout.trim()}, the Kubernetes API double, PostgreSQL 17 (psql 15 client);`
         + ` ${RUNS} runs after ${WARMUP} warm-up(s), each after the database is recreated from its template and the release is back on ${NEWER}.`,
       '',
       `Chart ${NEWER} -> ${OLDER}, one track (${t.tool}) ${last} -> ${target}: ${DOWNS} down files, each dropping a small table.`,
+      '',
+      `The least a run that checks its hand-off can take (the floor, then helm starting the plugin, \`helm upgrade --dry-run=server\` and \`helm upgrade\`, nothing else)`
+        + ` is ${l!.toFixed(0)} ms, ${(l! / f!).toFixed(2)}× the floor (target ${TARGET}×); the plugin is ${(p! / f!).toFixed(2)}× the floor, ${(p! / l!).toFixed(2)}× that least.`,
     ], md);
     return pass;
   } finally {

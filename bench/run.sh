@@ -3,12 +3,13 @@
 # hyperfine invocation), ratio, target, PASS/FAIL (issue 12). Exits 1 when a ratio is above its
 # target or a bench failed before recording it; the FAIL lines name each one.
 #
-#   bench/run.sh                  all of them (about 20 minutes on 2 busy cores; scale is half)
+#   bench/run.sh                  all of them (about 6 minutes on 2 quiet cores)
 #   bench/run.sh startup status   some of them: startup status plan revisions rollback native-downs scale
 #
 # Each bench also runs alone (bench/startup.sh, bench/revisions.sh, npx tsx bench/NAME.ts) and
 # fails on its own ratios. Knobs passed through: RUNS, WARMUP (hyperfine), DOWNS (native-downs),
-# PROFILE=1 (native-downs: where the time goes), RUNBOOK=1 (revisions: also the ~19 s runbook
+# PROFILE=1 (native-downs: where the time goes), TOOLS (native-downs: which SQL-file tools, default
+# all five), RUNBOOK=1 (revisions: also the ~19 s runbook
 # lookup, left out here by default), SIZES (scale). Writes bench/results/ratios.md.
 set -uo pipefail
 
@@ -23,6 +24,8 @@ command -v psql >/dev/null 2>&1 || die "psql is missing (apt-get install postgre
 unset NODE_OPTIONS
 
 all=(startup status plan revisions rollback native-downs scale)
+# Every SQL-file tool with a native driver (issue 12, item 3: each must be measured).
+NATIVE_TOOLS=${TOOLS:-golang-migrate,goose,dbmate,sql-migrate,node-pg-migrate}
 benches=("$@")
 [ ${#benches[@]} -gt 0 ] || benches=("${all[@]}")
 
@@ -34,7 +37,7 @@ ratios_of() {
     plan) echo plan-vs-get-metadata ;;
     revisions) echo revisions-warm revisions-cold ;;
     rollback) echo rollback-vs-runbook ;;
-    native-downs) echo native-downs-golang-migrate ;;
+    native-downs) for t in ${NATIVE_TOOLS//,/ }; do echo "native-downs-$t"; done ;;
     scale) echo scale-migrations-time scale-index-time scale-peak-rss ;;
     *) die "no bench named $1 (have: ${all[*]})" ;;
   esac
@@ -54,6 +57,7 @@ for b in "${benches[@]}"; do
   case $b in
     startup) bash bench/startup.sh ;;
     revisions) RUNBOOK=${RUNBOOK:-0} bash bench/revisions.sh ;;
+    native-downs) TOOLS=$NATIVE_TOOLS npx --no-install tsx bench/native-downs.ts ;;
     *) npx --no-install tsx "bench/$b.ts" ;;
   esac || failed+=("$b")
 done
