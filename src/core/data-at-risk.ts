@@ -19,7 +19,7 @@ import { DEFAULT_LOCK_WAIT_POLICY, backoffMs, backoffSchedule, isLockTimeout, lo
 import type { DatabaseConnector, Log, Runner, SqlClient, TrackStep } from './ports.js';
 import type { TrackDecision } from './planner.js';
 import { analyseSql, type SqlFinding, type SqlName } from './sql-analysis.js';
-import { quoteIdent } from './sql-names.js';
+import { quoteIdent, quoteLiteral } from './sql-names.js';
 
 /** The schema copies are kept in, in the release's own database. */
 export const ARCHIVE_SCHEMA = 'schema_rollback_archive';
@@ -652,7 +652,3 @@ function archiveFailed(err: unknown): ArchiveError {
   });
 }
 
-/** A string literal for COMMENT (which takes no parameters): quotes doubled, standard_conforming_strings assumed off-proof with E''. */
-function quoteLiteral(text: string): string {
-  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}

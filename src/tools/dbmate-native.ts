@@ -19,7 +19,7 @@ import { MigrationsError, RefusedError } from '../core/errors.js';
 import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, SqlClient, VersionTableRef } from '../core/ports.js';
 import { linearUps, runUpStatements } from './native-ups.js';
 import { runSqlFileStep, tableMismatch } from './sql-file-steps.js';
-import { qualifiedName } from './sql.js';
+import { qualifiedName, quoteLiteral } from './sql.js';
 
 /** FindMigrations' migrationFileRegexp (RE2: `.` stops at "\n", `\d` is ASCII). */
 const FILE_NAME = /^([0-9]+)[^\n]*\.sql$/;
@@ -152,7 +152,7 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
     // tx.Exec(section.Down): the block as one query, directive comment and all.
     statements: [down.sql],
     transactional: down.transactional,
-    bookkeeping: { text: `delete from ${name} where version = $1`, params: [down.from] },
+    bookkeeping: `delete from ${name} where version = ${quoteLiteral(down.from)}`,
     check: async (session) => {
       // What `dbmate rollback` would pick must be this version, and the one after it the plan's next.
       const { rows } = await session.query<{ version: string }>(`select version from ${name} order by version desc limit 2`);

@@ -22,7 +22,7 @@ import type { MigrationFile, NativeDown, NativeDriver, NativeTable, NativeUp, Sq
 import { runUpStatements } from './native-ups.js';
 import { GooseParseError, parseGooseSql } from './goose-sql.js';
 import { runSqlFileStep, tableMismatch } from './sql-file-steps.js';
-import { qualifiedName, quoteIdent } from './sql.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from './sql.js';
 
 const INT64_MAX = 9223372036854775807n;
 const JOB_RUNNER = 'use --runner job: the app image runs goose (or its own binary, which embeds its migrations) with everything goose needs';
@@ -168,7 +168,7 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
     from: down.from,
     statements,
     transactional: down.transactional,
-    bookkeeping: { text: `DELETE FROM ${name} WHERE version_id=$1`, params: [down.from] },
+    bookkeeping: `DELETE FROM ${name} WHERE version_id=${quoteLiteral(down.from)}`,
     check: async (session) => {
       // The newest rows decide (currentVersion stops at the first applied version it meets): a
       // few are read, the whole table only when they do not settle it (legacy (version, false)

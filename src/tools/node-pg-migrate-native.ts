@@ -28,7 +28,7 @@ import { linearUps, runUpStatements } from './native-ups.js';
 import { checkCurrent, linearDowns } from './native-downs.js';
 import { runSqlFileStep } from './sql-file-steps.js';
 import { compareNodePgMigrateFiles } from './node-pg-migrate.js';
-import { qualifiedName } from './sql.js';
+import { qualifiedName, quoteLiteral } from './sql.js';
 
 /** runner.ts PG_MIGRATE_LOCK_ID: "random but well-known identifier shared by all instances". */
 export const PG_MIGRATE_LOCK_ID = '7241865325823964';
@@ -136,7 +136,7 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
     transactional: down.transactional,
     // Migration._getMarkAsRun writes the name into the text ('${name}'); bound here, the same row for
     // every name the tool can write (one with a quote breaks the tool's statement, not this one).
-    bookkeeping: { text: `DELETE FROM ${qualifiedName(table)} WHERE name=$1;`, params: [down.from] },
+    bookkeeping: `DELETE FROM ${qualifiedName(table)} WHERE name=${quoteLiteral(down.from)};`,
     check: async (session) => checkCurrent(down, await lastRun(session, table), 'node-pg-migrate'),
   });
 }

@@ -2,7 +2,8 @@
  * The shape every SQL-file tool but golang-migrate gives one down step (goose, dbmate, sql-migrate,
  * node-pg-migrate): the down's statements, then one
  * bookkeeping statement, all in one transaction unless the file opts out, in which case each
- * statement commits on its own and the bookkeeping comes last. Shared by their native drivers so
+ * statement commits on its own and the bookkeeping comes last. In a transaction the bookkeeping and
+ * the COMMIT go as one message. Shared by their native drivers so
  * each driver only says which statements, which bookkeeping and which check. No connection of its
  * own: everything runs on the caller's session.
  */
@@ -16,8 +17,11 @@ export interface SqlFileStep {
   /** Each runs as one simple query (several statements in one text run as PostgreSQL's implicit transaction). */
   statements: readonly string[];
   transactional: boolean;
-  /** The tool's version-table write, e.g. DELETE ... WHERE version = $1. */
-  bookkeeping: { text: string; params: unknown[] };
+  /**
+   * The tool's version-table write, one statement with its values as literals (quoteLiteral), e.g.
+   * `DELETE ... WHERE version = E'9'`: in a transaction it goes in one message with the COMMIT.
+   */
+  bookkeeping: string;
   /**
    * Checks the version table says what the plan assumed before anything runs (inside the
    * transaction when there is one); throws NativeStepError(schema 'from') when it does not.
@@ -34,8 +38,10 @@ export async function runSqlFileStep(db: SqlClient, step: SqlFileStep): Promise<
       await step.check(tx);
       await tx.begun();
       for (const statement of step.statements) await db.query(statement);
-      await db.query(step.bookkeeping.text, step.bookkeeping.params);
-      await db.query('COMMIT');
+      // One message, one round trip fewer a file (issue 12): inside the explicit transaction the
+      // COMMIT runs only when the write succeeded; a failed write aborts the message and the
+      // transaction, and the ROLLBACK below ends it, as when they went apart.
+      await db.query(`${step.bookkeeping.trim().replace(/;$/, '')}; COMMIT`);
     } catch (err) {
       await db.query('ROLLBACK').catch(() => undefined);
       // Without a SQLSTATE the session itself failed (a lost connection): whether a COMMIT landed
@@ -58,7 +64,7 @@ export async function runSqlFileStep(db: SqlClient, step: SqlFileStep): Promise<
     ran++;
   }
   try {
-    await db.query(step.bookkeeping.text, step.bookkeeping.params);
+    await db.query(step.bookkeeping);
   } catch (err) {
     if (sqlState(err) === undefined) throw err;
     // With no statement at all, nothing ran: the schema is where it was.

@@ -21,7 +21,7 @@ import { linearUps, runUpStatements } from './native-ups.js';
 import { checkCurrent, linearDowns } from './native-downs.js';
 import { runSqlFileStep } from './sql-file-steps.js';
 import { compareSqlMigrateIds } from './sql-migrate.js';
-import { qualifiedName, quoteIdent } from './sql.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from './sql.js';
 
 const COMMAND_PREFIX = '-- +migrate ';
 const NO_TRANSACTION = 'notransaction';
@@ -186,7 +186,7 @@ async function runDown(db: SqlClient, table: NativeTable, down: NativeDown): Pro
     statements: downStatements(down),
     transactional: down.transactional,
     // gorp's Delete for MigrationRecord{Id}: `delete from <table> where "id"=$1;`
-    bookkeeping: { text: `delete from ${qualifiedName(table)} where "id"=$1;`, params: [down.from] },
+    bookkeeping: `delete from ${qualifiedName(table)} where "id"=${quoteLiteral(down.from)};`,
     check: async (session) => checkCurrent(down, await lastApplied(session, table), 'sql-migrate'),
   });
 }

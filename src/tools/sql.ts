@@ -7,7 +7,7 @@ import type { SqlClient, VersionTableRef } from '../core/ports.js';
 import { quoteIdent } from '../core/sql-names.js';
 import { sqlState } from '../core/sql-state.js';
 
-export { quoteIdent } from '../core/sql-names.js';
+export { quoteIdent, quoteLiteral } from '../core/sql-names.js';
 export { sqlState } from '../core/sql-state.js';
 
 /** `"schema"."table"`, or `"table"` when the schema is left to search_path. */
