@@ -33,6 +33,16 @@ if ! command -v sql-migrate >/dev/null; then
     echo "setup: sql-migrate is not installed (apt-get install sql-migrate); the real-sql-migrate checks will be skipped" >&2
   fi
 fi
+# openssl makes the self-signed certificate of the TLS test (test/integration/postgres-tls.test.ts).
+# Best effort as above: that test skips itself without it.
+if ! command -v openssl >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null) \
+      || echo "setup: could not install openssl; the TLS test will be skipped" >&2
+  else
+    echo "setup: openssl is not installed (apt-get install openssl); the TLS test will be skipped" >&2
+  fi
+fi
 # Debian's PostgreSQL client (pg_dump, pg_restore, psql 15): forward-only snapshots run pg_dump where the
 # database's pod would, and the benchmarks' psql floor. Best effort as above: those checks skip themselves.
 if ! command -v pg_dump >/dev/null || ! command -v psql >/dev/null; then
