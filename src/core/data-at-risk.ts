@@ -235,11 +235,18 @@ async function prefetch(db: SqlClient, found: ReadonlyArray<{ step: TrackStep; f
 const SIZE_BATCH = 500;
 
 /**
+ * A plain table stored by PostgreSQL's heap, the only kind whose rows are known to take a page of
+ * its main fork: another table access method (a columnar extension's) may keep them elsewhere, a
+ * partitioned table has no storage of its own. Those are always counted and looked into.
+ */
+const HEAP_TABLE = "c.relkind = 'r' AND c.relam = (SELECT oid FROM pg_am WHERE amname = 'heap')";
+
+/**
  * The tables that may hold rows, to be counted; the others are recorded as exactly 0 rows, with
  * their total size as before (what the plan shows as the copy's estimate). A table's main fork of
  * 0 bytes has no page, so no row (a row, even one not yet committed or vacuumed away, takes a
  * page): that is read from the file's size, not counted or estimated (reltuples), and such a table
- * is not scanned. A partitioned table has no storage of its own: always counted. 1,000 empty
+ * is not scanned. Only heap tables (HEAP_TABLE) are read that way; the others are always counted. 1,000 empty
  * tables, a fresh session: ~250 -> ~130 ms (most of what is left is opening each table's indexes
  * for pg_total_relation_size).
  */
@@ -247,7 +254,7 @@ async function mayHoldRows(db: SqlClient, tables: readonly Relation[], measured:
   for (let i = 0; i < tables.length; i += SIZE_BATCH) {
     const { rows } = await db.query<{ oid: string; empty: boolean; bytes: string | null }>(
       `SELECT oid::int8 AS oid, empty, CASE WHEN empty THEN pg_total_relation_size(oid) END::int8 AS bytes
-         FROM (SELECT c.oid, c.relkind = 'r' AND pg_relation_size(c.oid) = 0 AS empty FROM pg_class c WHERE c.oid = ANY ($1::oid[])) t`,
+         FROM (SELECT c.oid, ${HEAP_TABLE} AND pg_relation_size(c.oid) = 0 AS empty FROM pg_class c WHERE c.oid = ANY ($1::oid[])) t`,
       [tables.slice(i, i + SIZE_BATCH).map((t) => t.oid)],
     );
     for (const r of rows) if (r.empty) measured.counts.set(Number(r.oid), { rows: 0, bytes: Number(r.bytes) });
@@ -508,7 +515,7 @@ async function emptyNow(db: SqlClient, copies: readonly ArchiveCopy[]): Promise<
   // Only their copies are looked into, row by row.
   const { rows: paged } = await db.query<{ name: string }>(
     `SELECT u.name FROM unnest($1::text[]) AS u(name) LEFT JOIN pg_class c ON c.oid = to_regclass(u.name)
-      WHERE c.oid IS NULL OR c.relkind <> 'r' OR pg_relation_size(c.oid) > 0`,
+      WHERE c.oid IS NULL OR NOT (${HEAP_TABLE}) OR pg_relation_size(c.oid) > 0`,
     [[...new Set(copies.map((c) => qualified(c.from.schema, c.from.table)))]],
   );
   const stored = new Set(paged.map((r) => r.name));
