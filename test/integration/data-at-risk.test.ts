@@ -131,6 +131,22 @@ describe('data at risk and the copy before the downs (PostgreSQL)', function () 
         assert.deepEqual(risk.dataAtRisk.slice(2).map((i) => i.copyBytes), [Number(index), 0]);
       });
 
+      it('a table of another access method is counted, not taken as empty from its main fork (a columnar one may keep rows elsewhere)', async () => {
+        // heap2: the heap under another name, so the test needs no extension; what matters is that it is not "heap".
+        await sql(`CREATE ACCESS METHOD heap2 TYPE TABLE HANDLER heap_tableam_handler; CREATE TABLE other_am (id int) USING heap2; CREATE TABLE plain_empty (id int);`);
+        const sent: string[] = [];
+        const recording = { connect: async (url: string) => {
+          const session = await connector.connect(url);
+          return { ...session, query: ((text: string, params?: unknown[]) => (sent.push(text), session.query(text, params))) as typeof session.query };
+        } };
+        const risk = await assessDataAtRisk({ connector: recording, log }, scripted('DROP TABLE other_am; DROP TABLE plain_empty;'), revert(coreStep()), db.url, { enabled: true, maxBytes: 1024 ** 3 });
+        assert.deepEqual(risk.dataAtRisk.map(describeRisk), ['table other_am (0 rows) dropped', 'table plain_empty (0 rows) dropped']);
+        const counts = sent.filter((t) => /count\(\*\)/.test(t));
+        assert.ok(counts.some((t) => t.includes('"other_am"')), counts.join('\n'));
+        assert.ok(!counts.some((t) => t.includes('"plain_empty"')), counts.join('\n'));
+        await sql('DROP TABLE other_am; DROP ACCESS METHOD heap2;');
+      });
+
       it('copies hundreds of tables a batch of statements at a time: each copy with its own rows and comment, nothing made for a table empty at the copy, and all or none when one fails in a later batch', async () => {
         // 250 tables: more than one round trip of copies covers (100), so the batches' seams are crossed; every fifth is empty.
         const tables = Array.from({ length: 250 }, (_, i) => `many_${i}`);
